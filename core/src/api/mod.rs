@@ -1,0 +1,28 @@
+//! The console API (`/api/*`): the route table only. Handlers live one file per resource and stay
+//! thin: parse → call the domain or store → JSON.
+
+pub mod admin;
+pub mod auth;
+pub mod extract;
+pub mod me;
+pub mod money;
+pub mod tokens;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::state::AppState;
+
+/// Every `/api` route, with the API body limit; unknown paths get a JSON 404.
+pub fn routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .merge(auth::routes())
+        .merge(me::routes())
+        .merge(tokens::routes())
+        .nest("/admin", admin::routes())
+        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such API route") })
+        .layer(DefaultBodyLimit::max(
+            state.config.limits.max_api_body_bytes,
+        ))
+}

@@ -1,0 +1,115 @@
+//! Named, configurable limits: body sizes, timeouts, sessions and login throttling.
+
+use serde::{Deserialize, Serialize};
+
+use super::ConfigError;
+
+/// Sizes and timeouts of the HTTP server and the relay.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest request body accepted on `/v1/*` and `/v1beta/*`, in bytes.
+    pub max_body_bytes: usize,
+    /// Largest request body accepted on `/api/*` (uploads excepted), in bytes.
+    pub max_api_body_bytes: usize,
+    /// Longest accepted name (users, tokens, channels, models, groups), in characters.
+    pub max_name_chars: usize,
+    /// Time allowed for a whole control-plane request, in seconds.
+    pub api_timeout_secs: u64,
+    /// Time allowed to open a connection to an upstream, in seconds.
+    pub connect_timeout_secs: u64,
+    /// Time allowed from sending a request upstream to its first byte, in seconds.
+    pub first_byte_timeout_secs: u64,
+    /// Longest silence allowed between two chunks of an upstream stream, in seconds.
+    pub idle_timeout_secs: u64,
+    /// How long shutdown waits for requests and the usage flush, in seconds.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 32 * 1024 * 1024,
+            max_api_body_bytes: 1024 * 1024,
+            max_name_chars: 128,
+            api_timeout_secs: 30,
+            connect_timeout_secs: 10,
+            first_byte_timeout_secs: 300,
+            idle_timeout_secs: 300,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl LimitsConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("limits.max_body_bytes", self.max_body_bytes as u64),
+            ("limits.max_api_body_bytes", self.max_api_body_bytes as u64),
+            ("limits.max_name_chars", self.max_name_chars as u64),
+            ("limits.api_timeout_secs", self.api_timeout_secs),
+            ("limits.connect_timeout_secs", self.connect_timeout_secs),
+            (
+                "limits.first_byte_timeout_secs",
+                self.first_byte_timeout_secs,
+            ),
+            ("limits.idle_timeout_secs", self.idle_timeout_secs),
+        ];
+        match positive.iter().find(|(_, value)| *value == 0) {
+            Some((key, _)) => Err(ConfigError::Invalid(format!(
+                "`{key}` must be greater than 0"
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Console sessions and login throttling.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// How long a console session lasts, in hours.
+    pub session_ttl_hours: u64,
+    /// Failed logins for one account or from one IP before further attempts get 429.
+    pub login_max_failures: u32,
+    /// The window those failures are counted in, in seconds.
+    pub login_window_secs: u64,
+    /// Shortest accepted password, in characters.
+    pub min_password_chars: usize,
+    /// Cheap argon2 parameters, for tests only; never set this in production.
+    pub fast_password_hashing: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl_hours: 24 * 7,
+            login_max_failures: 10,
+            login_window_secs: 15 * 60,
+            min_password_chars: 8,
+            fast_password_hashing: false,
+        }
+    }
+}
+
+impl AuthConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.session_ttl_hours == 0 {
+            return Err(ConfigError::Invalid(
+                "`auth.session_ttl_hours` must be greater than 0".into(),
+            ));
+        }
+        if self.login_max_failures == 0 || self.login_window_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "`auth.login_max_failures` and `auth.login_window_secs` must be greater than 0"
+                    .into(),
+            ));
+        }
+        if self.min_password_chars == 0 {
+            return Err(ConfigError::Invalid(
+                "`auth.min_password_chars` must be greater than 0".into(),
+            ));
+        }
+        Ok(())
+    }
+}

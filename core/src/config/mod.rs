@@ -1,0 +1,247 @@
+//! Process configuration: built-in defaults < `realms.toml` < `REALMS_*` environment (a `.env` in the
+//! working directory is loaded first) < CLI flags. Only what configures the process lives here; what
+//! the console edits (channels, models, settings) lives in the database.
+
+mod limits;
+mod secret;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+pub use limits::{AuthConfig, LimitsConfig};
+pub use secret::Secret;
+
+/// The environment prefix of every setting (`REALMS_ADDR`, `REALMS_LIMITS__MAX_BODY_BYTES`, ...).
+pub const ENV_PREFIX: &str = "REALMS_";
+/// Environment variables with the prefix that are not configuration keys.
+const ENV_NOT_CONFIG: &[&str] = &["CONFIG", "BUILD_DATE", "GIT_COMMIT"];
+/// The config file read from the working directory when `REALMS_CONFIG` / `--config` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "realms.toml";
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A key is unknown or a value has the wrong type; the message names the key.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    /// The platform has no data directory and none was configured.
+    #[error("no data directory: set `REALMS_DATA_DIR`")]
+    NoDataDir,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object a line, for log collectors.
+    Json,
+}
+
+/// The effective configuration of one Realms process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server binds (`REALMS_ADDR`).
+    pub addr: SocketAddr,
+    /// Where the database, master key and backups live (`REALMS_DATA_DIR`).
+    pub data_dir: Option<PathBuf>,
+    /// The SQLite file; defaults to `<data_dir>/realms.db` (`REALMS_SQLITE_PATH`).
+    pub sqlite_path: Option<PathBuf>,
+    /// Bearer key that acts as root on `/api/admin/*` (`REALMS_ADMIN_API_KEY`).
+    pub admin_api_key: Option<Secret>,
+    /// Name of the root user created at start from `root_password` (`REALMS_ROOT_USERNAME`).
+    pub root_username: String,
+    /// When set and no root exists, a root user is created with it (`REALMS_ROOT_PASSWORD`).
+    pub root_password: Option<Secret>,
+    /// 32-byte key (base64 or hex) that seals secrets at rest (`REALMS_MASTER_KEY`).
+    pub master_key: Option<Secret>,
+    /// Forces self mode on or off, locking the console setting (`REALMS_SELF_MODE`).
+    pub self_mode: Option<bool>,
+    /// Log filter, e.g. `info` or `realms_core=debug` (`REALMS_LOG`).
+    pub log: String,
+    /// `text` or `json` (`REALMS_LOG_FORMAT`).
+    pub log_format: LogFormat,
+    /// Sizes and timeouts.
+    pub limits: LimitsConfig,
+    /// Sessions and login throttling.
+    pub auth: AuthConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: None,
+            sqlite_path: None,
+            admin_api_key: None,
+            root_username: "root".into(),
+            root_password: None,
+            master_key: None,
+            self_mode: None,
+            log: "info".into(),
+            log_format: LogFormat::Text,
+            limits: LimitsConfig::default(),
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads the configuration from a TOML file (if present), the environment and CLI overrides
+    /// (`overrides` is a partial config, usually from clap), then validates it.
+    pub fn load(file: Option<&Path>, overrides: &serde_json::Value) -> Result<Self, ConfigError> {
+        // `.env` never overrides variables already set in the real environment.
+        let _ = dotenvy::dotenv();
+        let explicit = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os(format!("{ENV_PREFIX}CONFIG")).map(PathBuf::from));
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match explicit {
+            Some(path) if !path.exists() => {
+                return Err(ConfigError::Invalid(format!(
+                    "config file `{}` does not exist",
+                    path.display()
+                )));
+            }
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
+            }
+            None => {}
+        }
+        let env = Env::prefixed(ENV_PREFIX)
+            .ignore(ENV_NOT_CONFIG)
+            .split("__")
+            .map(|key| key.as_str().to_ascii_lowercase().into());
+        figment = figment.merge(env).merge(Serialized::defaults(overrides));
+        Self::from_figment(&figment)
+    }
+
+    /// Builds a config from defaults and a TOML document only (no environment); for tests and tools.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let figment =
+            Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text));
+        Self::from_figment(&figment)
+    }
+
+    fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
+        let config: Config = figment.extract().map_err(|errors| {
+            let text = errors
+                .into_iter()
+                .map(|e| {
+                    let key = e.path.join(".");
+                    if key.is_empty() {
+                        e.kind.to_string()
+                    } else {
+                        format!("`{key}`: {}", e.kind)
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            ConfigError::Invalid(text)
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.limits.validate()?;
+        self.auth.validate()?;
+        if self.root_username.trim().is_empty() {
+            return Err(ConfigError::Invalid(
+                "`root_username` must not be empty".into(),
+            ));
+        }
+        if let Some(key) = &self.admin_api_key
+            && key.expose().len() < 16
+        {
+            return Err(ConfigError::Invalid(
+                "`admin_api_key` must be at least 16 characters".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The data directory: the configured one, else the platform's (e.g. `~/.local/share/realms`).
+    pub fn resolved_data_dir(&self) -> Result<PathBuf, ConfigError> {
+        if let Some(dir) = &self.data_dir {
+            return Ok(dir.clone());
+        }
+        directories::ProjectDirs::from("dev", "realms", "realms")
+            .map(|dirs| dirs.data_dir().to_path_buf())
+            .ok_or(ConfigError::NoDataDir)
+    }
+
+    /// The SQLite database file.
+    pub fn resolved_sqlite_path(&self) -> Result<PathBuf, ConfigError> {
+        match &self.sqlite_path {
+            Some(path) => Ok(path.clone()),
+            None => Ok(self.resolved_data_dir()?.join("realms.db")),
+        }
+    }
+
+    /// The effective configuration as JSON with every secret replaced by `"[redacted]"`.
+    pub fn redacted(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// A configuration for tests: defaults, quick password hashing, nothing from the environment.
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn test_default() -> Self {
+        let mut config = Self::default();
+        config.auth.fast_password_hashing = true;
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_bind_loopback() {
+        let config = Config::from_toml("").expect("defaults load");
+        assert_eq!(config.addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            config.limits.max_body_bytes,
+            LimitsConfig::default().max_body_bytes
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::from_toml("adr = \"1.2.3.4:1\"").expect_err("unknown key refused");
+        assert!(err.to_string().contains("adr"), "{err}");
+    }
+
+    #[test]
+    fn invalid_value_names_the_key() {
+        let err = Config::from_toml("[limits]\nmax_body_bytes = \"lots\"").expect_err("refused");
+        assert!(err.to_string().contains("limits.max_body_bytes"), "{err}");
+        let err = Config::from_toml("[limits]\nmax_body_bytes = 0").expect_err("zero refused");
+        assert!(err.to_string().contains("max_body_bytes"), "{err}");
+    }
+
+    #[test]
+    fn redacted_hides_secrets() {
+        let config =
+            Config::from_toml("admin_api_key = \"a-very-long-admin-key-123\"").expect("loads");
+        let text = config.redacted().to_string();
+        assert!(!text.contains("a-very-long-admin-key-123"), "{text}");
+        assert!(text.contains("[redacted]"), "{text}");
+    }
+
+    #[test]
+    fn short_admin_key_is_refused() {
+        let err = Config::from_toml("admin_api_key = \"short\"").expect_err("refused");
+        assert!(err.to_string().contains("admin_api_key"), "{err}");
+    }
+}

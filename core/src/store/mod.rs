@@ -1,0 +1,305 @@
+//! The database seam. `Store::open` sets pragmas, backs up and migrates; `read` and `write` run a
+//! closure on the blocking pool with a connection (a write closure is one transaction). No rusqlite
+//! type leaves this module: table modules return domain types and [`StoreError`].
+
+pub mod audit;
+pub mod channel_groups;
+pub mod channels;
+pub mod credentials;
+pub mod login_failures;
+pub mod models;
+pub mod sessions;
+pub mod settings;
+pub mod tokens;
+pub mod usage;
+pub mod user_groups;
+pub mod users;
+
+mod backup;
+mod error;
+mod row;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Transaction};
+
+pub use backup::backup_to;
+pub use error::StoreError;
+pub use row::{Page, now_ms};
+
+mod embedded {
+    refinery::embed_migrations!("../migrations/sqlite");
+}
+
+/// How long a statement waits for a lock held by another connection before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Read connections opened beside the writer for a file database (WAL lets them run concurrently).
+const READ_CONNECTIONS: usize = 4;
+
+/// A connection as the table modules see it; a [`Transaction`] derefs to it.
+pub type Conn = Connection;
+
+/// Handle to the database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    path: Option<PathBuf>,
+}
+
+/// What `Store::open` did before serving.
+#[derive(Debug, Clone, Default)]
+pub struct OpenReport {
+    /// Migrations applied now, by name.
+    pub applied: Vec<String>,
+    /// The backup taken before applying them, if the database already had data.
+    pub backup: Option<PathBuf>,
+}
+
+impl Store {
+    /// Opens (creating if missing) a database file, backs it up when migrations are pending on an
+    /// existing database, applies them, and opens the read connections.
+    pub async fn open(path: &Path) -> Result<(Self, OpenReport), StoreError> {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || Self::open_blocking(&path))
+            .await
+            .map_err(|e| StoreError::Internal(format!("open task failed: {e}")))?
+    }
+
+    fn open_blocking(path: &Path) -> Result<(Self, OpenReport), StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut writer = open_connection(path)?;
+        let report = migrate_with_backup(&mut writer, path)?;
+        let readers = (0..READ_CONNECTIONS)
+            .map(|_| {
+                let conn = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                configure(&conn)?;
+                Ok(Mutex::new(conn))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let inner = Inner {
+            writer: Mutex::new(writer),
+            readers,
+            path: Some(path.to_path_buf()),
+        };
+        Ok((
+            Self {
+                inner: Arc::new(inner),
+            },
+            report,
+        ))
+    }
+
+    /// An in-memory database with every migration applied, on one connection; for tests.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        let mut conn = Connection::open_in_memory()?;
+        configure(&conn)?;
+        embedded::migrations::runner().run(&mut conn)?;
+        let inner = Inner {
+            writer: Mutex::new(conn),
+            readers: Vec::new(),
+            path: None,
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The database file, if any.
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
+    }
+
+    /// Runs `f` with a read connection on the blocking pool.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Conn) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let conn = inner.reader()?;
+            f(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
+    }
+
+    /// Runs `f` inside one write transaction on the blocking pool; commits when `f` returns `Ok`,
+    /// rolls back otherwise.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || inner.write_blocking(f))
+            .await
+            .map_err(|e| StoreError::Internal(format!("write task failed: {e}")))?
+    }
+
+    /// `SELECT 1` through a read connection: is the database answering?
+    pub async fn ping(&self) -> bool {
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+            .await
+            .is_ok()
+    }
+
+    /// A consistent copy of the whole database into `target` (`VACUUM INTO`).
+    pub async fn backup(&self, target: &Path) -> Result<(), StoreError> {
+        let target = target.to_path_buf();
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let conn = inner.lock_writer()?;
+            backup_to(&conn, &target)
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("backup task failed: {e}")))?
+    }
+}
+
+impl Inner {
+    fn lock_writer(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        self.writer
+            .lock()
+            .map_err(|_| StoreError::Internal("writer lock poisoned".into()))
+    }
+
+    fn reader(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        for conn in &self.readers {
+            if let Ok(guard) = conn.try_lock() {
+                return Ok(guard);
+            }
+        }
+        match self.readers.first() {
+            // Every reader busy: wait for one rather than contend with the writer.
+            Some(conn) => conn
+                .lock()
+                .map_err(|_| StoreError::Internal("reader lock poisoned".into())),
+            None => self.lock_writer(),
+        }
+    }
+
+    fn write_blocking<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.lock_writer()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+}
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "this is `Store::open`'s own connection"
+)]
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    configure(&conn)?;
+    Ok(conn)
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// Applies pending migrations; when the database already holds a schema and migrations are
+/// pending, a `VACUUM INTO` copy is written to `backup/<version>/` beside the file first.
+fn migrate_with_backup(conn: &mut Connection, path: &Path) -> Result<OpenReport, StoreError> {
+    let runner = embedded::migrations::runner();
+    let has_history: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'refinery_schema_history')",
+        [],
+        |r| r.get(0),
+    )?;
+    let applied_before = if has_history {
+        runner.get_applied_migrations(conn)?
+    } else {
+        Vec::new()
+    };
+    let pending = runner
+        .get_migrations()
+        .iter()
+        .filter(|m| !applied_before.iter().any(|a| a.version() == m.version()))
+        .count();
+    let mut report = OpenReport::default();
+    if pending > 0 && !applied_before.is_empty() {
+        let version = applied_before
+            .iter()
+            .map(|m| m.version())
+            .max()
+            .unwrap_or_default();
+        let dir = path
+            .parent()
+            .unwrap_or_else(|| Path::new("."))
+            .join("backup")
+            .join(format!("v{version}-{}", now_ms()));
+        std::fs::create_dir_all(&dir)?;
+        let file = dir.join(path.file_name().unwrap_or_else(|| "realms.db".as_ref()));
+        backup_to(conn, &file)?;
+        report.backup = Some(file);
+    }
+    let done = runner.run(conn)?;
+    report.applied = done
+        .applied_migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn open_creates_file_migrates_and_reopens() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sub").join("realms.db");
+        let (store, report) = Store::open(&path).await.expect("open");
+        assert!(!report.applied.is_empty());
+        assert!(report.backup.is_none(), "a new database needs no backup");
+        assert!(store.ping().await);
+        drop(store);
+        let (_, report) = Store::open(&path).await.expect("reopen");
+        assert!(report.applied.is_empty());
+    }
+
+    #[tokio::test]
+    async fn write_rolls_back_on_error() {
+        let store = Store::open_in_memory().expect("store");
+        let result: Result<(), StoreError> = store
+            .write(|tx| {
+                tx.execute(
+                    "INSERT INTO settings (key, value, updated_at) VALUES ('a', '1', 0)",
+                    [],
+                )?;
+                Err(StoreError::Conflict("forced".into()))
+            })
+            .await;
+        assert!(result.is_err());
+        let count: i64 = store
+            .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM settings", [], |r| r.get(0))?))
+            .await
+            .expect("count");
+        assert_eq!(count, 0);
+    }
+}

@@ -1,0 +1,1 @@
+//! Placeholder: the `usage_events` table arrives with the usage work.
