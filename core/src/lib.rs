@@ -8,6 +8,7 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod health;
+pub mod relay;
 pub mod settings;
 pub mod state;
 pub mod store;

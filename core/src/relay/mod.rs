@@ -1,0 +1,7 @@
+//! The data plane: `/v1/*` and `/v1beta/*`. A request goes through named phases —
+//! authenticate → inspect → resolve model → select route → build upstream request → send → peek
+//! the first event → respond (passthrough) → record — and failover loops over select..peek.
+
+pub mod dialect;
+pub mod error;
+pub mod upstream;

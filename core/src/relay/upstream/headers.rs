@@ -1,0 +1,169 @@
+//! Which headers cross Realms in each direction. Client headers are forwarded unchanged (vendor
+//! headers such as `anthropic-beta`, `OpenAI-Beta` and session headers included) except hop-by-hop
+//! headers, cookies, forwarding headers and the client's own credentials. Upstream headers come
+//! back except hop-by-hop ones, cookies and those that identify the upstream account.
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+
+/// Client headers never forwarded upstream.
+const DROP_TO_UPSTREAM: &[&str] = &[
+    // hop-by-hop (RFC 9110 §7.6.1) and framing, which the client library redoes
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+    // Realms reads usage from the answer, so it asks for an uncompressed one
+    "accept-encoding",
+    // the client's credentials for Realms, and our own CSRF header
+    "authorization",
+    "x-api-key",
+    "x-goog-api-key",
+    "cookie",
+    "realms-user",
+    // where the client is; the upstream need not know
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+];
+
+/// Upstream headers never sent back to the client.
+const DROP_TO_CLIENT: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "set-cookie",
+    "alt-svc",
+    "strict-transport-security",
+    // these name the upstream account Realms uses
+    "openai-organization",
+    "openai-project",
+    "anthropic-organization-id",
+    // Realms sets its own request id; the upstream's is kept under another name
+    "x-request-id",
+];
+
+/// The client's headers as they go upstream (before the channel's auth and overrides are added).
+pub fn to_upstream(client: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(client.len());
+    for (name, value) in client {
+        if !DROP_TO_UPSTREAM.contains(&name.as_str()) {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
+/// The upstream's headers as they go back to the client.
+pub fn to_client(upstream: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(upstream.len());
+    for (name, value) in upstream {
+        if !DROP_TO_CLIENT.contains(&name.as_str()) {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    if let Some(id) = upstream.get("x-request-id") {
+        out.insert(HeaderName::from_static("x-upstream-request-id"), id.clone());
+    }
+    out
+}
+
+/// Sets a header only when the client did not send it (e.g. `anthropic-version`).
+pub fn insert_if_absent(headers: &mut HeaderMap, name: HeaderName, value: HeaderValue) {
+    if !headers.contains_key(&name) {
+        headers.insert(name, value);
+    }
+}
+
+/// `Authorization: Bearer <secret>`, marked sensitive so it never appears in debug output.
+pub fn bearer(secret: &str) -> Option<HeaderValue> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {secret}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
+/// A secret header value, marked sensitive.
+pub fn sensitive(secret: &str) -> Option<HeaderValue> {
+    let mut value = HeaderValue::from_str(secret).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
+/// Whether a response is an event stream.
+pub fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_credentials_and_hop_headers_stay_behind() {
+        let mut client = HeaderMap::new();
+        for (name, value) in [
+            ("authorization", "Bearer sk_realms"),
+            ("x-api-key", "sk_realms"),
+            ("cookie", "realms_session=x"),
+            ("connection", "keep-alive"),
+            ("anthropic-beta", "prompt-caching-2024-07-31"),
+            ("openai-beta", "responses=experimental"),
+            ("session_id", "abc"),
+            ("x-stainless-lang", "python"),
+        ] {
+            client.append(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        let out = to_upstream(&client);
+        for gone in ["authorization", "x-api-key", "cookie", "connection"] {
+            assert!(!out.contains_key(gone), "{gone} must not be forwarded");
+        }
+        for kept in [
+            "anthropic-beta",
+            "openai-beta",
+            "session_id",
+            "x-stainless-lang",
+        ] {
+            assert!(out.contains_key(kept), "{kept} must be forwarded");
+        }
+    }
+
+    #[test]
+    fn upstream_identity_stays_behind() {
+        let mut upstream = HeaderMap::new();
+        upstream.insert(
+            "openai-organization",
+            HeaderValue::from_static("org-secret"),
+        );
+        upstream.insert("set-cookie", HeaderValue::from_static("__cf=1"));
+        upstream.insert("x-request-id", HeaderValue::from_static("req_1"));
+        upstream.insert(
+            "x-ratelimit-remaining-requests",
+            HeaderValue::from_static("99"),
+        );
+        let out = to_client(&upstream);
+        assert!(!out.contains_key("openai-organization") && !out.contains_key("set-cookie"));
+        assert_eq!(out["x-upstream-request-id"], "req_1");
+        assert!(!out.contains_key("x-request-id"));
+        assert!(out.contains_key("x-ratelimit-remaining-requests"));
+    }
+}

@@ -1,0 +1,5 @@
+//! Talking to upstreams: URLs, headers, the address guard and (per channel kind) authentication.
+
+pub mod guard;
+pub mod headers;
+pub mod url;
