@@ -3,6 +3,7 @@
 //! the console edits (channels, models, settings) lives in the database.
 
 mod limits;
+mod routing;
 mod secret;
 
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 pub use limits::{AuthConfig, LimitsConfig};
+pub use routing::RoutingConfig;
 pub use secret::Secret;
 
 /// The environment prefix of every setting (`REALMS_ADDR`, `REALMS_LIMITS__MAX_BODY_BYTES`, ...).
@@ -72,6 +74,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Sessions and login throttling.
     pub auth: AuthConfig,
+    /// Upstream selection, failover and cooldowns.
+    pub routing: RoutingConfig,
 }
 
 impl Default for Config {
@@ -89,6 +93,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             limits: LimitsConfig::default(),
             auth: AuthConfig::default(),
+            routing: RoutingConfig::default(),
         }
     }
 }
@@ -155,6 +160,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.limits.validate()?;
         self.auth.validate()?;
+        self.routing.validate()?;
         if self.root_username.trim().is_empty() {
             return Err(ConfigError::Invalid(
                 "`root_username` must not be empty".into(),

@@ -4,4 +4,6 @@
 
 pub mod dialect;
 pub mod error;
+pub mod protocol;
+pub mod routing;
 pub mod upstream;

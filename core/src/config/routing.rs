@@ -1,0 +1,66 @@
+//! Routing and failover limits: attempts, total time, cooldowns, session stickiness, keepalives.
+
+use serde::{Deserialize, Serialize};
+
+use super::ConfigError;
+
+/// How the relay picks, retries and cools down upstreams.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoutingConfig {
+    /// Most upstream attempts for one request (the first try included).
+    pub max_attempts: u32,
+    /// Time budget for all attempts before the answer is committed, in seconds.
+    pub max_failover_secs: u64,
+    /// Cooldown of a channel after a server error or timeout, in seconds (doubles on repeats).
+    pub channel_cooldown_secs: u64,
+    /// Longest cooldown the doubling may reach, in seconds.
+    pub max_cooldown_secs: u64,
+    /// Cooldown of a credential after 429 without a usable `retry-after`, in seconds.
+    pub rate_limit_cooldown_secs: u64,
+    /// Cooldown of a credential the upstream refused (401/403/402), in seconds.
+    pub auth_failure_cooldown_secs: u64,
+    /// How long a session stays bound to the channel and credential that served it, in seconds.
+    pub sticky_ttl_secs: u64,
+    /// Most session bindings kept in memory.
+    pub sticky_max_entries: usize,
+    /// Idle time in a stream after which a keepalive is sent to the client, in seconds.
+    pub keepalive_secs: u64,
+    /// Largest non-streamed upstream answer read into memory, in bytes.
+    pub max_response_bytes: usize,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            max_failover_secs: 120,
+            channel_cooldown_secs: 30,
+            max_cooldown_secs: 30 * 60,
+            rate_limit_cooldown_secs: 60,
+            auth_failure_cooldown_secs: 10 * 60,
+            sticky_ttl_secs: 60 * 60,
+            sticky_max_entries: 100_000,
+            keepalive_secs: 15,
+            max_response_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+impl RoutingConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("routing.max_attempts", u64::from(self.max_attempts)),
+            ("routing.max_failover_secs", self.max_failover_secs),
+            ("routing.keepalive_secs", self.keepalive_secs),
+            ("routing.max_response_bytes", self.max_response_bytes as u64),
+            ("routing.sticky_max_entries", self.sticky_max_entries as u64),
+        ];
+        match positive.iter().find(|(_, v)| *v == 0) {
+            Some((key, _)) => Err(ConfigError::Invalid(format!(
+                "`{key}` must be greater than 0"
+            ))),
+            None => Ok(()),
+        }
+    }
+}

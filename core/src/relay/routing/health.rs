@@ -1,0 +1,207 @@
+//! Health of upstream targets: cooldowns after failures (by channel, channel + model, or
+//! credential), the doubling of repeated cooldowns, and in-flight counts for least-loaded
+//! selection. In memory, per process; short critical sections, never held across `.await`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// What a failure cools down.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// The whole channel.
+    Channel(i64),
+    /// One model on one channel.
+    ChannelModel(i64, String),
+    /// One credential.
+    Credential(i64),
+}
+
+/// A current cooldown.
+#[derive(Debug, Clone)]
+pub struct Cooldown {
+    /// When it ends.
+    pub until: Instant,
+    /// Consecutive failures that led here.
+    pub strikes: u32,
+    /// Why, in a sentence safe to show in the console.
+    pub reason: String,
+}
+
+/// Health state of all targets.
+#[derive(Debug, Default)]
+pub struct Health {
+    cooldowns: Mutex<HashMap<Target, Cooldown>>,
+    inflight: Mutex<HashMap<i64, u32>>,
+}
+
+/// Decrements a credential's in-flight count when dropped.
+pub struct InflightGuard<'a> {
+    health: &'a Health,
+    credential: i64,
+}
+
+impl Drop for InflightGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.health.inflight.lock()
+            && let Some(count) = map.get_mut(&self.credential)
+        {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                map.remove(&self.credential);
+            }
+        }
+    }
+}
+
+impl Health {
+    /// When `target` is usable again, if it is cooling down now.
+    pub fn blocked_until(&self, target: &Target, now: Instant) -> Option<Instant> {
+        let map = self.cooldowns.lock().ok()?;
+        map.get(target)
+            .map(|c| c.until)
+            .filter(|until| *until > now)
+    }
+
+    /// Cools `target` down for `base`, doubled for each consecutive strike up to `max`; an
+    /// explicit wait (`retry-after`, a quota reset) is used as given.
+    pub fn cool_down(
+        &self,
+        target: Target,
+        base: Duration,
+        max: Duration,
+        explicit: bool,
+        reason: String,
+        now: Instant,
+    ) {
+        let Ok(mut map) = self.cooldowns.lock() else {
+            return;
+        };
+        let strikes = map.get(&target).map_or(0, |c| c.strikes) + 1;
+        let wait = if explicit {
+            base
+        } else {
+            let factor = 1u32
+                .checked_shl(strikes.saturating_sub(1).min(16))
+                .unwrap_or(u32::MAX);
+            base.saturating_mul(factor).min(max)
+        };
+        map.insert(
+            target,
+            Cooldown {
+                until: now + wait,
+                strikes,
+                reason,
+            },
+        );
+    }
+
+    /// Clears the strikes of targets that just served a request well.
+    pub fn record_success(&self, channel: i64, credential: i64) {
+        let Ok(mut map) = self.cooldowns.lock() else {
+            return;
+        };
+        if map.is_empty() {
+            return;
+        }
+        map.remove(&Target::Channel(channel));
+        map.remove(&Target::Credential(credential));
+        map.retain(|t, _| !matches!(t, Target::ChannelModel(c, _) if *c == channel));
+    }
+
+    /// Requests in flight on a credential.
+    pub fn inflight(&self, credential: i64) -> u32 {
+        self.inflight
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&credential).copied())
+            .unwrap_or(0)
+    }
+
+    /// Counts a request in flight on `credential` until the guard is dropped.
+    pub fn start(&self, credential: i64) -> InflightGuard<'_> {
+        if let Ok(mut map) = self.inflight.lock() {
+            *map.entry(credential).or_insert(0) += 1;
+        }
+        InflightGuard {
+            health: self,
+            credential,
+        }
+    }
+
+    /// Every cooldown still running, for the console.
+    pub fn active(&self, now: Instant) -> Vec<(Target, Cooldown)> {
+        let Ok(map) = self.cooldowns.lock() else {
+            return Vec::new();
+        };
+        map.iter()
+            .filter(|(_, c)| c.until > now)
+            .map(|(t, c)| (t.clone(), c.clone()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_failures_double_up_to_the_cap_and_success_resets() {
+        let health = Health::default();
+        let now = Instant::now();
+        let (base, max) = (Duration::from_secs(10), Duration::from_secs(25));
+        let target = Target::Channel(1);
+        health.cool_down(target.clone(), base, max, false, "500".into(), now);
+        assert_eq!(health.blocked_until(&target, now), Some(now + base));
+        health.cool_down(target.clone(), base, max, false, "500".into(), now);
+        assert_eq!(
+            health.blocked_until(&target, now),
+            Some(now + Duration::from_secs(20))
+        );
+        health.cool_down(target.clone(), base, max, false, "500".into(), now);
+        assert_eq!(
+            health.blocked_until(&target, now),
+            Some(now + max),
+            "capped"
+        );
+        assert_eq!(health.blocked_until(&target, now + max), None, "expired");
+        health.record_success(1, 9);
+        health.cool_down(target.clone(), base, max, false, "500".into(), now);
+        assert_eq!(
+            health.blocked_until(&target, now),
+            Some(now + base),
+            "strikes reset"
+        );
+    }
+
+    #[test]
+    fn explicit_waits_are_taken_as_given() {
+        let health = Health::default();
+        let now = Instant::now();
+        let wait = Duration::from_secs(3600);
+        health.cool_down(
+            Target::Credential(4),
+            wait,
+            Duration::from_secs(60),
+            true,
+            "quota".into(),
+            now,
+        );
+        assert_eq!(
+            health.blocked_until(&Target::Credential(4), now),
+            Some(now + wait)
+        );
+    }
+
+    #[test]
+    fn inflight_counts_follow_guards() {
+        let health = Health::default();
+        let a = health.start(7);
+        let b = health.start(7);
+        assert_eq!(health.inflight(7), 2);
+        drop(a);
+        assert_eq!(health.inflight(7), 1);
+        drop(b);
+        assert_eq!(health.inflight(7), 0);
+    }
+}

@@ -1,0 +1,230 @@
+//! Choosing where a request goes: the token's channel groups in order, then promoted channels,
+//! then priority, then weight; within a channel the least-loaded healthy credential. A request
+//! with a session key prefers the target bound to that session, else orders by weighted
+//! rendezvous hashing, so the same session lands on the same channel and credential (and the
+//! upstream's prompt cache hits) while that target is healthy. Pure over the table and health.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+
+use super::health::{Health, Target};
+use super::table::{ChannelRoute, CredentialRoute, RoutingTable, TokenRoute};
+use crate::relay::protocol::Protocol;
+
+/// What is being routed.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The token's groups and allow-list.
+    pub token: &'a TokenRoute,
+    /// The public model id the client asked for.
+    pub model: &'a str,
+    /// The client's protocol.
+    pub protocol: Protocol,
+    /// Session key, if the request carries one.
+    pub session: Option<&'a str>,
+    /// Model passthrough: channels without a binding may serve any model.
+    pub passthrough: bool,
+    /// The target this session was bound to, if any.
+    pub sticky: Option<(i64, i64)>,
+}
+
+/// One place to send the request.
+#[derive(Debug, Clone)]
+pub struct Pick {
+    /// The channel.
+    pub channel: Arc<ChannelRoute>,
+    /// The credential's index in `channel.credentials`.
+    pub credential: usize,
+    /// The group it was reached through (its multiplier applies).
+    pub group_id: i64,
+    /// The model name to send upstream.
+    pub upstream_model: String,
+}
+
+impl Pick {
+    /// The chosen credential.
+    pub fn credential(&self) -> &CredentialRoute {
+        &self.channel.credentials[self.credential]
+    }
+}
+
+/// Why nothing could be chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoTarget {
+    /// No channel in the token's groups serves this model and protocol.
+    NoChannel,
+    /// Channels exist but all are cooling down; the earliest is usable after this many seconds.
+    AllCooling(u64),
+}
+
+/// A stable hash of a session key and a target id, mapped into (0, 1].
+fn unit_hash(session: &str, id: i64) -> f64 {
+    let digest = Sha256::new()
+        .chain_update(session.as_bytes())
+        .chain_update(id.to_le_bytes())
+        .finalize();
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    ((u64::from_le_bytes(bytes) >> 11) as f64 + 1.0) / (1u64 << 53) as f64
+}
+
+/// Weighted rendezvous score: lower wins. Weight 0 never wins against a positive weight.
+fn score(u: f64, weight: u32) -> f64 {
+    if weight == 0 {
+        f64::INFINITY
+    } else {
+        -u.ln() / f64::from(weight)
+    }
+}
+
+/// The best target not yet tried, or why there is none.
+pub fn pick(
+    table: &RoutingTable,
+    request: &Request<'_>,
+    health: &Health,
+    tried: &HashSet<(i64, i64)>,
+    now: Instant,
+) -> Result<Pick, NoTarget> {
+    let mut seen = HashSet::new();
+    let mut earliest: Option<Instant> = None;
+    let mut any_channel = false;
+    // (group order, promoted first, priority high first, rendezvous score)
+    let mut best: Option<((usize, bool, i64, f64), Pick)> = None;
+
+    for (group_index, group_id) in request.token.groups.iter().enumerate() {
+        let Some(group) = table.groups.get(group_id) else {
+            continue;
+        };
+        for channel_id in &group.channels {
+            if !seen.insert(*channel_id) {
+                continue;
+            }
+            let Some(channel) = table.channels.get(channel_id) else {
+                continue;
+            };
+            if !channel.serves(request.protocol) || channel.credentials.is_empty() {
+                continue;
+            }
+            let Some(upstream_model) = upstream_model(table, channel.id, request) else {
+                continue;
+            };
+            any_channel = true;
+            let blocked = [
+                Target::Channel(channel.id),
+                Target::ChannelModel(channel.id, request.model.to_owned()),
+            ]
+            .iter()
+            .filter_map(|t| health.blocked_until(t, now))
+            .max();
+            if let Some(until) = blocked {
+                earliest = Some(earliest.map_or(until, |e| e.min(until)));
+                continue;
+            }
+            let credential = match pick_credential(channel, request, health, tried, now) {
+                Ok(index) => index,
+                Err(Some(until)) => {
+                    earliest = Some(earliest.map_or(until, |e| e.min(until)));
+                    continue;
+                }
+                Err(None) => continue,
+            };
+            let sticky = request.sticky.is_some_and(|(c, cred)| {
+                c == channel.id && channel.credentials[credential].id == cred
+            });
+            let u = match request.session {
+                Some(session) => unit_hash(session, channel.id),
+                None => fastrand::f64().max(f64::MIN_POSITIVE),
+            };
+            // A live sticky target beats everything else in its group tier.
+            let rank = if sticky {
+                f64::NEG_INFINITY
+            } else {
+                score(u, channel.weight)
+            };
+            let key = (group_index, !channel.promoted, -channel.priority, rank);
+            let better = best.as_ref().is_none_or(|(k, _)| {
+                (key.0, key.1, key.2)
+                    .cmp(&(k.0, k.1, k.2))
+                    .then(key.3.total_cmp(&k.3))
+                    .is_lt()
+            });
+            if better {
+                let target = Pick {
+                    channel: Arc::clone(channel),
+                    credential,
+                    group_id: *group_id,
+                    upstream_model,
+                };
+                best = Some((key, target));
+            }
+        }
+    }
+    if let Some((_, target)) = best {
+        return Ok(target);
+    }
+    match earliest {
+        Some(until) if any_channel => Err(NoTarget::AllCooling(
+            until.saturating_duration_since(now).as_secs().max(1),
+        )),
+        _ => Err(NoTarget::NoChannel),
+    }
+}
+
+/// The name to send upstream: the binding's rename, the public id for a plain binding, or (in
+/// passthrough mode) the public id on any channel.
+fn upstream_model(table: &RoutingTable, channel_id: i64, request: &Request<'_>) -> Option<String> {
+    match table.models.get(request.model) {
+        Some(model) => match model.bindings.get(&channel_id) {
+            Some(rename) => Some(rename.clone().unwrap_or_else(|| request.model.to_owned())),
+            None if request.passthrough && model.bindings.is_empty() => {
+                Some(request.model.to_owned())
+            }
+            None => None,
+        },
+        None if request.passthrough => Some(request.model.to_owned()),
+        None => None,
+    }
+}
+
+/// The credential to use: untried and not cooling, fewest in flight, ties broken by the
+/// session's rendezvous hash (or at random). `Err(Some(t))` when all are cooling until `t`.
+fn pick_credential(
+    channel: &ChannelRoute,
+    request: &Request<'_>,
+    health: &Health,
+    tried: &HashSet<(i64, i64)>,
+    now: Instant,
+) -> Result<usize, Option<Instant>> {
+    let mut earliest: Option<Instant> = None;
+    let mut best: Option<(u32, f64, usize)> = None;
+    for (index, credential) in channel.credentials.iter().enumerate() {
+        if tried.contains(&(channel.id, credential.id)) {
+            continue;
+        }
+        if let Some(until) = health.blocked_until(&Target::Credential(credential.id), now) {
+            earliest = Some(earliest.map_or(until, |e| e.min(until)));
+            continue;
+        }
+        let sticky = request.sticky == Some((channel.id, credential.id));
+        let load = if sticky || request.session.is_some() {
+            0
+        } else {
+            health.inflight(credential.id)
+        };
+        let tie = match request.session {
+            _ if sticky => f64::NEG_INFINITY,
+            Some(session) => unit_hash(session, credential.id),
+            None => fastrand::f64(),
+        };
+        if best.is_none_or(|(l, t, _)| (load, tie) < (l, t)) {
+            best = Some((load, tie, index));
+        }
+    }
+    best.map(|(_, _, index)| index).ok_or(earliest)
+}
+
+#[cfg(test)]
+mod tests;
