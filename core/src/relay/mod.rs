@@ -2,6 +2,7 @@
 //! authenticate → inspect → resolve model → select route → build upstream request → send → peek
 //! the first event → respond (passthrough) → record — and failover loops over select..peek.
 
+pub mod auth;
 pub mod dialect;
 pub mod error;
 pub mod protocol;
