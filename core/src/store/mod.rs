@@ -8,6 +8,7 @@ pub mod channels;
 pub mod credentials;
 pub mod login_failures;
 pub mod models;
+pub mod routing;
 pub mod sessions;
 pub mod settings;
 pub mod tokens;
