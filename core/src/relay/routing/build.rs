@@ -246,7 +246,7 @@ mod tests {
         assert_eq!(table.models["gpt"].bindings[&10].as_deref(), Some("gpt-up"));
         assert_eq!(
             table.tokens[&[7u8; 32]].groups,
-            vec![2],
+            vec![1, 2],
             "no own order: the user group's groups"
         );
         assert_eq!(
