@@ -7,4 +7,5 @@ pub mod dialect;
 pub mod error;
 pub mod protocol;
 pub mod routing;
+pub mod shaping;
 pub mod upstream;

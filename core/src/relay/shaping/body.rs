@@ -1,0 +1,394 @@
+//! Applying a channel's shaping to one request body. The body is parsed only when something must
+//! change (a rename, forced usage reporting, or a shaping option); otherwise the client's bytes go
+//! upstream untouched.
+
+use bytes::Bytes;
+use serde_json::{Map, Value, json};
+
+use super::settings::{ChannelSettings, FieldPolicy, PromptMode};
+use crate::relay::protocol::Protocol;
+
+/// Reasoning-effort suffixes recognised on model names, longest first.
+const EFFORT_SUFFIXES: &[&str] = &["minimal", "xhigh", "medium", "high", "low", "none"];
+
+/// The shaped request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shaped {
+    /// The new body, or `None` when the client's bytes go as they are.
+    pub body: Option<Bytes>,
+    /// The model name sent upstream (after a reasoning suffix was taken off).
+    pub model: String,
+}
+
+/// Splits `model-high` into (`model`, `high`) when the suffix is a reasoning effort.
+fn split_effort(model: &str) -> Option<(&str, &str)> {
+    let (base, suffix) = model.rsplit_once('-')?;
+    (!base.is_empty() && EFFORT_SUFFIXES.contains(&suffix)).then_some((base, suffix))
+}
+
+/// Shapes `body` for a channel. `upstream_model` is the binding's name for the model;
+/// `force_usage` asks a Chat stream to report usage in its last chunk.
+pub fn shape_body(
+    protocol: Protocol,
+    body: &[u8],
+    settings: &ChannelSettings,
+    body_model: Option<&str>,
+    upstream_model: &str,
+    force_usage: bool,
+) -> Shaped {
+    if settings.raw_passthrough {
+        return Shaped {
+            body: None,
+            model: upstream_model.to_owned(),
+        };
+    }
+    let effort = settings
+        .reasoning_suffixes
+        .then(|| split_effort(upstream_model))
+        .flatten();
+    let model = effort.map_or(upstream_model, |(base, _)| base).to_owned();
+    let rename = protocol != Protocol::Gemini && body_model != Some(model.as_str());
+    if !rename && !force_usage && !settings.shapes_body() {
+        return Shaped { body: None, model };
+    }
+    let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(body) else {
+        // Not an object: nothing can be shaped; the upstream will judge the body itself.
+        return Shaped { body: None, model };
+    };
+    if rename {
+        map.insert("model".into(), Value::String(model.clone()));
+    }
+    if let Some((_, effort)) = effort {
+        set_effort(protocol, &mut map, effort);
+    }
+    if let Some(prompt) = &settings.system_prompt {
+        apply_system_prompt(protocol, &mut map, prompt.mode, &prompt.text);
+    }
+    apply_policy(&mut map, "service_tier", &settings.service_tier);
+    apply_policy(&mut map, "store", &settings.store);
+    apply_policy(&mut map, "safety_identifier", &settings.safety_identifier);
+    if !settings.body_allow.is_empty() {
+        map.retain(|key, _| key == "model" || key == "stream" || settings.body_allow.contains(key));
+    }
+    map.retain(|key, _| !settings.body_deny.contains(key));
+    let mut value = Value::Object(map);
+    for rule in &settings.body_rules {
+        if rule.when.iter().all(|c| holds(&value, c)) {
+            let mut candidate = value.clone();
+            if json_patch::patch(&mut candidate, &rule.patch).is_ok() {
+                value = candidate;
+            }
+        }
+    }
+    if force_usage
+        && protocol == Protocol::Chat
+        && let Some(map) = value.as_object_mut()
+    {
+        let options = map.entry("stream_options").or_insert_with(|| json!({}));
+        if let Some(options) = options.as_object_mut() {
+            options.insert("include_usage".into(), Value::Bool(true));
+        }
+    }
+    let body = serde_json::to_vec(&value).ok().map(Bytes::from);
+    Shaped { body, model }
+}
+
+fn holds(value: &Value, condition: &super::settings::Condition) -> bool {
+    let found = value.pointer(&condition.path);
+    condition.exists.is_none_or(|want| found.is_some() == want)
+        && condition
+            .equals
+            .as_ref()
+            .is_none_or(|want| found == Some(want))
+}
+
+fn apply_policy(map: &mut Map<String, Value>, field: &str, policy: &FieldPolicy) {
+    match policy {
+        FieldPolicy::Passthrough => {}
+        FieldPolicy::Remove => {
+            map.remove(field);
+        }
+        FieldPolicy::Set(value) => {
+            map.insert(field.to_owned(), value.clone());
+        }
+    }
+}
+
+fn set_effort(protocol: Protocol, map: &mut Map<String, Value>, effort: &str) {
+    match protocol {
+        Protocol::Responses => {
+            let reasoning = map.entry("reasoning").or_insert_with(|| json!({}));
+            if let Some(reasoning) = reasoning.as_object_mut() {
+                reasoning.insert("effort".into(), Value::String(effort.to_owned()));
+            }
+        }
+        Protocol::Chat => {
+            map.insert("reasoning_effort".into(), Value::String(effort.to_owned()));
+        }
+        Protocol::Embeddings | Protocol::Messages | Protocol::Gemini => {}
+    }
+}
+
+fn apply_system_prompt(
+    protocol: Protocol,
+    map: &mut Map<String, Value>,
+    mode: PromptMode,
+    text: &str,
+) {
+    match protocol {
+        Protocol::Responses => {
+            let joined = match (mode, map.get("instructions").and_then(Value::as_str)) {
+                (PromptMode::Prepend, Some(existing)) if !existing.is_empty() => {
+                    format!("{text}\n\n{existing}")
+                }
+                _ => text.to_owned(),
+            };
+            map.insert("instructions".into(), Value::String(joined));
+        }
+        Protocol::Chat => {
+            let Some(Value::Array(messages)) = map.get_mut("messages") else {
+                return;
+            };
+            if mode == PromptMode::Set {
+                messages.retain(|m| {
+                    !matches!(
+                        m.get("role").and_then(Value::as_str),
+                        Some("system" | "developer")
+                    )
+                });
+            }
+            messages.insert(0, json!({ "role": "system", "content": text }));
+        }
+        Protocol::Messages => {
+            let next = match (mode, map.remove("system")) {
+                (PromptMode::Prepend, Some(Value::String(existing))) if !existing.is_empty() => {
+                    Value::String(format!("{text}\n\n{existing}"))
+                }
+                (PromptMode::Prepend, Some(Value::Array(mut blocks))) => {
+                    blocks.insert(0, json!({ "type": "text", "text": text }));
+                    Value::Array(blocks)
+                }
+                _ => Value::String(text.to_owned()),
+            };
+            map.insert("system".into(), next);
+        }
+        Protocol::Gemini => {
+            let part = json!({ "text": text });
+            let existing = map
+                .get_mut("systemInstruction")
+                .and_then(|s| s.get_mut("parts"))
+                .and_then(Value::as_array_mut);
+            match (mode, existing) {
+                (PromptMode::Prepend, Some(parts)) => parts.insert(0, part),
+                _ => {
+                    map.insert("systemInstruction".into(), json!({ "parts": [part] }));
+                }
+            }
+        }
+        Protocol::Embeddings => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(value: Value) -> ChannelSettings {
+        ChannelSettings::parse(&value).expect("settings")
+    }
+
+    fn shaped_json(shaped: &Shaped) -> Value {
+        serde_json::from_slice(shaped.body.as_ref().expect("a new body")).expect("json")
+    }
+
+    #[test]
+    fn nothing_to_do_keeps_the_clients_bytes() {
+        let body = br#"{"model":"gpt","input":"hi","future_field":{"x":1}}"#;
+        let shaped = shape_body(
+            Protocol::Responses,
+            body,
+            &ChannelSettings::default(),
+            Some("gpt"),
+            "gpt",
+            false,
+        );
+        assert_eq!(
+            shaped,
+            Shaped {
+                body: None,
+                model: "gpt".into()
+            }
+        );
+    }
+
+    #[test]
+    fn rename_keeps_every_other_field() {
+        let body = br#"{"model":"gpt","input":"hi","future_field":{"x":1}}"#;
+        let shaped = shape_body(
+            Protocol::Responses,
+            body,
+            &ChannelSettings::default(),
+            Some("gpt"),
+            "gpt-up",
+            false,
+        );
+        let value = shaped_json(&shaped);
+        assert_eq!(value["model"], "gpt-up");
+        assert_eq!(value["future_field"]["x"], 1);
+    }
+
+    #[test]
+    fn raw_passthrough_changes_nothing_even_a_rename() {
+        let s = settings(json!({"raw_passthrough": true, "store": {"action": "remove"}}));
+        let shaped = shape_body(
+            Protocol::Chat,
+            br#"{"model":"a"}"#,
+            &s,
+            Some("a"),
+            "b",
+            true,
+        );
+        assert!(shaped.body.is_none());
+    }
+
+    #[test]
+    fn reasoning_suffix_becomes_an_effort() {
+        let s = settings(json!({"reasoning_suffixes": true}));
+        let shaped = shape_body(
+            Protocol::Responses,
+            br#"{"model":"gpt-5-high","input":"x"}"#,
+            &s,
+            Some("gpt-5-high"),
+            "gpt-5-high",
+            false,
+        );
+        assert_eq!(shaped.model, "gpt-5");
+        let value = shaped_json(&shaped);
+        assert_eq!(
+            (
+                value["model"].as_str(),
+                value["reasoning"]["effort"].as_str()
+            ),
+            (Some("gpt-5"), Some("high"))
+        );
+        let chat = shape_body(
+            Protocol::Chat,
+            br#"{"model":"o4-mini-low"}"#,
+            &s,
+            Some("o4-mini-low"),
+            "o4-mini-low",
+            false,
+        );
+        assert_eq!(shaped_json(&chat)["reasoning_effort"], "low");
+        let plain = shape_body(
+            Protocol::Chat,
+            br#"{"model":"gpt-4o"}"#,
+            &s,
+            Some("gpt-4o"),
+            "gpt-4o",
+            false,
+        );
+        assert!(plain.body.is_some() && plain.model == "gpt-4o");
+    }
+
+    #[test]
+    fn system_prompts_per_protocol() {
+        let prepend = settings(json!({"system_prompt": {"mode": "prepend", "text": "RULES"}}));
+        let set = settings(json!({"system_prompt": {"mode": "set", "text": "ONLY"}}));
+        let responses = shape_body(
+            Protocol::Responses,
+            br#"{"model":"m","instructions":"mine"}"#,
+            &prepend,
+            Some("m"),
+            "m",
+            false,
+        );
+        assert_eq!(shaped_json(&responses)["instructions"], "RULES\n\nmine");
+        let chat = shape_body(Protocol::Chat, br#"{"model":"m","messages":[{"role":"system","content":"mine"},{"role":"user","content":"q"}]}"#, &set, Some("m"), "m", false);
+        assert_eq!(
+            shaped_json(&chat)["messages"],
+            json!([{"role":"system","content":"ONLY"},{"role":"user","content":"q"}])
+        );
+        let anthropic = shape_body(
+            Protocol::Messages,
+            br#"{"model":"m","system":[{"type":"text","text":"mine"}]}"#,
+            &prepend,
+            Some("m"),
+            "m",
+            false,
+        );
+        assert_eq!(shaped_json(&anthropic)["system"][0]["text"], "RULES");
+        let gemini = shape_body(
+            Protocol::Gemini,
+            br#"{"contents":[]}"#,
+            &set,
+            None,
+            "m",
+            false,
+        );
+        assert_eq!(
+            shaped_json(&gemini)["systemInstruction"]["parts"][0]["text"],
+            "ONLY"
+        );
+    }
+
+    #[test]
+    fn policies_lists_and_rules() {
+        let s = settings(json!({
+            "service_tier": {"action": "remove"},
+            "store": {"action": "set", "value": false},
+            "body_deny": ["metadata"],
+            "body_rules": [
+                {"when": [{"path": "/temperature", "exists": false}], "patch": [{"op": "add", "path": "/temperature", "value": 0.2}]},
+                {"when": [{"path": "/model", "equals": "other"}], "patch": [{"op": "add", "path": "/never", "value": 1}]},
+                {"patch": [{"op": "remove", "path": "/missing"}, {"op": "add", "path": "/half", "value": 1}]}
+            ]
+        }));
+        let body = br#"{"model":"m","service_tier":"priority","store":true,"metadata":{"a":1},"input":"x"}"#;
+        let value = shaped_json(&shape_body(
+            Protocol::Responses,
+            body,
+            &s,
+            Some("m"),
+            "m",
+            false,
+        ));
+        assert!(value.get("service_tier").is_none() && value.get("metadata").is_none());
+        assert_eq!(value["store"], false);
+        assert_eq!(value["temperature"], 0.2);
+        assert!(value.get("never").is_none(), "condition not met");
+        assert!(
+            value.get("half").is_none(),
+            "a failing rule is skipped whole"
+        );
+        let allow = settings(json!({"body_allow": ["input"]}));
+        let value = shaped_json(&shape_body(
+            Protocol::Responses,
+            body,
+            &allow,
+            Some("m"),
+            "m",
+            false,
+        ));
+        let mut keys: Vec<&String> = value.as_object().expect("object").keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["input", "model"]);
+    }
+
+    #[test]
+    fn chat_streams_are_asked_for_usage() {
+        let shaped = shape_body(
+            Protocol::Chat,
+            br#"{"model":"m","stream":true,"stream_options":{"x":1}}"#,
+            &ChannelSettings::default(),
+            Some("m"),
+            "m",
+            true,
+        );
+        let value = shaped_json(&shaped);
+        assert_eq!(
+            value["stream_options"],
+            json!({"x": 1, "include_usage": true})
+        );
+    }
+}
