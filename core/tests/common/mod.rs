@@ -15,6 +15,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use realms_core::config::Secret;
 use realms_core::{AppState, Config};
+use rusqlite::types::ValueRef;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -114,13 +115,52 @@ impl TestApp {
             .assert_status(StatusCode::OK);
     }
 
-    /// Runs one SQL query returning a single integer (for assertions on stored state).
-    pub async fn count(&self, sql: &'static str, param: i64) -> i64 {
+    /// Runs one SQL query with one parameter returning a single integer (for assertions on
+    /// stored state).
+    pub async fn count<P>(&self, sql: &'static str, param: P) -> i64
+    where
+        P: rusqlite::ToSql + Send + 'static,
+    {
         self.state
             .store
             .read(move |c| Ok(c.query_row(sql, [param], |r| r.get(0))?))
             .await
             .expect("query runs")
+    }
+
+    /// Every place in the database (`table.column`) whose text or bytes contain `needle`: the
+    /// check that a secret is not stored in plain text anywhere.
+    pub async fn places_holding(&self, needle: &str) -> Vec<String> {
+        let needle = needle.as_bytes().to_vec();
+        self.state
+            .store
+            .read(move |c| {
+                let mut stmt = c.prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?;
+                let tables = stmt
+                    .query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut found = Vec::new();
+                for table in tables {
+                    // Table names come from `sqlite_master`, not from input.
+                    let mut stmt = c.prepare(&format!("SELECT * FROM \"{table}\""))?;
+                    let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
+                    let mut rows = stmt.query([])?;
+                    while let Some(row) = rows.next()? {
+                        for (i, column) in columns.iter().enumerate() {
+                            let bytes = match row.get_ref(i)? {
+                                ValueRef::Text(b) | ValueRef::Blob(b) => b.to_vec(),
+                                other => format!("{other:?}").into_bytes(),
+                            };
+                            if bytes.windows(needle.len()).any(|w| w == needle.as_slice()) {
+                                found.push(format!("{table}.{column}"));
+                            }
+                        }
+                    }
+                }
+                Ok(found)
+            })
+            .await
+            .expect("scan runs")
     }
 }
 
