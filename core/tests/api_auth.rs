@@ -424,3 +424,22 @@ async fn an_expired_session_is_not_signed_in() {
         .await
         .assert_status(StatusCode::OK);
 }
+
+#[tokio::test]
+async fn deleting_the_root_does_not_hand_root_to_the_next_registrant() {
+    let app = TestApp::new().await;
+    let root = app.register("root1").await;
+    app.register("alice").await;
+    app.send(Req::delete(&format!("/api/admin/users/{}", root.user_id)).admin_key())
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    let resp = app
+        .send(Req::post("/api/auth/register").json(register_body(
+            "mallory",
+            "mallory@example.test",
+            PASSWORD,
+        )))
+        .await;
+    resp.assert_status(StatusCode::CREATED);
+    assert_eq!(resp.json()["user"]["role"], json!("user"));
+}

@@ -96,7 +96,10 @@ async fn register(
     let user = state
         .store
         .write(move |tx| {
-            let first_root = !users::root_exists(tx)?;
+            // Only the very first account becomes root. Were it "any registrant while no root
+            // exists", deleting or demoting the last root would hand root to whoever registers
+            // next; an install without a root recovers through `REALMS_ROOT_PASSWORD` instead.
+            let first_root = users::count(tx)? == 0;
             if !first_root && !open {
                 return Ok(None);
             }
