@@ -55,7 +55,16 @@ impl TestApp {
 
     /// An app over `config`.
     pub async fn with_config(config: Config) -> Self {
-        let state = AppState::for_tests(config).await;
+        Self::from_state(AppState::for_tests(config).await)
+    }
+
+    /// An app over `realms_core::start(config)`: a real data directory, key file and database.
+    pub async fn start(config: Config) -> Self {
+        Self::from_state(realms_core::start(config).await.expect("start"))
+    }
+
+    /// An app over a state built elsewhere.
+    pub fn from_state(state: AppState) -> Self {
         let router = realms_core::app(state.clone());
         Self { state, router }
     }
