@@ -192,3 +192,41 @@ async fn failures_are_stored_and_the_window_expires() {
         .await
         .assert_status(StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_spoofed_forwarded_for_entry_does_not_dodge_the_ip_limit() {
+    let app = app().await;
+    app.register("bob").await;
+    app.set_settings(json!({
+        "trust_proxy_headers": true,
+        "trusted_proxy_cidrs": ["10.0.0.0/24"],
+    }))
+    .await;
+    // The client makes up the first entry each time; the trusted proxy appends the real address.
+    for i in 0..MAX_FAILURES {
+        app.send(
+            Req::login(&format!("nobody{i}"), "wrong password")
+                .peer("10.0.0.1:1000")
+                .header("x-forwarded-for", &format!("198.51.100.{i}, 203.0.113.9")),
+        )
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
+    }
+    let resp = app
+        .send(
+            Req::login("bob", PASSWORD)
+                .peer("10.0.0.1:1000")
+                .header("x-forwarded-for", "198.51.100.77, 203.0.113.9"),
+        )
+        .await;
+    assert_throttled(&resp);
+    // Hops through a second trusted proxy are skipped the same way.
+    let resp = app
+        .send(
+            Req::login("bob", PASSWORD)
+                .peer("10.0.0.1:1000")
+                .header("x-forwarded-for", "198.51.100.78, 203.0.113.9, 10.0.0.2"),
+        )
+        .await;
+    assert_throttled(&resp);
+}
