@@ -1,10 +1,10 @@
-//! `/api/admin/*` access (the admin API key and root sessions only) and `/api/admin/users`: CRUD,
-//! self-protection, password resets and disabling that end sessions, tokens for a user, balance.
+//! `/api/admin/users`: CRUD, self-protection, password resets and disabling that end sessions,
+//! tokens issued for a user, and exact balance adjustments.
 
 pub mod common;
 
 use axum::http::StatusCode;
-use common::{ADMIN_KEY, PASSWORD, Req, TestApp, test_config};
+use common::{PASSWORD, Req, TestApp};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
@@ -19,130 +19,6 @@ async fn create_user(app: &TestApp, body: Value) -> Value {
 
 fn user_body(name: &str) -> Value {
     json!({ "username": name, "email": format!("{name}@example.test"), "password": PASSWORD })
-}
-
-#[tokio::test]
-async fn the_admin_key_works_as_bearer_and_x_api_key() {
-    let app = TestApp::new().await;
-    app.send(Req::get("/api/admin/users").admin_key())
-        .await
-        .assert_status(StatusCode::OK);
-    app.send(Req::get("/api/admin/users").header("x-api-key", ADMIN_KEY))
-        .await
-        .assert_status(StatusCode::OK);
-    app.send(Req::get("/api/admin/settings").header("x-api-key", ADMIN_KEY))
-        .await
-        .assert_status(StatusCode::OK);
-    for (name, req) in [
-        (
-            "wrong bearer",
-            Req::get("/api/admin/users")
-                .header("authorization", "Bearer test-admin-key-wrong-0000"),
-        ),
-        (
-            "wrong x-api-key",
-            Req::get("/api/admin/users").header("x-api-key", "test-admin-key-012345678"),
-        ),
-        (
-            "key as basic auth",
-            Req::get("/api/admin/users").header("authorization", &format!("Basic {ADMIN_KEY}")),
-        ),
-        ("nothing", Req::get("/api/admin/users")),
-    ] {
-        let resp = app.send(req).await;
-        assert_eq!(resp.status, StatusCode::UNAUTHORIZED, "case {name}");
-        resp.assert_error(StatusCode::UNAUTHORIZED, "not_signed_in");
-    }
-}
-
-#[tokio::test]
-async fn a_users_sk_token_is_not_an_admin_key() {
-    let app = TestApp::new().await;
-    let root = app.register("root1").await;
-    let key = app
-        .send(
-            Req::post("/api/tokens")
-                .session(&root)
-                .json(json!({ "name": "t" })),
-        )
-        .await
-        .json()["key"]
-        .as_str()
-        .expect("key")
-        .to_owned();
-    app.send(Req::get("/api/admin/users").header("authorization", &format!("Bearer {key}")))
-        .await
-        .assert_error(StatusCode::UNAUTHORIZED, "not_signed_in");
-}
-
-#[tokio::test]
-async fn without_a_configured_key_no_bearer_is_admin() {
-    let mut config = test_config();
-    config.admin_api_key = None;
-    let app = TestApp::with_config(config).await;
-    app.send(Req::get("/api/admin/users").admin_key())
-        .await
-        .assert_error(StatusCode::UNAUTHORIZED, "not_signed_in");
-}
-
-#[tokio::test]
-async fn the_admin_key_is_refused_outside_admin_routes() {
-    let app = TestApp::new().await;
-    for path in ["/api/me", "/api/tokens"] {
-        let bearer = app.send(Req::get(path).admin_key()).await;
-        assert_eq!(bearer.status, StatusCode::UNAUTHORIZED, "path {path}");
-        bearer.assert_error(StatusCode::UNAUTHORIZED, "not_signed_in");
-        let header = app
-            .send(Req::get(path).header("x-api-key", ADMIN_KEY))
-            .await;
-        assert_eq!(header.status, StatusCode::UNAUTHORIZED, "path {path}");
-        header.assert_error(StatusCode::UNAUTHORIZED, "not_signed_in");
-    }
-    app.send(
-        Req::post("/api/tokens")
-            .admin_key()
-            .json(json!({ "name": "x" })),
-    )
-    .await
-    .assert_error(StatusCode::UNAUTHORIZED, "not_signed_in");
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM tokens WHERE id > ?1", 0)
-            .await,
-        0
-    );
-}
-
-#[tokio::test]
-async fn only_root_sessions_reach_admin_routes() {
-    let app = TestApp::new().await;
-    let root = app.register("root1").await;
-    let user = app.register("alice").await;
-    for path in ["/api/admin/users", "/api/admin/settings"] {
-        let resp = app.send(Req::get(path).session(&user)).await;
-        assert_eq!(resp.status, StatusCode::FORBIDDEN, "path {path}");
-        resp.assert_error(StatusCode::FORBIDDEN, "forbidden");
-        app.send(Req::get(path).session(&root))
-            .await
-            .assert_status(StatusCode::OK);
-        let resp = app.send(Req::get(path).cookie(&root)).await;
-        resp.assert_error(StatusCode::FORBIDDEN, "csrf_header_mismatch");
-    }
-    app.send(
-        Req::post("/api/admin/users")
-            .session(&user)
-            .json(json!({ "username": "evil", "email": "e@example.test", "password": PASSWORD, "role": "root" })),
-    )
-    .await
-    .assert_error(StatusCode::FORBIDDEN, "forbidden");
-    app.send(
-        Req::patch(&format!("/api/admin/users/{}", user.user_id))
-            .session(&user)
-            .json(json!({ "role": "root" })),
-    )
-    .await
-    .assert_error(StatusCode::FORBIDDEN, "forbidden");
-    let me = app.send(Req::get("/api/me").session(&user)).await.json();
-    assert_eq!(me["role"], json!("user"));
 }
 
 #[tokio::test]
