@@ -29,6 +29,8 @@ pub enum ErrorCode {
     RegistrationClosed,
     /// The path or the object does not exist.
     NotFound,
+    /// The path exists but does not take this HTTP method.
+    MethodNotAllowed,
     /// The model named is not in the catalogue.
     ModelNotFound,
     /// A unique name, email or binding already exists.
@@ -64,6 +66,7 @@ impl ErrorCode {
             Self::AccountDisabled => "account_disabled",
             Self::RegistrationClosed => "registration_closed",
             Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::ModelNotFound => "model_not_found",
             Self::AlreadyExists => "already_exists",
             Self::Conflict => "conflict",
@@ -87,6 +90,7 @@ impl ErrorCode {
             | Self::AccountDisabled
             | Self::RegistrationClosed => StatusCode::FORBIDDEN,
             Self::NotFound | Self::ModelNotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::AlreadyExists | Self::Conflict | Self::SettingOverridden => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnknownSetting | Self::InvalidSetting | Self::Unprocessable => {

@@ -6,6 +6,8 @@ use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
 
+use crate::error::{ApiError, ErrorCode};
+
 #[derive(RustEmbed)]
 #[folder = "$CARGO_MANIFEST_DIR/../ui/dist"]
 struct Assets;
@@ -21,6 +23,10 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
 /// Answers a request that no route matched: an asset, the app for a page path, or a 404.
 pub async fn fallback(uri: Uri) -> Response {
     let path = uri.path();
+    // `/api/` itself misses the nested API router's fallback; it still gets the API's envelope.
+    if path == "/api" || path.starts_with("/api/") {
+        return ApiError::new(ErrorCode::NotFound, "no such API route").into_response();
+    }
     if NOT_PAGES
         .iter()
         .any(|p| path == *p || path.starts_with(&format!("{p}/")))

@@ -3,7 +3,15 @@
 //! Counted in the database so instances sharing it agree.
 
 use crate::config::AuthConfig;
+use crate::store::users::User;
 use crate::store::{Conn, StoreError, login_failures};
+
+/// What failures are counted under: the account's username when the login names an existing
+/// account, so that its username, its email and any case of either share one count; otherwise
+/// the login as typed. Usernames never contain `@`, so an unknown email cannot take one's place.
+pub fn account_key(login: &str, user: Option<&User>) -> String {
+    user.map_or(login, |u| u.username.as_str()).to_lowercase()
+}
 
 /// Seconds to wait before trying again, if the login or IP is throttled now.
 pub fn retry_after(

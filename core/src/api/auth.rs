@@ -96,7 +96,10 @@ async fn register(
     let user = state
         .store
         .write(move |tx| {
-            let first_root = !users::root_exists(tx)?;
+            // Only the very first account becomes root. Were it "any registrant while no root
+            // exists", deleting or demoting the last root would hand root to whoever registers
+            // next; an install without a root recovers through `REALMS_ROOT_PASSWORD` instead.
+            let first_root = users::count(tx)? == 0;
             if !first_root && !open {
                 return Ok(None);
             }
@@ -160,15 +163,15 @@ async fn login(
         ));
     }
     let auth = state.config.auth.clone();
-    let (l, ip, a) = (login.clone(), client.ip.clone(), auth.clone());
+    let (l, ip, a) = (login, client.ip.clone(), auth.clone());
     let now = now_ms();
-    let (wait, user) = state
+    let (wait, user, account) = state
         .store
         .read(move |c| {
-            Ok((
-                throttle::retry_after(c, &a, &l, &ip, now)?,
-                users::find_by_login(c, &l)?,
-            ))
+            let user = users::find_by_login(c, &l)?;
+            let account = throttle::account_key(&l, user.as_ref());
+            let wait = throttle::retry_after(c, &a, &account, &ip, now)?;
+            Ok((wait, user, account))
         })
         .await?;
     if let Some(secs) = wait {
@@ -185,10 +188,10 @@ async fn login(
     )
     .await;
     let Some(user) = user.filter(|_| ok) else {
-        let (l, ip) = (login.clone(), client.ip.clone());
+        let ip = client.ip.clone();
         state
             .store
-            .write(move |tx| throttle::record_failure(tx, &auth, &l, &ip, now_ms()))
+            .write(move |tx| throttle::record_failure(tx, &auth, &account, &ip, now_ms()))
             .await?;
         return Err(ApiError::new(
             ErrorCode::InvalidCredentials,
@@ -201,10 +204,9 @@ async fn login(
             "this account is disabled",
         ));
     }
-    let l = login.clone();
     state
         .store
-        .write(move |tx| login_failures::clear_login(tx, &l))
+        .write(move |tx| login_failures::clear_login(tx, &account))
         .await?;
     let agent = headers
         .get(header::USER_AGENT)

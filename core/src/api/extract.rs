@@ -8,6 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
+use ipnet::IpNet;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -215,18 +216,7 @@ impl FromRequestParts<AppState> for ClientInfo {
                     .any(|net| net.contains(&ip))
             });
         let forwarded_ip = trusted
-            .then(|| {
-                parts
-                    .headers
-                    .get("x-forwarded-for")?
-                    .to_str()
-                    .ok()?
-                    .split(',')
-                    .next()?
-                    .trim()
-                    .parse::<IpAddr>()
-                    .ok()
-            })
+            .then(|| forwarded_client(&parts.headers, &settings.trusted_proxy_cidrs))
             .flatten();
         let forwarded_https = trusted
             && parts
@@ -242,6 +232,28 @@ impl FromRequestParts<AppState> for ClientInfo {
             .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
         Ok(Self { ip, https })
     }
+}
+
+/// The client address in `X-Forwarded-For`: the rightmost hop that is not a trusted proxy. Only
+/// the entries our own proxies appended can be believed; the leftmost one is whatever the client
+/// chose to send. `None` when the header is absent or a hop is not an IP address (then the peer,
+/// our proxy, is used: safe, if coarse).
+fn forwarded_client(headers: &HeaderMap, trusted: &[IpNet]) -> Option<IpAddr> {
+    let mut farthest = None;
+    // Every header line, in order: a proxy may add its own line instead of appending.
+    let values: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| v.to_str().ok())
+        .collect::<Option<_>>()?;
+    for hop in values.iter().flat_map(|v| v.split(',')).rev() {
+        let ip = hop.trim().parse::<IpAddr>().ok()?;
+        if !trusted.iter().any(|net| net.contains(&ip)) {
+            return Some(ip);
+        }
+        farthest = Some(ip);
+    }
+    farthest
 }
 
 /// `?limit=&cursor=` of list routes.
@@ -317,5 +329,72 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
             .await
             .map(|axum::extract::Path(id)| Self(id))
             .map_err(|_| ApiError::invalid("the id in the path must be an integer"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Case {
+        name: &'static str,
+        lines: &'static [&'static str],
+        expected: Option<&'static str>,
+    }
+
+    const CASES: &[Case] = &[
+        Case {
+            name: "absent",
+            lines: &[],
+            expected: None,
+        },
+        Case {
+            name: "one client",
+            lines: &["203.0.113.9"],
+            expected: Some("203.0.113.9"),
+        },
+        Case {
+            name: "spoofed leftmost entry",
+            lines: &["198.51.100.1, 203.0.113.9"],
+            expected: Some("203.0.113.9"),
+        },
+        Case {
+            name: "trusted hops skipped",
+            lines: &["198.51.100.1, 203.0.113.9, 10.0.0.2"],
+            expected: Some("203.0.113.9"),
+        },
+        Case {
+            name: "only trusted hops",
+            lines: &["10.0.0.3, 10.0.0.2"],
+            expected: Some("10.0.0.3"),
+        },
+        Case {
+            name: "a hop that is not an address",
+            lines: &["198.51.100.1, unknown"],
+            expected: None,
+        },
+        Case {
+            name: "one line per proxy",
+            lines: &["198.51.100.1", "203.0.113.9", "10.0.0.2"],
+            expected: Some("203.0.113.9"),
+        },
+    ];
+
+    #[test]
+    fn forwarded_client_is_the_rightmost_untrusted_hop() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/24".parse().expect("cidr")];
+        for case in CASES {
+            let mut headers = HeaderMap::new();
+            for line in case.lines {
+                headers.append("x-forwarded-for", line.parse().expect("header value"));
+            }
+            let expected = case.expected.map(|ip| ip.parse::<IpAddr>().expect("ip"));
+            assert_eq!(
+                forwarded_client(&headers, &trusted),
+                expected,
+                "case {}",
+                case.name
+            );
+        }
     }
 }

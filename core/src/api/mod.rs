@@ -14,13 +14,21 @@ use axum::extract::DefaultBodyLimit;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
-/// Every `/api` route, with the API body limit; unknown paths get a JSON 404.
+/// Every `/api` route, with the API body limit; unknown paths get a JSON 404 and unknown methods
+/// a JSON 405 (axum still adds the `Allow` header).
 pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .merge(auth::routes())
         .merge(me::routes())
         .merge(tokens::routes())
         .nest("/admin", admin::routes())
+        // Applies to the routes registered above, so it stays after every `merge` and `nest`.
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                ErrorCode::MethodNotAllowed,
+                "this route does not accept that method",
+            )
+        })
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such API route") })
         .layer(DefaultBodyLimit::max(
             state.config.limits.max_api_body_bytes,
