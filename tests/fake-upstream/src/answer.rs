@@ -173,7 +173,7 @@ pub(crate) struct StreamSpec<'a> {
     pub content_type: &'static str,
 }
 
-/// A built-in stream. Without pacing knobs the whole body is pre-rendered and sent in one write
+/// A built-in stream. Without pacing knobs the whole body is pre-rendered and sent as one chunk
 /// (cheap for the benchmark); with `pace_ms` or `cut_after` each event is its own frame.
 pub(crate) fn stream(
     shared: &Shared,
@@ -203,7 +203,9 @@ pub(crate) fn stream(
         let bytes = shared
             .cache
             .get_or_render(key, || Bytes::from(render(&knobs.deltas()).concat()));
-        sse_response(200, Body::from(bytes))
+        // One frame, but streamed (chunked, no `content-length`) as real upstreams stream.
+        let once = futures_util::stream::once(std::future::ready(Ok::<_, std::io::Error>(bytes)));
+        sse_response(200, Body::from_stream(once))
     };
     if let Ok(ct) = spec.content_type.parse() {
         resp.headers_mut()

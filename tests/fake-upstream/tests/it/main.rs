@@ -2,6 +2,8 @@
 //! The modules are marked `cfg(test)` so clippy treats their helpers as test code.
 
 #[cfg(test)]
+mod binary;
+#[cfg(test)]
 mod common;
 #[cfg(test)]
 mod oauth;

@@ -59,6 +59,10 @@ async fn responses_json_and_stream() {
         .expect("ascii")
         .to_owned();
     assert!(ct.starts_with("text/event-stream"), "{ct}");
+    assert!(
+        resp.headers().get("content-length").is_none(),
+        "streams are chunked like real upstreams"
+    );
     let evs = events(&resp.text().await.expect("body"));
     let names: Vec<&str> = evs.iter().filter_map(|e| e.name.as_deref()).collect();
     assert_eq!(

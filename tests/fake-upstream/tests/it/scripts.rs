@@ -137,7 +137,7 @@ async fn rate_limit_carries_retry_after_in_the_protocol_shape() {
 #[tokio::test]
 async fn sse_arrives_incrementally_with_a_gap() {
     let fake = FakeUpstream::start().await;
-    let gap = Duration::from_millis(120);
+    let gap = Duration::from_millis(250);
     let events = vec![
         data_event(&json!({"i": 0})),
         data_event(&json!({"i": 1})),
@@ -198,7 +198,7 @@ fn events_count(body: &str) -> usize {
 #[tokio::test]
 async fn slow_first_byte_stall_and_error_first() {
     let fake = FakeUpstream::start().await;
-    let delay = Duration::from_millis(150);
+    let delay = Duration::from_millis(300);
     fake.push(Script::json(200, json!({})).first_byte_delay(delay));
     let t = Instant::now();
     assert_eq!(chat(&fake, "k", json!({})).await.status(), 200);
@@ -313,6 +313,16 @@ async fn knobs_shape_the_built_in_streams() {
         "role + 4 deltas + finish + [DONE], one frame each"
     );
     assert!(t.elapsed() >= Duration::from_millis(6 * 30));
+
+    let t = Instant::now();
+    let r = client()
+        .post(fake.url_for("/v1/messages?first_byte_ms=200"))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 200);
+    assert!(t.elapsed() >= Duration::from_millis(200));
 
     let r = client()
         .post(fake.url_for("/v1beta/models/g:generateContent?status=503"))
