@@ -141,14 +141,18 @@ pub fn split_deltas(text: &str) -> Vec<String> {
     out
 }
 
-/// `n` deltas for the benchmark knob `events=n`: the default text's words, cycled.
+/// `n` deltas for the benchmark knob `events=n`: the default text's words, cycled (each
+/// repeat of the first word gets its leading space, so the text still reads as words).
 pub(crate) fn bench_deltas(n: usize) -> Vec<String> {
     let words = split_deltas(DEFAULT_TEXT);
     (0..n)
-        .map(|i| match words.get(i % words.len().max(1)) {
-            Some(w) if i > 0 && i % words.len() == 0 => format!(" {w}"),
-            Some(w) => w.clone(),
-            None => String::new(),
+        .zip(words.iter().cycle())
+        .map(|(i, w)| {
+            if i > 0 && !w.starts_with(' ') {
+                format!(" {w}")
+            } else {
+                w.clone()
+            }
         })
         .collect()
 }
