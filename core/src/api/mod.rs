@@ -7,6 +7,7 @@ pub mod extract;
 pub mod me;
 pub mod money;
 pub mod tokens;
+pub mod usage;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -20,6 +21,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(auth::routes())
         .merge(me::routes())
         .merge(tokens::routes())
+        .merge(usage::routes())
         .nest("/admin", admin::routes())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such API route") })
         .layer(DefaultBodyLimit::max(
