@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use realms_core::config::Secret;
-use realms_core::store::StoreError;
 use realms_core::{AppState, Config};
 
 /// The admin API key the test app accepts.
@@ -188,6 +187,3 @@ pub fn assert_error(status: StatusCode, body: &Value, want_status: StatusCode, w
     assert_eq!(status, want_status, "{body}");
     assert_eq!(body["error"]["code"], want_code, "{body}");
 }
-
-/// Keeps `StoreError` in scope for closures that return it.
-pub type StoreResult<T> = Result<T, StoreError>;
