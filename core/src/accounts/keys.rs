@@ -28,7 +28,11 @@ pub fn generate(sealer: &Sealer) -> Result<GeneratedKey, CryptoError> {
     })
 }
 
-/// The hint shown in lists: the prefix and the last four characters.
+/// Longest prefix a hint repeats. Upstream keys (Gemini `AIza…`, arbitrary vendors) may hold a
+/// `_` anywhere, and everything before it would otherwise be shown.
+const MAX_HINT_PREFIX_CHARS: usize = 4;
+
+/// The hint shown in lists: a short prefix (`sk` when there is none) and the last four characters.
 pub fn hint(key: &str) -> String {
     let tail: String = key
         .chars()
@@ -38,7 +42,11 @@ pub fn hint(key: &str) -> String {
         .into_iter()
         .rev()
         .collect();
-    let prefix = key.split_once('_').map(|(p, _)| p).unwrap_or("sk");
+    let prefix = key
+        .split_once('_')
+        .map(|(p, _)| p)
+        .filter(|p| p.chars().count() <= MAX_HINT_PREFIX_CHARS)
+        .unwrap_or("sk");
     format!("{prefix}...{tail}")
 }
 
@@ -60,5 +68,10 @@ mod tests {
         assert_eq!(a.hint, format!("sk...{}", &a.key[a.key.len() - 4..]));
         assert_eq!(sealer.open_str(&a.sealed).expect("open"), a.key);
         assert_eq!(hint("abcd"), "sk...abcd");
+        assert_eq!(
+            hint("AIzaSyB0secretpart_tail9876"),
+            "sk...9876",
+            "a long part before `_` is never shown"
+        );
     }
 }

@@ -7,6 +7,7 @@ pub mod extract;
 pub mod me;
 pub mod money;
 pub mod tokens;
+pub mod usage;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -21,6 +22,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(auth::routes())
         .merge(me::routes())
         .merge(tokens::routes())
+        .merge(usage::routes())
         .nest("/admin", admin::routes())
         // Applies to the routes registered above, so it stays after every `merge` and `nest`.
         .method_not_allowed_fallback(|| async {

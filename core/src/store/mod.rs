@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod channel_groups;
+pub mod channel_models;
 pub mod channels;
 pub mod credentials;
 pub mod login_failures;

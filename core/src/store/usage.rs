@@ -1,1 +1,376 @@
-//! Placeholder: the `usage_events` table arrives with the usage work.
+//! The `usage_events` table: one row per data-plane request, written in batches by the usage
+//! recorder and read newest first by the console. Extracting usage and pricing it happen elsewhere.
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Row, params, params_from_iter};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use super::row::{decimal, decode_err, time};
+use super::{Conn, Page, StoreError};
+
+/// What one data-plane request used and cost.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UsageEvent {
+    /// Id; assigned by the database, ignored by [`insert_batch`].
+    pub id: i64,
+    /// When the request arrived.
+    pub time: DateTime<Utc>,
+    /// The `X-Request-Id` of the request.
+    pub request_id: String,
+    /// The token's owner.
+    pub user_id: Option<i64>,
+    /// The token used.
+    pub token_id: Option<i64>,
+    /// The model the client asked for.
+    pub model: String,
+    /// The model name sent upstream (after bindings renamed it).
+    pub forwarded_model: Option<String>,
+    /// The model the upstream said it used.
+    pub upstream_model: Option<String>,
+    /// The channel that served it.
+    pub channel_id: Option<i64>,
+    /// The channel credential that served it.
+    pub credential_id: Option<i64>,
+    /// The inbound route, e.g. `/v1/responses`.
+    pub endpoint: String,
+    /// Whether the client asked for a stream.
+    pub is_stream: bool,
+    /// The HTTP status answered to the client.
+    pub status_code: u16,
+    /// A short class of failure (`upstream_timeout`, `client_closed`, …), if any.
+    pub error_class: Option<String>,
+    /// From receiving the request to the end of the answer.
+    pub latency_ms: u64,
+    /// From receiving the request to sending the first content event.
+    pub first_token_latency_ms: Option<u64>,
+    /// Size of the client's request body.
+    pub request_bytes: u64,
+    /// Size of the answer sent to the client.
+    pub response_bytes: u64,
+    /// The whole prompt, cached and cache-written parts included.
+    pub input_tokens: u64,
+    /// Prompt tokens read from a cache.
+    pub cached_input_tokens: u64,
+    /// Prompt tokens written to a cache.
+    pub cache_write_tokens: u64,
+    /// All output, reasoning included.
+    pub output_tokens: u64,
+    /// The reasoning part of the output.
+    pub reasoning_tokens: u64,
+    /// What the request cost, in USD.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub cost_usd: Decimal,
+    /// The upstream's own usage object, verbatim.
+    pub upstream_usage: Option<serde_json::Value>,
+    /// Whether the request ended early (client gone, stream cut) and the counts are what was seen.
+    pub partial: bool,
+}
+
+/// Which events to list; every `Some` narrows the result.
+#[derive(Debug, Clone, Default)]
+pub struct UsageFilter {
+    /// Only this user's events.
+    pub user_id: Option<i64>,
+    /// Only this token's events.
+    pub token_id: Option<i64>,
+    /// Only events served by this channel.
+    pub channel_id: Option<i64>,
+    /// Only events for this requested model.
+    pub model: Option<String>,
+    /// Events at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Events before this time.
+    pub to: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "id, time, request_id, user_id, token_id, model, forwarded_model, \
+    upstream_model, channel_id, credential_id, endpoint, is_stream, status_code, error_class, \
+    latency_ms, first_token_latency_ms, request_bytes, response_bytes, input_tokens, \
+    cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_usd, \
+    upstream_usage, partial";
+
+const INSERT: &str = "INSERT INTO usage_events (time, request_id, user_id, token_id, model, \
+    forwarded_model, upstream_model, channel_id, credential_id, endpoint, is_stream, status_code, \
+    error_class, latency_ms, first_token_latency_ms, request_bytes, response_bytes, input_tokens, \
+    cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_usd, \
+    upstream_usage, partial) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
+    ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)";
+
+/// A count as stored: SQLite integers are signed, and no real count comes near `i64::MAX`.
+fn int(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// A stored count; a negative one means the row was written by something else and is refused.
+fn count(row: &Row<'_>, column: usize) -> rusqlite::Result<u64> {
+    let value: i64 = row.get(column)?;
+    u64::try_from(value).map_err(|_| {
+        decode_err(
+            column,
+            StoreError::Corrupt(format!("negative count {value}")),
+        )
+    })
+}
+
+/// A stored count that may be absent.
+fn opt_count(row: &Row<'_>, column: usize) -> rusqlite::Result<Option<u64>> {
+    match row.get_ref(column)?.as_i64_or_null()? {
+        None => Ok(None),
+        Some(_) => count(row, column).map(Some),
+    }
+}
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<UsageEvent> {
+    let upstream_usage = match row.get_ref(24)?.as_str_or_null()? {
+        None => None,
+        Some(text) => Some(
+            serde_json::from_str(text)
+                .map_err(|e| decode_err(24, StoreError::Corrupt(format!("upstream usage: {e}"))))?,
+        ),
+    };
+    Ok(UsageEvent {
+        id: row.get(0)?,
+        time: time(row.get(1)?),
+        request_id: row.get(2)?,
+        user_id: row.get(3)?,
+        token_id: row.get(4)?,
+        model: row.get(5)?,
+        forwarded_model: row.get(6)?,
+        upstream_model: row.get(7)?,
+        channel_id: row.get(8)?,
+        credential_id: row.get(9)?,
+        endpoint: row.get(10)?,
+        is_stream: row.get(11)?,
+        status_code: row.get(12)?,
+        error_class: row.get(13)?,
+        latency_ms: count(row, 14)?,
+        first_token_latency_ms: opt_count(row, 15)?,
+        request_bytes: count(row, 16)?,
+        response_bytes: count(row, 17)?,
+        input_tokens: count(row, 18)?,
+        cached_input_tokens: count(row, 19)?,
+        cache_write_tokens: count(row, 20)?,
+        output_tokens: count(row, 21)?,
+        reasoning_tokens: count(row, 22)?,
+        cost_usd: decimal(row.get_ref(23)?.as_str()?).map_err(|e| decode_err(23, e))?,
+        upstream_usage,
+        partial: row.get(25)?,
+    })
+}
+
+/// Inserts events with one cached prepared statement. Call it inside one write transaction per
+/// batch: the per-row cost is then a bind and a step, with one commit for the whole batch.
+pub fn insert_batch(c: &Conn, events: &[UsageEvent]) -> Result<(), StoreError> {
+    let mut stmt = c.prepare_cached(INSERT)?;
+    for e in events {
+        stmt.execute(params![
+            e.time.timestamp_millis(),
+            e.request_id,
+            e.user_id,
+            e.token_id,
+            e.model,
+            e.forwarded_model,
+            e.upstream_model,
+            e.channel_id,
+            e.credential_id,
+            e.endpoint,
+            e.is_stream,
+            e.status_code,
+            e.error_class,
+            int(e.latency_ms),
+            e.first_token_latency_ms.map(int),
+            int(e.request_bytes),
+            int(e.response_bytes),
+            int(e.input_tokens),
+            int(e.cached_input_tokens),
+            int(e.cache_write_tokens),
+            int(e.output_tokens),
+            int(e.reasoning_tokens),
+            e.cost_usd.normalize().to_string(),
+            e.upstream_usage.as_ref().map(serde_json::Value::to_string),
+            e.partial,
+        ])?;
+    }
+    Ok(())
+}
+
+/// Events matching `filter`, newest first, with ids below `cursor`.
+pub fn list(
+    c: &Conn,
+    filter: &UsageFilter,
+    cursor: Option<i64>,
+    limit: usize,
+) -> Result<Page<UsageEvent>, StoreError> {
+    // Only fixed clause texts are joined here; every value is a numbered parameter. Leaving out
+    // the unused filters (rather than `?n IS NULL OR …`) lets SQLite use `usage_events_user`.
+    let mut clauses: Vec<&str> = Vec::new();
+    let mut values: Vec<SqlValue> = Vec::new();
+    let mut add = |clause: &'static str, value: SqlValue| {
+        clauses.push(clause);
+        values.push(value);
+    };
+    if let Some(id) = filter.user_id {
+        add("user_id = ?", id.into());
+    }
+    if let Some(id) = filter.token_id {
+        add("token_id = ?", id.into());
+    }
+    if let Some(id) = filter.channel_id {
+        add("channel_id = ?", id.into());
+    }
+    if let Some(model) = &filter.model {
+        add("model = ?", model.clone().into());
+    }
+    if let Some(from) = filter.from {
+        add("time >= ?", from.timestamp_millis().into());
+    }
+    if let Some(to) = filter.to {
+        add("time < ?", to.timestamp_millis().into());
+    }
+    if let Some(cursor) = cursor {
+        add("id < ?", cursor.into());
+    }
+    values.push((limit as i64 + 1).into());
+    let condition = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    let sql = format!("SELECT {COLUMNS} FROM usage_events {condition} ORDER BY id DESC LIMIT ?");
+    let mut stmt = c.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map(params_from_iter(values), from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_overfetch(rows, limit, |e| e.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    fn event(user_id: i64, model: &str, second: i64) -> UsageEvent {
+        UsageEvent {
+            id: 0,
+            time: Utc
+                .timestamp_opt(1_700_000_000 + second, 0)
+                .single()
+                .expect("time"),
+            request_id: format!("req-{user_id}-{second}"),
+            user_id: Some(user_id),
+            token_id: Some(user_id * 10),
+            model: model.into(),
+            forwarded_model: Some(format!("{model}-upstream")),
+            upstream_model: Some(format!("{model}-2025")),
+            channel_id: Some(3),
+            credential_id: Some(4),
+            endpoint: "/v1/chat/completions".into(),
+            is_stream: true,
+            status_code: 200,
+            error_class: None,
+            latency_ms: 1234,
+            first_token_latency_ms: Some(120),
+            request_bytes: 512,
+            response_bytes: 4096,
+            input_tokens: 1000,
+            cached_input_tokens: 200,
+            cache_write_tokens: 50,
+            output_tokens: 300,
+            reasoning_tokens: 100,
+            cost_usd: "0.012345".parse().expect("decimal"),
+            upstream_usage: Some(json!({ "prompt_tokens": 1000, "nested": { "a": [1, 2] } })),
+            partial: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn every_field_round_trips() {
+        let store = Store::open_in_memory().expect("store");
+        let mut original = event(1, "gpt-4o", 0);
+        original.error_class = Some("client_closed".into());
+        original.partial = true;
+        original.first_token_latency_ms = None;
+        let batch = vec![original.clone()];
+        store
+            .write(move |tx| insert_batch(tx, &batch))
+            .await
+            .expect("insert");
+        let page = store
+            .read(|c| list(c, &UsageFilter::default(), None, 10))
+            .await
+            .expect("list");
+        let mut stored = page.items.into_iter().next().expect("one row");
+        assert!(stored.id > 0);
+        stored.id = 0;
+        pretty_assertions::assert_eq!(stored, original);
+    }
+
+    #[tokio::test]
+    async fn filters_narrow_and_the_cursor_walks_newest_first() {
+        let store = Store::open_in_memory().expect("store");
+        let mut batch: Vec<UsageEvent> = (0..5).map(|i| event(1, "a", i)).collect();
+        batch.push(event(2, "a", 10));
+        batch.push(event(1, "b", 20));
+        store
+            .write(move |tx| insert_batch(tx, &batch))
+            .await
+            .expect("insert");
+        let filter = UsageFilter {
+            user_id: Some(1),
+            model: Some("a".into()),
+            ..UsageFilter::default()
+        };
+        let f = filter.clone();
+        let first = store
+            .read(move |c| list(c, &f, None, 3))
+            .await
+            .expect("page 1");
+        let seconds: Vec<i64> = first
+            .items
+            .iter()
+            .map(|e| e.time.timestamp() - 1_700_000_000)
+            .collect();
+        assert_eq!(seconds, vec![4, 3, 2]);
+        let cursor = first.next_cursor;
+        assert!(cursor.is_some());
+        let second = store
+            .read(move |c| list(c, &filter, cursor, 3))
+            .await
+            .expect("page 2");
+        assert_eq!(second.items.len(), 2);
+        assert!(second.next_cursor.is_none());
+        let window = UsageFilter {
+            from: Some(Utc.timestamp_opt(1_700_000_002, 0).single().expect("t")),
+            to: Some(Utc.timestamp_opt(1_700_000_010, 0).single().expect("t")),
+            ..UsageFilter::default()
+        };
+        let page = store
+            .read(move |c| list(c, &window, None, 50))
+            .await
+            .expect("window");
+        assert_eq!(page.items.len(), 3, "from is inclusive, to exclusive");
+    }
+
+    #[tokio::test]
+    async fn injection_shaped_model_filter_matches_nothing() {
+        let store = Store::open_in_memory().expect("store");
+        let batch = vec![event(1, "a", 0)];
+        store
+            .write(move |tx| insert_batch(tx, &batch))
+            .await
+            .expect("insert");
+        let filter = UsageFilter {
+            model: Some("a' OR '1'='1".into()),
+            ..UsageFilter::default()
+        };
+        let page = store
+            .read(move |c| list(c, &filter, None, 50))
+            .await
+            .expect("list");
+        assert!(page.items.is_empty());
+    }
+}

@@ -1,6 +1,14 @@
 //! `/api/admin/*`: root-only routes (a root session or the admin API key). One file per resource.
 
+mod bindings;
+mod channel_groups;
+mod channels;
+mod credentials;
+mod input;
+mod models;
 mod settings;
+mod usage;
+mod user_groups;
 mod users;
 
 use axum::Router;
@@ -12,4 +20,17 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(settings::routes())
         .merge(users::routes())
+        .merge(channels::routes())
+        .merge(credentials::routes())
+        .merge(models::routes())
+        .merge(bindings::routes())
+        .merge(channel_groups::routes())
+        .merge(user_groups::routes())
+        .merge(usage::routes())
+}
+
+/// The one hook after every write that changes channels, credentials, models, bindings or
+/// groups: the relay work rebuilds its routing snapshot here.
+pub async fn catalog_changed(_state: &AppState) {
+    tracing::debug!("catalog changed");
 }
