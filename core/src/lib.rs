@@ -8,10 +8,12 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod health;
+pub mod relay;
 pub mod settings;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod usage;
 pub mod web;
 
 mod request_id;
