@@ -13,6 +13,7 @@ pub mod settings;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod usage;
 pub mod web;
 
 mod request_id;
