@@ -8,4 +8,5 @@ pub mod error;
 pub mod protocol;
 pub mod routing;
 pub mod shaping;
+pub mod state;
 pub mod upstream;

@@ -225,6 +225,33 @@ pub fn add_balance(c: &Conn, id: i64, delta: Decimal) -> Result<Decimal, StoreEr
     Ok(next.normalize())
 }
 
+/// Charges `amount` to the balance, stopping at zero (the usage row keeps the full cost); returns
+/// the new balance.
+pub fn charge(c: &Conn, id: i64, amount: Decimal) -> Result<Decimal, StoreError> {
+    let user = get(c, id)?;
+    let next = (user.balance_usd - amount).max(Decimal::ZERO).normalize();
+    c.execute(
+        "UPDATE users SET balance_usd = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, next.to_string(), now_ms()],
+    )?;
+    Ok(next)
+}
+
+/// Every user's balance, for the relay's in-memory check.
+pub fn balances(c: &Conn) -> Result<Vec<(i64, Decimal)>, StoreError> {
+    let mut stmt = c.prepare("SELECT id, balance_usd FROM users")?;
+    let rows = stmt.query_map([], |r| {
+        let text: String = r.get(1)?;
+        Ok((r.get::<_, i64>(0)?, text))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, text) = row?;
+        out.push((id, decimal(&text)?));
+    }
+    Ok(out)
+}
+
 /// Deletes a user (their sessions and tokens go with them).
 pub fn delete(c: &Conn, id: i64) -> Result<(), StoreError> {
     if c.execute("DELETE FROM users WHERE id = ?1", [id])? == 0 {

@@ -195,6 +195,7 @@ async fn update(
             }
             other => not_found(other),
         })?;
+    state.routing_changed().await;
     Ok(Json(json!({ "user": user_json(&user, &state) })))
 }
 
@@ -220,6 +221,7 @@ async fn delete(
         })
         .await
         .map_err(not_found)?;
+    state.routing_changed().await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -334,5 +336,6 @@ async fn adjust_balance(
             }
             other => not_found(other),
         })?;
+    state.routing_changed().await;
     Ok(Json(json!({ "balance_usd": balance.to_string() })))
 }
