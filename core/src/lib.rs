@@ -18,7 +18,7 @@ pub mod web;
 
 mod request_id;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -55,6 +55,7 @@ pub enum StartError {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
+        .merge(relay::http::routes())
         .nest("/api", api::routes(&state))
         .fallback(web::fallback)
         .layer(CatchPanicLayer::new())
@@ -148,20 +149,33 @@ pub async fn serve_state(
     let grace = Duration::from_secs(state.config.limits.shutdown_grace_secs);
     let router = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let cancel = state.shutdown.clone();
-    let result = axum::serve(listener, router)
+    let draining = tokio_util::sync::CancellationToken::new();
+    let draining_signal = draining.clone();
+    let server = axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             tokio::select! {
                 () = shutdown => {}
                 () = cancel.cancelled() => {}
             }
+            draining_signal.cancel();
         })
-        .await;
+        .into_future();
+    tokio::pin!(server);
+    // Graceful: no new connections, in-flight requests finish. Streams get `grace` to end on
+    // their own; then they are ended (with an in-band error and a partial usage record).
+    let result = tokio::select! {
+        result = &mut server => result,
+        () = async { draining.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!("open streams did not end within the shutdown grace period; ending them");
+            state.streams_stop.cancel();
+            server.await
+        }
+    };
+    // Only now, with every connection closed and every record handed over, the recorder drains.
+    state.streams_stop.cancel();
     state.shutdown.cancel();
     state.tasks.close();
-    if tokio::time::timeout(grace, state.tasks.wait())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(grace, state.tasks.wait()).await.is_err() {
         tracing::warn!("background tasks did not finish within the shutdown grace period");
     }
     result.map_err(StartError::Io)

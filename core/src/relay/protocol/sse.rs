@@ -107,6 +107,13 @@ impl SseDecoder {
         self.buffer.extend_from_slice(chunk);
     }
 
+    /// Whether the input so far ended exactly between events: no partial line, no `event:` or
+    /// `data:` line waiting for its blank line. Only then may a keepalive be written into the
+    /// client's copy of the stream without corrupting an event.
+    pub fn at_boundary(&self) -> bool {
+        self.buffer.is_empty() && self.event.is_empty() && matches!(self.data, DataBuffer::Empty)
+    }
+
     /// Marks the end of the input. An unfinished last line is dropped (it was cut mid-way: its
     /// JSON is truncated, or an `event:` name lacks the data that would confirm it), but an
     /// event whose `data:` lines all arrived is dispatched even without its blank line: a usage

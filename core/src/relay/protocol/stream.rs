@@ -100,6 +100,11 @@ impl StreamObserver {
         self.drain()
     }
 
+    /// Whether everything fed so far ended between two events (see [`SseDecoder::at_boundary`]).
+    pub fn at_boundary(&self) -> bool {
+        self.decoder.at_boundary()
+    }
+
     /// Ends the stream (normally, on a cut, or on a client disconnect) and returns everything
     /// seen; an event whose lines all arrived before the end still counts.
     pub fn finish(mut self) -> Observed {
