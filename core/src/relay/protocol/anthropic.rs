@@ -79,7 +79,7 @@ pub(crate) fn on_event(progress: &mut Progress, event: &SseEvent) -> Effect {
         b"message_start" => {
             if let Ok(MessageStart {
                 message: Some(message),
-            }) = serde_json::from_slice::<MessageStart<'_>>(&event.data)
+            }) = serde_json::from_slice::<MessageStart<'_>>(event.data)
             {
                 observed.note_model(message.model);
                 merge_usage(&mut observed.raw_usage, message.usage);
@@ -87,7 +87,7 @@ pub(crate) fn on_event(progress: &mut Progress, event: &SseEvent) -> Effect {
             Effect::default()
         }
         b"message_delta" => {
-            if let Ok(delta) = serde_json::from_slice::<MessageDelta>(&event.data) {
+            if let Ok(delta) = serde_json::from_slice::<MessageDelta>(event.data) {
                 merge_usage(&mut observed.raw_usage, delta.usage);
             }
             Effect::default()
@@ -100,7 +100,7 @@ pub(crate) fn on_event(progress: &mut Progress, event: &SseEvent) -> Effect {
             }
         }
         b"error" => {
-            let error = serde_json::from_slice::<ErrorEvent<'_>>(&event.data)
+            let error = serde_json::from_slice::<ErrorEvent<'_>>(event.data)
                 .ok()
                 .and_then(|event| event.error)
                 .map_or_else(

@@ -4,12 +4,11 @@
 //! terminator: it is complete once a candidate carries a `finishReason`. Errors come as
 //! `{"error": {code, message, status}}`.
 //!
-//! Streams report usage in every chunk, so it is not parsed per chunk: the observer keeps the
-//! newest chunk that has it (a reference-counted slice, no copy) and parses that one at the end.
+//! Streams report usage in every chunk, so it is not parsed per chunk: the observer copies the
+//! newest chunk that has it into a reused buffer and parses that one at the end.
 
 use std::borrow::Cow;
 
-use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -112,22 +111,23 @@ pub(crate) fn observe_json(body: &[u8]) -> Observed {
     observed
 }
 
-/// The per-stream state: the newest chunk with `usageMetadata` not parsed yet.
+/// The per-stream state: the newest chunk with `usageMetadata` not parsed yet (empty: none).
 #[derive(Debug, Default)]
 pub(crate) struct GeminiStream {
-    unparsed_usage: Option<Bytes>,
+    unparsed_usage: Vec<u8>,
 }
 
 impl GeminiStream {
     /// Handles one Gemini stream event.
     pub(crate) fn on_event(&mut self, progress: &mut Progress, event: &SseEvent) -> Effect {
-        let data = &event.data;
+        let data = event.data;
         let worth_parsing = !progress.content_seen
             || has_non_null(data, &FINISH_REASON)
             || has_object(data, &ERROR);
         if !worth_parsing {
             if has_object(data, &USAGE_METADATA) {
-                self.unparsed_usage = Some(data.clone());
+                self.unparsed_usage.clear();
+                self.unparsed_usage.extend_from_slice(data);
             }
             return Effect::default();
         }
@@ -136,16 +136,16 @@ impl GeminiStream {
         };
         if chunk.usage_metadata.is_some() {
             // this chunk is newer than any kept one
-            self.unparsed_usage = None;
+            self.unparsed_usage.clear();
         }
         apply(&mut progress.observed, chunk)
     }
 
     /// Parses the kept chunk, if any, at the end of the stream.
     pub(crate) fn finish(&mut self, progress: &mut Progress) {
-        let Some(data) = self.unparsed_usage.take() else {
+        if self.unparsed_usage.is_empty() {
             return;
-        };
+        }
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct UsageOnly {
@@ -154,7 +154,7 @@ impl GeminiStream {
         }
         if let Ok(UsageOnly {
             usage_metadata: Some(usage),
-        }) = serde_json::from_slice(&data)
+        }) = serde_json::from_slice(&self.unparsed_usage)
             && !usage.is_null()
         {
             progress.observed.raw_usage = Some(usage);

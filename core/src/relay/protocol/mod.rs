@@ -133,8 +133,8 @@ mod tests {
                 Protocol::Responses | Protocol::Chat => assert_eq!(event, None),
                 Protocol::Messages => {
                     let event = event.expect("ping is an event");
-                    assert_eq!(&event.event[..], b"ping");
-                    assert_eq!(&event.data[..], br#"{"type": "ping"}"#);
+                    assert_eq!(event.event, b"ping");
+                    assert_eq!(event.data, br#"{"type": "ping"}"#);
                 }
                 Protocol::Gemini | Protocol::Embeddings => unreachable!(),
             }

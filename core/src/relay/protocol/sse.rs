@@ -1,18 +1,20 @@
 //! Incremental, synchronous SSE decoding: push bytes as they arrive, pull whole events.
 //!
-//! Line splitting is `sseer`'s public line parser (`sseer::parser::parse_line_from_buffer`,
-//! memchr-based, handles `\n`, `\r\n` and a lone `\r`, and waits when a chunk ends in `\r` in case
-//! an `\n` follows). The maintained SSE crates only offer a `Stream` of events (`sse-stream`,
-//! `eventsource-stream`, `sseer`'s own `EventStream`); feeding those synchronously would need a
-//! channel and a no-op waker on every chunk. So this file only assembles lines into events as the
-//! WHATWG rules say: `event:` names the event, `data:` lines join with `\n`, a blank line
-//! dispatches, comments and `id:`/`retry:`/unknown fields are ignored, one leading BOM is dropped.
+//! Line splitting is `sseer`'s public borrowed line parser (`sseer::parser::parse_line`:
+//! memchr-based; `\n`, `\r\n` and a lone `\r` each end a line, and a chunk ending in `\r` waits
+//! for a possible `\n`). The maintained SSE crates only offer a `Stream` of events
+//! (`sse-stream`, `eventsource-stream`, `sseer`'s own `EventStream`); feeding those synchronously
+//! would need a channel and a no-op waker per chunk. `sseer`'s `Bytes`-based line API was tried
+//! first and cost about twice as much per event (reference-count atomics per line), so lines are
+//! read from one reusable buffer and events are handed out as borrowed slices.
 //!
-//! Bytes are never rewritten or validated as UTF-8 here: the passthrough forwards the originals,
-//! and whoever parses an event's data as JSON validates it then.
+//! This file only assembles lines into events as the WHATWG rules say: `event:` names the event,
+//! `data:` lines join with `\n`, a blank line dispatches (an event without data is not), comments
+//! and `id:`/`retry:`/unknown fields are ignored, one leading BOM is dropped. Bytes are never
+//! rewritten or validated as UTF-8 here: the passthrough forwards the originals, and whoever
+//! parses an event's data as JSON validates it then.
 
-use bytes::{BufMut, Bytes, BytesMut};
-use sseer::parser::{RawEventLineOwned, parse_line_from_buffer};
+use sseer::parser::{RawEventLine, parse_line};
 
 /// The UTF-8 byte order mark a stream may start with.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -23,48 +25,92 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// relay buffer without bound.
 pub const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
 
-/// One dispatched SSE event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SseEvent {
+/// One dispatched SSE event, borrowed from the decoder until its next call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SseEvent<'a> {
     /// The `event:` name, empty when the event had none (SSE's default type `message`).
-    pub event: Bytes,
+    pub event: &'a [u8],
     /// The `data:` lines joined with `\n`.
-    pub data: Bytes,
+    pub data: &'a [u8],
 }
 
-/// The `data:` buffer of the event being assembled. Almost every event has exactly one `data:`
-/// line, which is kept as a zero-copy slice of the input; only a second line copies.
+/// Input not yet split into lines.
 #[derive(Debug, Default)]
-enum DataBuffer {
-    #[default]
-    Empty,
-    One(Bytes),
-    Many(BytesMut),
+struct Input {
+    buffer: Vec<u8>,
+    /// Bytes at the front of `buffer` already split into lines.
+    consumed: usize,
+    /// `buffer[consumed..clean_to]` is known to hold no line end, so a long line is not
+    /// rescanned on every chunk.
+    clean_to: usize,
+    bom_checked: bool,
+    /// Dropping the rest of a line longer than [`MAX_LINE_BYTES`].
+    discarding_line: bool,
+    ended: bool,
 }
 
-impl DataBuffer {
-    fn push(&mut self, line: Bytes) {
-        match self {
-            Self::Empty => *self = Self::One(line),
-            Self::One(first) => {
-                let mut joined = BytesMut::with_capacity(first.len() + 1 + line.len());
-                joined.extend_from_slice(first);
-                joined.put_u8(b'\n');
-                joined.extend_from_slice(&line);
-                *self = Self::Many(joined);
+/// The event being assembled and the last one handed out (both reused, so a stream allocates
+/// only while its events keep growing).
+#[derive(Debug, Default)]
+struct Assembly {
+    event: Vec<u8>,
+    data: Vec<u8>,
+    has_data: bool,
+    out_event: Vec<u8>,
+    out_data: Vec<u8>,
+}
+
+impl Assembly {
+    fn apply(&mut self, line: RawEventLine<'_>) -> bool {
+        match line {
+            RawEventLine::Empty => return self.dispatch(),
+            RawEventLine::Comment => {}
+            RawEventLine::Field {
+                field_name: b"event",
+                field_value,
+            } => {
+                self.event.clear();
+                self.event
+                    .extend_from_slice(field_value.unwrap_or_default());
             }
-            Self::Many(joined) => {
-                joined.put_u8(b'\n');
-                joined.extend_from_slice(&line);
+            RawEventLine::Field {
+                field_name: b"data",
+                field_value,
+            } => {
+                if self.has_data {
+                    self.data.push(b'\n');
+                }
+                self.data.extend_from_slice(field_value.unwrap_or_default());
+                self.has_data = true;
             }
+            RawEventLine::Field { .. } => {}
         }
+        false
     }
 
-    fn take(&mut self) -> Option<Bytes> {
-        match std::mem::take(self) {
-            Self::Empty => None,
-            Self::One(line) => Some(line),
-            Self::Many(joined) => Some(joined.freeze()),
+    /// Ends the event being assembled; `true` when it is dispatched (the spec drops an event
+    /// without `data:`, and its name with it).
+    fn dispatch(&mut self) -> bool {
+        let dispatched = std::mem::take(&mut self.has_data);
+        if dispatched {
+            std::mem::swap(&mut self.event, &mut self.out_event);
+            std::mem::swap(&mut self.data, &mut self.out_data);
+        }
+        self.event.clear();
+        self.data.clear();
+        dispatched
+    }
+
+    fn reset(&mut self) {
+        self.event.clear();
+        self.data.clear();
+        self.has_data = false;
+    }
+
+    fn out(&self) -> SseEvent<'_> {
+        SseEvent {
+            event: &self.out_event,
+            data: &self.out_data,
         }
     }
 }
@@ -74,16 +120,8 @@ impl DataBuffer {
 /// [`finish`](Self::finish) and drain once more.
 #[derive(Debug, Default)]
 pub struct SseDecoder {
-    buffer: BytesMut,
-    /// Where `sseer` resumes scanning for a line end, so a long line is not rescanned per chunk.
-    /// Reset whenever `buffer` is emptied by hand: `sseer` indexes the buffer with it.
-    scan_from: usize,
-    bom_checked: bool,
-    /// Dropping the rest of a line longer than [`MAX_LINE_BYTES`].
-    discarding_line: bool,
-    ended: bool,
-    event: Bytes,
-    data: DataBuffer,
+    input: Input,
+    assembly: Assembly,
 }
 
 impl SseDecoder {
@@ -95,16 +133,22 @@ impl SseDecoder {
     /// Appends the next chunk of the stream; chunks may split lines, events, `\r\n` pairs and
     /// UTF-8 sequences anywhere.
     pub fn push(&mut self, chunk: &[u8]) {
-        let chunk = if self.discarding_line {
+        let input = &mut self.input;
+        let chunk = if input.discarding_line {
             let Some(end) = memchr::memchr2(b'\n', b'\r', chunk) else {
                 return;
             };
-            self.discarding_line = false;
+            input.discarding_line = false;
             &chunk[end..]
         } else {
             chunk
         };
-        self.buffer.extend_from_slice(chunk);
+        if input.consumed > 0 {
+            input.buffer.drain(..input.consumed);
+            input.clean_to -= input.consumed;
+            input.consumed = 0;
+        }
+        input.buffer.extend_from_slice(chunk);
     }
 
     /// Whether the input so far ended exactly between events: no partial line, no `event:` or
@@ -119,44 +163,58 @@ impl SseDecoder {
     /// event whose `data:` lines all arrived is dispatched even without its blank line: a usage
     /// count or an end marker that reached us whole is real.
     pub fn finish(&mut self) {
-        if self.ended {
+        let input = &mut self.input;
+        if input.ended {
             return;
         }
-        self.ended = true;
-        if self.buffer.ends_with(b"\r") {
+        input.ended = true;
+        if input.buffer.ends_with(b"\r") {
             // a lone `\r` is a complete line end; the parser only waited for a possible `\n`
-            self.buffer.put_u8(b'\n');
+            input.buffer.push(b'\n');
         }
     }
 
     /// The next complete event, or `None` when more input is needed (or, after
     /// [`finish`](Self::finish), when the stream is exhausted).
-    pub fn next_event(&mut self) -> Option<SseEvent> {
-        if !self.skip_bom() {
+    pub fn next_event(&mut self) -> Option<SseEvent<'_>> {
+        let Self { input, assembly } = self;
+        if !input.skip_bom() {
             return None;
         }
-        while let Some(line) = parse_line_from_buffer(&mut self.buffer, &mut self.scan_from) {
-            if let Some(event) = self.apply(line) {
-                return Some(event);
+        loop {
+            let rest = &input.buffer[input.consumed..];
+            let clean = input.clean_to.saturating_sub(input.consumed);
+            let has_line_end = memchr::memchr2(b'\n', b'\r', &rest[clean..]).is_some();
+            let parsed = if has_line_end { parse_line(rest) } else { None };
+            let Some((line, remainder)) = parsed else {
+                // no complete line: remember how far is clean (a final `\r` is rechecked)
+                input.clean_to = input.buffer.len() - usize::from(has_line_end);
+                break;
+            };
+            input.consumed = input.buffer.len() - remainder.len();
+            input.clean_to = input.consumed;
+            if assembly.apply(line) {
+                return Some(assembly.out());
             }
         }
-        if self.ended {
-            // the cut last line; `scan_from` must never point past the buffer (`sseer` slices
-            // from it)
-            self.buffer.clear();
-            self.scan_from = 0;
-            return self.dispatch();
+        if input.ended {
+            // the cut last line, if any, is dropped
+            input.consumed = input.buffer.len();
+            return assembly.dispatch().then(|| assembly.out());
         }
-        if self.buffer.len() > MAX_LINE_BYTES {
-            self.buffer = BytesMut::new();
-            self.scan_from = 0;
-            self.discarding_line = true;
-            self.event = Bytes::new();
-            self.data = DataBuffer::Empty;
+        if input.buffer.len() - input.consumed > MAX_LINE_BYTES {
+            *input = Input {
+                bom_checked: true,
+                discarding_line: true,
+                ..Input::default()
+            };
+            assembly.reset();
         }
         None
     }
+}
 
+impl Input {
     /// Drops one byte order mark at the very start; `false` while the first bytes could still
     /// turn out to be one.
     fn skip_bom(&mut self) -> bool {
@@ -167,35 +225,11 @@ impl SseDecoder {
             return false;
         }
         if self.buffer.starts_with(BOM) {
-            let _bom = self.buffer.split_to(BOM.len());
+            self.consumed = BOM.len();
+            self.clean_to = BOM.len();
         }
         self.bom_checked = true;
         true
-    }
-
-    fn apply(&mut self, line: RawEventLineOwned) -> Option<SseEvent> {
-        match line {
-            RawEventLineOwned::Empty => self.dispatch(),
-            RawEventLineOwned::Comment => None,
-            RawEventLineOwned::Field {
-                field_name,
-                field_value,
-            } => {
-                match &field_name[..] {
-                    b"event" => self.event = field_value.unwrap_or_default(),
-                    b"data" => self.data.push(field_value.unwrap_or_default()),
-                    _ => {}
-                }
-                None
-            }
-        }
-    }
-
-    /// Ends the event being assembled; per the spec an event without `data:` is not dispatched.
-    fn dispatch(&mut self) -> Option<SseEvent> {
-        let event = std::mem::take(&mut self.event);
-        let data = self.data.take()?;
-        Some(SseEvent { event, data })
     }
 }
 
@@ -211,8 +245,8 @@ mod tests {
         let mut drain = |decoder: &mut SseDecoder| {
             while let Some(event) = decoder.next_event() {
                 events.push((
-                    String::from_utf8_lossy(&event.event).into_owned(),
-                    String::from_utf8_lossy(&event.data).into_owned(),
+                    String::from_utf8_lossy(event.event).into_owned(),
+                    String::from_utf8_lossy(event.data).into_owned(),
                 ));
             }
         };
@@ -305,19 +339,48 @@ mod tests {
         let mut decoder = SseDecoder::new();
         decoder.push(b"data: 1\n\ndata: ");
         assert_eq!(
-            decoder.next_event().map(|e| e.data),
-            Some(Bytes::from_static(b"1"))
+            decoder.next_event().map(|e| e.data.to_vec()),
+            Some(b"1".to_vec())
         );
         let junk = vec![b'x'; 1024 * 1024];
         for _ in 0..(MAX_LINE_BYTES / junk.len() + 1) {
             decoder.push(&junk);
             assert_eq!(decoder.next_event(), None);
         }
-        assert!(decoder.buffer.len() <= MAX_LINE_BYTES + junk.len());
+        assert!(decoder.input.buffer.len() <= MAX_LINE_BYTES + junk.len());
         decoder.push(b"still junk\n\ndata: 2\n\n");
         assert_eq!(
-            decoder.next_event().map(|e| e.data),
-            Some(Bytes::from_static(b"2"))
+            decoder.next_event().map(|e| e.data.to_vec()),
+            Some(b"2".to_vec())
         );
+    }
+
+    #[test]
+    fn a_long_line_in_many_chunks_is_scanned_once() {
+        // not a timing test: checks that the clean prefix bookkeeping survives compaction
+        let mut decoder = SseDecoder::new();
+        decoder.push(b"data: 0\n\n");
+        assert!(decoder.next_event().is_some());
+        decoder.push(b"data: ");
+        for _ in 0..1000 {
+            decoder.push(b"abcdefgh");
+            assert_eq!(decoder.next_event(), None);
+            assert_eq!(decoder.input.clean_to, decoder.input.buffer.len());
+        }
+        decoder.push(b"\r");
+        assert_eq!(
+            decoder.next_event(),
+            None,
+            "a final `\\r` may still be half of `\\r\\n`"
+        );
+        decoder.push(b"\r");
+        assert_eq!(
+            decoder.next_event(),
+            None,
+            "the second `\\r` may be half of `\\r\\n` too"
+        );
+        decoder.push(b"\n");
+        let event = decoder.next_event().expect("line and blank line complete");
+        assert_eq!(event.data.len(), 8000);
     }
 }

@@ -148,16 +148,16 @@ impl StreamObserver {
 
 /// An event's type: its `event:` name, or, for upstreams that send none, the `type` member of
 /// its data (the slow path: a full parse).
-pub(crate) fn event_type(event: &SseEvent) -> Cow<'_, [u8]> {
-    if !event.event.is_empty() && &event.event[..] != b"message" {
-        return Cow::Borrowed(&event.event[..]);
+pub(crate) fn event_type<'a>(event: &SseEvent<'a>) -> Cow<'a, [u8]> {
+    if !event.event.is_empty() && event.event != b"message" {
+        return Cow::Borrowed(event.event);
     }
     #[derive(Deserialize)]
     struct Typed<'a> {
         #[serde(borrow, default, rename = "type")]
         kind: Option<Cow<'a, str>>,
     }
-    match serde_json::from_slice::<Typed<'_>>(&event.data) {
+    match serde_json::from_slice::<Typed<'_>>(event.data) {
         Ok(Typed { kind: Some(kind) }) => Cow::Owned(kind.as_bytes().to_vec()),
         _ => Cow::Borrowed(&[]),
     }
@@ -165,25 +165,23 @@ pub(crate) fn event_type(event: &SseEvent) -> Cow<'_, [u8]> {
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-
     use super::*;
 
     #[test]
     fn event_type_prefers_the_name_and_falls_back_to_data() {
         let named = SseEvent {
-            event: Bytes::from_static(b"message_stop"),
-            data: Bytes::from_static(br#"{"type":"other"}"#),
+            event: b"message_stop",
+            data: br#"{"type":"other"}"#,
         };
         assert_eq!(&event_type(&named)[..], b"message_stop");
         let unnamed = SseEvent {
-            event: Bytes::new(),
-            data: Bytes::from_static(br#"{"type":"ping"}"#),
+            event: b"",
+            data: br#"{"type":"ping"}"#,
         };
         assert_eq!(&event_type(&unnamed)[..], b"ping");
         let junk = SseEvent {
-            event: Bytes::new(),
-            data: Bytes::from_static(b"[DONE]"),
+            event: b"message",
+            data: b"[DONE]",
         };
         assert_eq!(&event_type(&junk)[..], b"");
     }

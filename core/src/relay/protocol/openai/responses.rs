@@ -99,11 +99,11 @@ pub(crate) fn observe_json(body: &[u8]) -> Observed {
 pub(crate) fn on_event(progress: &mut Progress, event: &SseEvent) -> Effect {
     let kind = event_type(event);
     match &kind[..] {
-        b"response.completed" => finish_event(progress, &event.data, "completed"),
-        b"response.failed" => finish_event(progress, &event.data, "failed"),
-        b"response.incomplete" => finish_event(progress, &event.data, "incomplete"),
+        b"response.completed" => finish_event(progress, event.data, "completed"),
+        b"response.failed" => finish_event(progress, event.data, "failed"),
+        b"response.incomplete" => finish_event(progress, event.data, "incomplete"),
         b"error" => {
-            let Ok(error) = serde_json::from_slice::<ErrorEvent<'_>>(&event.data) else {
+            let Ok(error) = serde_json::from_slice::<ErrorEvent<'_>>(event.data) else {
                 return Effect::default();
             };
             let error = match error.error {
@@ -127,7 +127,7 @@ pub(crate) fn on_event(progress: &mut Progress, event: &SseEvent) -> Effect {
         {
             if let Ok(LifecycleEvent {
                 response: Some(response),
-            }) = serde_json::from_slice::<LifecycleEvent<'_>>(&event.data)
+            }) = serde_json::from_slice::<LifecycleEvent<'_>>(event.data)
             {
                 progress.observed.note_model(response.model);
             }
