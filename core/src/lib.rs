@@ -175,7 +175,10 @@ pub async fn serve_state(
     state.streams_stop.cancel();
     state.shutdown.cancel();
     state.tasks.close();
-    if tokio::time::timeout(grace, state.tasks.wait()).await.is_err() {
+    if tokio::time::timeout(grace, state.tasks.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!("background tasks did not finish within the shutdown grace period");
     }
     result.map_err(StartError::Io)

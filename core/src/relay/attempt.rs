@@ -36,7 +36,10 @@ pub struct Failure {
 }
 
 fn transport(state: &AppState, error: RelayError) -> Failure {
-    Failure { error, verdict: classify_transport(&state.config.routing) }
+    Failure {
+        error,
+        verdict: classify_transport(&state.config.routing),
+    }
 }
 
 /// A sentence about a transport error that never contains the upstream URL or key.
@@ -70,37 +73,93 @@ pub async fn send(
     let channel = &pick.channel;
     let settings = &channel.settings;
     let force_usage = inbound.protocol == Protocol::Chat && facts.stream && !facts.include_usage;
-    let shaped = shape_body(inbound.protocol, &inbound.body, settings, facts.model.as_deref(), &pick.upstream_model, force_usage);
+    let shaped = shape_body(
+        inbound.protocol,
+        &inbound.body,
+        settings,
+        facts.model.as_deref(),
+        &pick.upstream_model,
+        force_usage,
+    );
     let mut draft = draft.clone();
     draft.forwarded_model = Some(shaped.model.clone());
     let body = shaped.body.unwrap_or_else(|| inbound.body.clone());
 
     let query = url::strip_credential_params(inbound.query.as_deref());
-    let target = url::join(&channel.base_url, &inbound.upstream_path(&shaped.model), query.as_deref());
-    let target: reqwest::Url = target
-        .parse()
-        .map_err(|_| transport(state, RelayError::UpstreamFailed { status: 502, summary: "the channel's base URL is invalid".into() }))?;
+    let target = url::join(
+        &channel.base_url,
+        &inbound.upstream_path(&shaped.model),
+        query.as_deref(),
+    );
+    let target: reqwest::Url = target.parse().map_err(|_| {
+        transport(
+            state,
+            RelayError::UpstreamFailed {
+                status: 502,
+                summary: "the channel's base URL is invalid".into(),
+            },
+        )
+    })?;
     let guarded = !state.settings().allow_private_upstreams;
     if guarded {
-        guard::check_literal_host(&target)
-            .map_err(|summary| transport(state, RelayError::UpstreamFailed { status: 502, summary }))?;
+        guard::check_literal_host(&target).map_err(|summary| {
+            transport(
+                state,
+                RelayError::UpstreamFailed {
+                    status: 502,
+                    summary,
+                },
+            )
+        })?;
     }
     let client = state
         .relay
         .clients
         .get(guarded, settings.proxy.as_deref())
-        .map_err(|e| transport(state, RelayError::UpstreamFailed { status: 502, summary: e.to_string() }))?;
+        .map_err(|e| {
+            transport(
+                state,
+                RelayError::UpstreamFailed {
+                    status: 502,
+                    summary: e.to_string(),
+                },
+            )
+        })?;
     let mut upstream_headers = headers::to_upstream(&inbound.headers);
-    auth::apply(channel.kind, pick.credential().secret.expose(), settings, &mut upstream_headers);
+    auth::apply(
+        channel.kind,
+        pick.credential().secret.expose(),
+        settings,
+        &mut upstream_headers,
+    );
 
     let limits = &state.config.limits;
-    let first_byte = Duration::from_secs(limits.first_byte_timeout_secs)
-        .min(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
+    let first_byte = Duration::from_secs(limits.first_byte_timeout_secs).min(
+        deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1)),
+    );
     let first_byte_deadline = tokio::time::Instant::now() + first_byte;
-    let request = client.request(inbound.method.clone(), target).headers(upstream_headers).body(body);
+    let request = client
+        .request(inbound.method.clone(), target)
+        .headers(upstream_headers)
+        .body(body);
     let response = match tokio::time::timeout_at(first_byte_deadline, request.send()).await {
-        Err(_) => return Err(transport(state, RelayError::UpstreamTimeout("the upstream did not answer in time".into()))),
-        Ok(Err(err)) => return Err(transport(state, RelayError::UpstreamFailed { status: 502, summary: describe(&err) })),
+        Err(_) => {
+            return Err(transport(
+                state,
+                RelayError::UpstreamTimeout("the upstream did not answer in time".into()),
+            ));
+        }
+        Ok(Err(err)) => {
+            return Err(transport(
+                state,
+                RelayError::UpstreamFailed {
+                    status: 502,
+                    summary: describe(&err),
+                },
+            ));
+        }
         Ok(Ok(response)) => response,
     };
     let status = response.status();
@@ -127,12 +186,18 @@ async fn failed_status(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
-    let body = read_limited(response, MAX_ERROR_BODY_BYTES).await.unwrap_or_default();
+    let body = read_limited(response, MAX_ERROR_BODY_BYTES)
+        .await
+        .unwrap_or_default();
     let mentions_model = status == 404 && body.windows(5).any(|w| w.eq_ignore_ascii_case(b"model"));
     let verdict = classify_status(status, retry_after, mentions_model, &state.config.routing);
     let mapped = settings.status_map.get(&status).copied();
     let error = match verdict.scope {
-        Scope::Request => RelayError::UpstreamRejected { status: mapped.unwrap_or(status), body, content_type },
+        Scope::Request => RelayError::UpstreamRejected {
+            status: mapped.unwrap_or(status),
+            body,
+            content_type,
+        },
         Scope::Credential if status == 429 => RelayError::RateLimited(retry_after),
         _ => RelayError::UpstreamFailed {
             status: mapped.unwrap_or(502),
@@ -171,17 +236,31 @@ async fn whole_answer(
     let mut body = BytesMut::new();
     loop {
         match tokio::time::timeout(idle, stream.next()).await {
-            Err(_) => return Err(transport(state, RelayError::UpstreamTimeout("the upstream stopped sending its answer".into()))),
+            Err(_) => {
+                return Err(transport(
+                    state,
+                    RelayError::UpstreamTimeout("the upstream stopped sending its answer".into()),
+                ));
+            }
             Ok(None) => break,
             Ok(Some(Err(_))) => {
-                return Err(transport(state, RelayError::UpstreamFailed { status: 502, summary: "the upstream connection broke".into() }));
+                return Err(transport(
+                    state,
+                    RelayError::UpstreamFailed {
+                        status: 502,
+                        summary: "the upstream connection broke".into(),
+                    },
+                ));
             }
             Ok(Some(Ok(chunk))) => {
                 if body.len() + chunk.len() > limit {
-                    return Err(transport(state, RelayError::UpstreamFailed {
-                        status: 502,
-                        summary: format!("the upstream answer is larger than {limit} bytes"),
-                    }));
+                    return Err(transport(
+                        state,
+                        RelayError::UpstreamFailed {
+                            status: 502,
+                            summary: format!("the upstream answer is larger than {limit} bytes"),
+                        },
+                    ));
                 }
                 body.extend_from_slice(&chunk);
             }
@@ -217,15 +296,29 @@ async fn peek_and_stream(
     let mut completed = false;
     loop {
         let chunk = match tokio::time::timeout_at(deadline, upstream.next()).await {
-            Err(_) => return Err(transport(state, RelayError::UpstreamTimeout("the upstream sent no event in time".into()))),
+            Err(_) => {
+                return Err(transport(
+                    state,
+                    RelayError::UpstreamTimeout("the upstream sent no event in time".into()),
+                ));
+            }
             Ok(None) => {
-                return Err(transport(state, RelayError::UpstreamFailed {
-                    status: 502,
-                    summary: "the upstream closed the stream before its first event".into(),
-                }));
+                return Err(transport(
+                    state,
+                    RelayError::UpstreamFailed {
+                        status: 502,
+                        summary: "the upstream closed the stream before its first event".into(),
+                    },
+                ));
             }
             Ok(Some(Err(_))) => {
-                return Err(transport(state, RelayError::UpstreamFailed { status: 502, summary: "the upstream connection broke".into() }));
+                return Err(transport(
+                    state,
+                    RelayError::UpstreamFailed {
+                        status: 502,
+                        summary: "the upstream connection broke".into(),
+                    },
+                ));
             }
             Ok(Some(Ok(chunk))) => chunk,
         };
@@ -243,7 +336,10 @@ async fn peek_and_stream(
         }
     }
     draft.status_code = status.as_u16();
-    client_headers.insert(HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no"));
+    client_headers.insert(
+        HeaderName::from_static("x-accel-buffering"),
+        HeaderValue::from_static("no"),
+    );
     client_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     let timing = StreamTiming {
         idle_timeout: Duration::from_secs(state.config.limits.idle_timeout_secs),
@@ -270,22 +366,52 @@ async fn peek_and_stream(
 /// An error event before any content: rate limits cool the credential, the rest the channel.
 fn first_event_error(state: &AppState, observer: StreamObserver) -> Failure {
     let observed = observer.finish();
-    let (kind, message) = observed.error.map(|e| (e.kind, e.message)).unwrap_or_default();
+    let (kind, message) = observed
+        .error
+        .map(|e| (e.kind, e.message))
+        .unwrap_or_default();
     let lower = kind.to_ascii_lowercase();
-    let rate_limited = ["rate_limit", "resource_exhausted", "usage_limit", "429", "quota"].iter().any(|k| lower.contains(k));
+    let rate_limited = [
+        "rate_limit",
+        "resource_exhausted",
+        "usage_limit",
+        "429",
+        "quota",
+    ]
+    .iter()
+    .any(|k| lower.contains(k));
     let verdict = if rate_limited {
         classify_status(429, None, false, &state.config.routing)
     } else {
         classify_transport(&state.config.routing)
     };
-    let summary = if message.is_empty() { format!("the upstream reported `{kind}`") } else { format!("the upstream reported `{kind}`: {message}") };
-    let error = if rate_limited { RelayError::RateLimited(None) } else { RelayError::UpstreamFailed { status: 502, summary } };
+    let summary = if message.is_empty() {
+        format!("the upstream reported `{kind}`")
+    } else {
+        format!("the upstream reported `{kind}`: {message}")
+    };
+    let error = if rate_limited {
+        RelayError::RateLimited(None)
+    } else {
+        RelayError::UpstreamFailed {
+            status: 502,
+            summary,
+        }
+    };
     Failure { error, verdict }
 }
 
 /// Applies a failure's cooldown to what it scopes.
-pub fn cool_down(state: &AppState, pick: &Pick, model: &str, verdict: &Verdict, error: &RelayError) {
-    let Some((wait, explicit)) = verdict.cooldown else { return };
+pub fn cool_down(
+    state: &AppState,
+    pick: &Pick,
+    model: &str,
+    verdict: &Verdict,
+    error: &RelayError,
+) {
+    let Some((wait, explicit)) = verdict.cooldown else {
+        return;
+    };
     let target = match verdict.scope {
         Scope::Credential => Target::Credential(pick.credential().id),
         Scope::Channel => Target::Channel(pick.channel.id),
@@ -294,5 +420,12 @@ pub fn cool_down(state: &AppState, pick: &Pick, model: &str, verdict: &Verdict, 
     };
     let max = Duration::from_secs(state.config.routing.max_cooldown_secs);
     tracing::warn!(channel = %pick.channel.name, channel_id = pick.channel.id, scope = ?verdict.scope, class = error.class(), wait_secs = wait.as_secs(), "upstream failed; cooling down");
-    state.relay.health.cool_down(target, wait, max, explicit, error.class().to_owned(), Instant::now());
+    state.relay.health.cool_down(
+        target,
+        wait,
+        max,
+        explicit,
+        error.class().to_owned(),
+        Instant::now(),
+    );
 }

@@ -20,34 +20,66 @@ use crate::state::AppState;
 /// The relay routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/v1/responses", post(|s, r| relay(s, r, Protocol::Responses, "/v1/responses")).fallback(wrong_method))
+        .route(
+            "/v1/responses",
+            post(|s, r| relay(s, r, Protocol::Responses, "/v1/responses")).fallback(wrong_method),
+        )
         .route(
             "/v1/responses/input_tokens",
-            post(|s, r| relay(s, r, Protocol::Responses, "/v1/responses/input_tokens")).fallback(wrong_method),
+            post(|s, r| relay(s, r, Protocol::Responses, "/v1/responses/input_tokens"))
+                .fallback(wrong_method),
         )
         .route(
             "/v1/responses/compact",
-            post(|s, r| relay(s, r, Protocol::Responses, "/v1/responses/compact")).fallback(wrong_method),
+            post(|s, r| relay(s, r, Protocol::Responses, "/v1/responses/compact"))
+                .fallback(wrong_method),
         )
-        .route("/v1/chat/completions", post(|s, r| relay(s, r, Protocol::Chat, "/v1/chat/completions")).fallback(wrong_method))
-        .route("/v1/embeddings", post(|s, r| relay(s, r, Protocol::Embeddings, "/v1/embeddings")).fallback(wrong_method))
-        .route("/v1/messages", post(|s, r| relay(s, r, Protocol::Messages, "/v1/messages")).fallback(wrong_method))
+        .route(
+            "/v1/chat/completions",
+            post(|s, r| relay(s, r, Protocol::Chat, "/v1/chat/completions")).fallback(wrong_method),
+        )
+        .route(
+            "/v1/embeddings",
+            post(|s, r| relay(s, r, Protocol::Embeddings, "/v1/embeddings")).fallback(wrong_method),
+        )
+        .route(
+            "/v1/messages",
+            post(|s, r| relay(s, r, Protocol::Messages, "/v1/messages")).fallback(wrong_method),
+        )
         .route(
             "/v1/messages/count_tokens",
-            post(|s, r| relay(s, r, Protocol::Messages, "/v1/messages/count_tokens")).fallback(wrong_method),
+            post(|s, r| relay(s, r, Protocol::Messages, "/v1/messages/count_tokens"))
+                .fallback(wrong_method),
         )
         .route("/v1/models", get(models::list).fallback(wrong_method))
-        .route("/v1/models/{model}", get(models::show).post(gemini).fallback(wrong_method))
-        .route("/v1beta/models", get(models::list_gemini).fallback(wrong_method))
-        .route("/v1beta/models/{model}", get(models::show_gemini).post(gemini).fallback(wrong_method))
-        .route("/v1beta/openai/models", get(models::list_openai).fallback(wrong_method))
+        .route(
+            "/v1/models/{model}",
+            get(models::show).post(gemini).fallback(wrong_method),
+        )
+        .route(
+            "/v1beta/models",
+            get(models::list_gemini).fallback(wrong_method),
+        )
+        .route(
+            "/v1beta/models/{model}",
+            get(models::show_gemini).post(gemini).fallback(wrong_method),
+        )
+        .route(
+            "/v1beta/openai/models",
+            get(models::list_openai).fallback(wrong_method),
+        )
         .route("/v1", axum::routing::any(not_found))
         .route("/v1/{*rest}", axum::routing::any(not_found))
         .route("/v1beta/{*rest}", axum::routing::any(not_found))
 }
 
 /// Reads the body (bounded) and runs the pipeline.
-async fn relay(State(state): State<AppState>, request: Request, protocol: Protocol, endpoint: &'static str) -> Response {
+async fn relay(
+    State(state): State<AppState>,
+    request: Request,
+    protocol: Protocol,
+    endpoint: &'static str,
+) -> Response {
     let dialect = super::inbound::dialect_of(protocol);
     let (parts, body) = request.into_parts();
     let limit = state.config.limits.max_body_bytes;
@@ -88,7 +120,8 @@ fn gemini_target(path: &str) -> Option<(String, String)> {
 /// `POST .../models/{model}:{action}` — Gemini's native API on `/v1beta` and `/v1`.
 async fn gemini(state: State<AppState>, Path(model): Path<String>, request: Request) -> Response {
     let Some((_, action)) = model.rsplit_once(':') else {
-        return RelayError::NotFound("use `models/{model}:{action}`".into()).into_response_for(Dialect::Gemini);
+        return RelayError::NotFound("use `models/{model}:{action}`".into())
+            .into_response_for(Dialect::Gemini);
     };
     let endpoint = match action {
         "generateContent" => "/v1beta/models/{model}:generateContent",
@@ -97,7 +130,8 @@ async fn gemini(state: State<AppState>, Path(model): Path<String>, request: Requ
         "embedContent" => "/v1beta/models/{model}:embedContent",
         "batchEmbedContents" => "/v1beta/models/{model}:batchEmbedContents",
         _ => {
-            return RelayError::NotFound(format!("unknown action `{action}`")).into_response_for(Dialect::Gemini);
+            return RelayError::NotFound(format!("unknown action `{action}`"))
+                .into_response_for(Dialect::Gemini);
         }
     };
     relay(state, request, Protocol::Gemini, endpoint).await
@@ -105,7 +139,10 @@ async fn gemini(state: State<AppState>, Path(model): Path<String>, request: Requ
 
 /// The dialect of a data-plane path, for answers that come before the pipeline.
 fn dialect_of_path(path: &str) -> Dialect {
-    if path.starts_with("/v1beta") || path.contains(":generateContent") || path.contains(":streamGenerateContent") {
+    if path.starts_with("/v1beta")
+        || path.contains(":generateContent")
+        || path.contains(":streamGenerateContent")
+    {
         Dialect::Gemini
     } else if path.starts_with("/v1/messages") {
         Dialect::Anthropic
@@ -117,7 +154,8 @@ fn dialect_of_path(path: &str) -> Dialect {
 /// Unknown data-plane paths, in the dialect of the path.
 async fn not_found(method: Method, request: Request<Body>) -> Response {
     let path = request.uri().path();
-    RelayError::NotFound(format!("no route for `{method} {path}`")).into_response_for(dialect_of_path(path))
+    RelayError::NotFound(format!("no route for `{method} {path}`"))
+        .into_response_for(dialect_of_path(path))
 }
 
 /// A known path called with the wrong method: 405 in the dialect of the path.
@@ -139,7 +177,10 @@ mod tests {
             gemini_target("/v1beta/models/gemini-2.5-flash:streamGenerateContent"),
             Some(("gemini-2.5-flash".into(), "streamGenerateContent".into()))
         );
-        assert_eq!(gemini_target("/v1/models/m:generateContent"), Some(("m".into(), "generateContent".into())));
+        assert_eq!(
+            gemini_target("/v1/models/m:generateContent"),
+            Some(("m".into(), "generateContent".into()))
+        );
         assert_eq!(gemini_target("/v1beta/models/no-action"), None);
     }
 }

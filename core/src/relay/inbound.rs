@@ -39,7 +39,9 @@ impl Inbound {
 
     /// Whether a Gemini call streams (its action says so, not its body).
     pub fn gemini_stream(&self) -> bool {
-        self.gemini.as_ref().is_some_and(|(_, action)| action == "streamGenerateContent")
+        self.gemini
+            .as_ref()
+            .is_some_and(|(_, action)| action == "streamGenerateContent")
     }
 
     /// The upstream path for a renamed model (Gemini puts the model in the path).

@@ -6,10 +6,10 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
 
@@ -41,7 +41,9 @@ impl Shape {
 fn shape_of(headers: &HeaderMap, query: Option<&str>) -> Shape {
     if headers.contains_key("anthropic-version") {
         Shape::Anthropic
-    } else if headers.contains_key("x-goog-api-key") || query.is_some_and(|q| q.split('&').any(|p| p.starts_with("key="))) {
+    } else if headers.contains_key("x-goog-api-key")
+        || query.is_some_and(|q| q.split('&').any(|p| p.starts_with("key=")))
+    {
         Shape::Gemini
     } else {
         Shape::OpenAi
@@ -49,9 +51,15 @@ fn shape_of(headers: &HeaderMap, query: Option<&str>) -> Shape {
 }
 
 /// The token and the models it may call, in public-id order.
-fn visible(state: &AppState, headers: &HeaderMap, query: Option<&str>) -> Result<(Arc<RoutingTable>, Vec<Arc<ModelRoute>>), RelayError> {
+fn visible(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<(Arc<RoutingTable>, Vec<Arc<ModelRoute>>), RelayError> {
     if state.settings().feature_disable_models {
-        return Err(RelayError::NotFound("model listing is turned off on this server".into()));
+        return Err(RelayError::NotFound(
+            "model listing is turned off on this server".into(),
+        ));
     }
     let table = state.relay.table.load_full();
     let presented = super::auth::presented_token(headers, query)
@@ -60,7 +68,9 @@ fn visible(state: &AppState, headers: &HeaderMap, query: Option<&str>) -> Result
         .tokens
         .get(&sha256(presented.as_bytes()))
         .filter(|t| t.expires_at.is_none_or(|at| at > now_ms()))
-        .ok_or_else(|| RelayError::Unauthenticated("the API key is invalid, revoked or expired".into()))?;
+        .ok_or_else(|| {
+            RelayError::Unauthenticated("the API key is invalid, revoked or expired".into())
+        })?;
     let models = reachable(&table, token);
     Ok((table, models))
 }
@@ -90,7 +100,10 @@ fn openai_entry(model: &ModelRoute) -> Value {
 }
 
 fn anthropic_entry(model: &ModelRoute) -> Value {
-    let created = Utc.timestamp_opt(model.created, 0).single().unwrap_or_default();
+    let created = Utc
+        .timestamp_opt(model.created, 0)
+        .single()
+        .unwrap_or_default();
     json!({ "type": "model", "id": model.public_id, "display_name": model.public_id, "created_at": created })
 }
 
@@ -104,14 +117,18 @@ fn gemini_entry(model: &ModelRoute) -> Value {
 
 fn list_in(shape: Shape, models: &[Arc<ModelRoute>]) -> Value {
     match shape {
-        Shape::OpenAi => json!({ "object": "list", "data": models.iter().map(|m| openai_entry(m)).collect::<Vec<_>>() }),
+        Shape::OpenAi => {
+            json!({ "object": "list", "data": models.iter().map(|m| openai_entry(m)).collect::<Vec<_>>() })
+        }
         Shape::Anthropic => json!({
             "data": models.iter().map(|m| anthropic_entry(m)).collect::<Vec<_>>(),
             "has_more": false,
             "first_id": models.first().map(|m| m.public_id.clone()),
             "last_id": models.last().map(|m| m.public_id.clone()),
         }),
-        Shape::Gemini => json!({ "models": models.iter().map(|m| gemini_entry(m)).collect::<Vec<_>>() }),
+        Shape::Gemini => {
+            json!({ "models": models.iter().map(|m| gemini_entry(m)).collect::<Vec<_>>() })
+        }
     }
 }
 
@@ -123,19 +140,42 @@ fn answer(shape: Shape, result: Result<Value, RelayError>) -> Response {
 }
 
 /// `GET /v1/models`, in the caller's shape.
-pub async fn list(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     let shape = shape_of(&headers, query.as_deref());
-    answer(shape, visible(&state, &headers, query.as_deref()).map(|(_, models)| list_in(shape, &models)))
+    answer(
+        shape,
+        visible(&state, &headers, query.as_deref()).map(|(_, models)| list_in(shape, &models)),
+    )
 }
 
 /// `GET /v1beta/openai/models`: Gemini's OpenAI-compatible list, always OpenAI-shaped.
-pub async fn list_openai(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    answer(Shape::OpenAi, visible(&state, &headers, query.as_deref()).map(|(_, models)| list_in(Shape::OpenAi, &models)))
+pub async fn list_openai(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    answer(
+        Shape::OpenAi,
+        visible(&state, &headers, query.as_deref())
+            .map(|(_, models)| list_in(Shape::OpenAi, &models)),
+    )
 }
 
 /// `GET /v1beta/models`, Gemini-shaped.
-pub async fn list_gemini(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    answer(Shape::Gemini, visible(&state, &headers, query.as_deref()).map(|(_, models)| list_in(Shape::Gemini, &models)))
+pub async fn list_gemini(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    answer(
+        Shape::Gemini,
+        visible(&state, &headers, query.as_deref())
+            .map(|(_, models)| list_in(Shape::Gemini, &models)),
+    )
 }
 
 fn find(models: &[Arc<ModelRoute>], id: &str) -> Result<Arc<ModelRoute>, RelayError> {
@@ -148,18 +188,33 @@ fn find(models: &[Arc<ModelRoute>], id: &str) -> Result<Arc<ModelRoute>, RelayEr
 }
 
 /// `GET /v1/models/{model}`, in the caller's shape.
-pub async fn show(State(state): State<AppState>, Path(model): Path<String>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+pub async fn show(
+    State(state): State<AppState>,
+    Path(model): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     let shape = shape_of(&headers, query.as_deref());
-    let found = visible(&state, &headers, query.as_deref()).and_then(|(_, models)| find(&models, &model));
-    answer(shape, found.map(|m| match shape {
-        Shape::OpenAi => openai_entry(&m),
-        Shape::Anthropic => anthropic_entry(&m),
-        Shape::Gemini => gemini_entry(&m),
-    }))
+    let found =
+        visible(&state, &headers, query.as_deref()).and_then(|(_, models)| find(&models, &model));
+    answer(
+        shape,
+        found.map(|m| match shape {
+            Shape::OpenAi => openai_entry(&m),
+            Shape::Anthropic => anthropic_entry(&m),
+            Shape::Gemini => gemini_entry(&m),
+        }),
+    )
 }
 
 /// `GET /v1beta/models/{model}`, Gemini-shaped.
-pub async fn show_gemini(State(state): State<AppState>, Path(model): Path<String>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let found = visible(&state, &headers, query.as_deref()).and_then(|(_, models)| find(&models, &model));
+pub async fn show_gemini(
+    State(state): State<AppState>,
+    Path(model): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let found =
+        visible(&state, &headers, query.as_deref()).and_then(|(_, models)| find(&models, &model));
     answer(Shape::Gemini, found.map(|m| gemini_entry(&m)))
 }

@@ -22,7 +22,11 @@ use crate::store::now_ms;
 
 /// Serves one data-plane request and records it.
 pub async fn handle(state: AppState, inbound: Inbound) -> Response {
-    let mut draft = Draft::new(inbound.request_id.clone(), inbound.endpoint, inbound.body.len() as u64);
+    let mut draft = Draft::new(
+        inbound.request_id.clone(),
+        inbound.endpoint,
+        inbound.body.len() as u64,
+    );
     match run(&state, &inbound, &mut draft).await {
         Ok(response) => response,
         Err(error) => {
@@ -36,20 +40,29 @@ pub async fn handle(state: AppState, inbound: Inbound) -> Response {
 /// Authenticates: the presented key's hash must name a usable token that has not expired.
 fn authenticate(table: &RoutingTable, inbound: &Inbound) -> Result<Arc<TokenRoute>, RelayError> {
     let presented = super::auth::presented_token(&inbound.headers, inbound.query.as_deref())
-        .ok_or_else(|| RelayError::Unauthenticated("no API key was provided; send `Authorization: Bearer sk_...`".into()))?;
+        .ok_or_else(|| {
+            RelayError::Unauthenticated(
+                "no API key was provided; send `Authorization: Bearer sk_...`".into(),
+            )
+        })?;
     let token = table
         .tokens
         .get(&sha256(presented.as_bytes()))
-        .ok_or_else(|| RelayError::Unauthenticated("the API key is invalid or has been revoked".into()))?;
+        .ok_or_else(|| {
+            RelayError::Unauthenticated("the API key is invalid or has been revoked".into())
+        })?;
     if token.expires_at.is_some_and(|at| at <= now_ms()) {
-        return Err(RelayError::Unauthenticated("the API key has expired".into()));
+        return Err(RelayError::Unauthenticated(
+            "the API key has expired".into(),
+        ));
     }
     Ok(Arc::clone(token))
 }
 
 /// Reads what routing needs from the body (and the URL for Gemini).
 fn inspect(inbound: &Inbound) -> Result<(RequestFacts, String), RelayError> {
-    let facts = inspect_request(inbound.protocol, &inbound.body).map_err(|e| RelayError::BadRequest(e.to_string()))?;
+    let facts = inspect_request(inbound.protocol, &inbound.body)
+        .map_err(|e| RelayError::BadRequest(e.to_string()))?;
     let model = match (&inbound.gemini, &facts.model) {
         (Some((model, _)), _) => model.clone(),
         (None, Some(model)) if !model.trim().is_empty() => model.clone(),
@@ -58,7 +71,11 @@ fn inspect(inbound: &Inbound) -> Result<(RequestFacts, String), RelayError> {
     Ok((facts, model))
 }
 
-async fn run(state: &AppState, inbound: &Inbound, draft: &mut Draft) -> Result<Response, RelayError> {
+async fn run(
+    state: &AppState,
+    inbound: &Inbound,
+    draft: &mut Draft,
+) -> Result<Response, RelayError> {
     let table = state.relay.table.load_full();
     let token = authenticate(&table, inbound)?;
     draft.user_id = Some(token.user_id);
@@ -73,15 +90,21 @@ async fn run(state: &AppState, inbound: &Inbound, draft: &mut Draft) -> Result<R
     let model_route = table.models.get(&model);
     match model_route {
         Some(route) if !route.enabled => {
-            return Err(RelayError::ModelNotFound(format!("the model `{model}` is disabled")));
+            return Err(RelayError::ModelNotFound(format!(
+                "the model `{model}` is disabled"
+            )));
         }
         None if !passthrough => {
-            return Err(RelayError::ModelNotFound(format!("the model `{model}` does not exist")));
+            return Err(RelayError::ModelNotFound(format!(
+                "the model `{model}` does not exist"
+            )));
         }
         _ => {}
     }
     if !token.allows_model(&model) {
-        return Err(RelayError::Forbidden(format!("this API key may not use the model `{model}`")));
+        return Err(RelayError::Forbidden(format!(
+            "this API key may not use the model `{model}`"
+        )));
     }
     if let Some(route) = model_route {
         draft.prices = route.prices;
@@ -89,7 +112,9 @@ async fn run(state: &AppState, inbound: &Inbound, draft: &mut Draft) -> Result<R
     if !settings.feature_disable_billing {
         draft.charge = true;
         if state.relay.balances.get(token.user_id) <= rust_decimal::Decimal::ZERO {
-            return Err(RelayError::InsufficientQuota("your balance is used up; top up to continue".into()));
+            return Err(RelayError::InsufficientQuota(
+                "your balance is used up; top up to continue".into(),
+            ));
         }
     }
 
@@ -98,7 +123,9 @@ async fn run(state: &AppState, inbound: &Inbound, draft: &mut Draft) -> Result<R
         .map(|key| key.value.clone())
         .or_else(|| session_header(inbound));
     let now = Instant::now();
-    let sticky = session.as_deref().and_then(|s| state.relay.sticky.get(s, now));
+    let sticky = session
+        .as_deref()
+        .and_then(|s| state.relay.sticky.get(s, now));
     let request = select::Request {
         token: &token,
         model: &model,
@@ -120,21 +147,36 @@ async fn run(state: &AppState, inbound: &Inbound, draft: &mut Draft) -> Result<R
             Ok(pick) => pick,
             Err(NoTarget::NoChannel) => {
                 return Err(last.unwrap_or_else(|| {
-                    RelayError::NoRoute(format!("no channel can serve the model `{model}` for this API key right now"))
+                    RelayError::NoRoute(format!(
+                        "no channel can serve the model `{model}` for this API key right now"
+                    ))
                 }));
             }
-            Err(NoTarget::AllCooling(secs)) => return Err(last.unwrap_or(RelayError::RateLimited(Some(secs)))),
+            Err(NoTarget::AllCooling(secs)) => {
+                return Err(last.unwrap_or(RelayError::RateLimited(Some(secs))));
+            }
         };
         tried.insert((pick.channel.id, pick.credential().id));
         draft.channel_id = Some(pick.channel.id);
         draft.credential_id = Some(pick.credential().id);
-        draft.multiplier = table.groups.get(&pick.group_id).map_or(rust_decimal::Decimal::ONE, |g| g.multiplier);
+        draft.multiplier = table
+            .groups
+            .get(&pick.group_id)
+            .map_or(rust_decimal::Decimal::ONE, |g| g.multiplier);
         let _inflight = state.relay.health.start(pick.credential().id);
         match attempt::send(state, inbound, &facts, &pick, draft, deadline).await {
             Ok(response) => {
-                state.relay.health.record_success(pick.channel.id, pick.credential().id);
+                state
+                    .relay
+                    .health
+                    .record_success(pick.channel.id, pick.credential().id);
                 if let Some(session) = &session {
-                    state.relay.sticky.bind(session, pick.channel.id, pick.credential().id, Instant::now());
+                    state.relay.sticky.bind(
+                        session,
+                        pick.channel.id,
+                        pick.credential().id,
+                        Instant::now(),
+                    );
                 }
                 return Ok(response);
             }
@@ -143,7 +185,11 @@ async fn run(state: &AppState, inbound: &Inbound, draft: &mut Draft) -> Result<R
                 if !verdict.retry {
                     return Err(error);
                 }
-                tracing::debug!(channel_id = pick.channel.id, class = error.class(), "attempt failed; trying the next upstream");
+                tracing::debug!(
+                    channel_id = pick.channel.id,
+                    class = error.class(),
+                    "attempt failed; trying the next upstream"
+                );
                 last = Some(error);
             }
         }

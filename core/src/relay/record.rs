@@ -109,7 +109,13 @@ impl Draft {
         let latency_ms = self.elapsed_ms();
         let tokens = self.observed.usage.unwrap_or_default();
         let cost_usd = cost(&tokens, &self.prices, self.multiplier);
-        let TokenUsage { input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens } = tokens;
+        let TokenUsage {
+            input_tokens,
+            cached_input_tokens,
+            cache_write_tokens,
+            output_tokens,
+            reasoning_tokens,
+        } = tokens;
         let event = UsageEvent {
             id: 0,
             time: self.time,

@@ -105,7 +105,9 @@ impl RelayStream {
     }
 
     fn feed(&mut self, bytes: &Bytes) {
-        let Some(observer) = self.observer.as_mut() else { return };
+        let Some(observer) = self.observer.as_mut() else {
+            return;
+        };
         let outcome = observer.feed(bytes);
         self.completed |= outcome.completed;
         if outcome.first_content
@@ -119,7 +121,9 @@ impl RelayStream {
     /// Ends the stream: completes and submits the record. `error` is the in-band error sent.
     fn finish(&mut self, error: Option<&RelayError>) {
         self.done = true;
-        let Some(mut draft) = self.draft.take() else { return };
+        let Some(mut draft) = self.draft.take() else {
+            return;
+        };
         if let Some(observer) = self.observer.take() {
             draft.observed = observer.finish();
         }
@@ -142,7 +146,11 @@ impl RelayStream {
     fn rearm(&mut self) {
         let keepalive_due = self.last_sent.max(self.last_upstream) + self.timing.keepalive_every;
         let idle_due = self.last_upstream + self.timing.idle_timeout;
-        let next = if self.keepalive.is_some() { keepalive_due.min(idle_due) } else { idle_due };
+        let next = if self.keepalive.is_some() {
+            keepalive_due.min(idle_due)
+        } else {
+            idle_due
+        };
         self.timer.as_mut().reset(next);
     }
 }
@@ -196,7 +204,10 @@ impl Stream for RelayStream {
                         this.timing.idle_timeout.as_secs()
                     )));
                 }
-                let at_boundary = this.observer.as_ref().is_none_or(StreamObserver::at_boundary);
+                let at_boundary = this
+                    .observer
+                    .as_ref()
+                    .is_none_or(StreamObserver::at_boundary);
                 if let Some(keepalive) = this.keepalive
                     && at_boundary
                 {
@@ -223,7 +234,9 @@ impl Drop for RelayStream {
                 draft.error_class = Some("client_closed".to_owned());
                 draft.status_code = 499;
             }
-            let Some(mut draft) = self.draft.take() else { return };
+            let Some(mut draft) = self.draft.take() else {
+                return;
+            };
             if let Some(observer) = self.observer.take() {
                 draft.observed = observer.finish();
             }

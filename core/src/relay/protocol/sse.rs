@@ -155,7 +155,9 @@ impl SseDecoder {
     /// `data:` line waiting for its blank line. Only then may a keepalive be written into the
     /// client's copy of the stream without corrupting an event.
     pub fn at_boundary(&self) -> bool {
-        self.buffer.is_empty() && self.event.is_empty() && matches!(self.data, DataBuffer::Empty)
+        self.input.buffer.len() == self.input.consumed
+            && self.assembly.event.is_empty()
+            && !self.assembly.has_data
     }
 
     /// Marks the end of the input. An unfinished last line is dropped (it was cut mid-way: its

@@ -14,7 +14,9 @@ pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// vendor quirk, but they can never remove the credential itself.
 pub fn apply(kind: ChannelKind, secret: &str, settings: &ChannelSettings, headers: &mut HeaderMap) {
     for (name, value) in &settings.headers {
-        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else { continue };
+        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+            continue;
+        };
         match value.as_deref().map(HeaderValue::from_str) {
             Some(Ok(value)) => {
                 headers.insert(name, value);
@@ -30,7 +32,11 @@ pub fn apply(kind: ChannelKind, secret: &str, settings: &ChannelSettings, header
             if let Some(value) = bearer(secret) {
                 headers.insert(axum::http::header::AUTHORIZATION, value);
             }
-            if let Some(org) = settings.organization.as_deref().and_then(|o| HeaderValue::from_str(o).ok()) {
+            if let Some(org) = settings
+                .organization
+                .as_deref()
+                .and_then(|o| HeaderValue::from_str(o).ok())
+            {
                 headers.insert(HeaderName::from_static("openai-organization"), org);
             }
         }
@@ -38,7 +44,11 @@ pub fn apply(kind: ChannelKind, secret: &str, settings: &ChannelSettings, header
             if let Some(value) = sensitive(secret) {
                 headers.insert(HeaderName::from_static("x-api-key"), value);
             }
-            insert_if_absent(headers, HeaderName::from_static("anthropic-version"), HeaderValue::from_static(ANTHROPIC_VERSION));
+            insert_if_absent(
+                headers,
+                HeaderName::from_static("anthropic-version"),
+                HeaderValue::from_static(ANTHROPIC_VERSION),
+            );
         }
         ChannelKind::Gemini => {
             if let Some(value) = sensitive(secret) {
@@ -61,7 +71,13 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("anthropic-version", HeaderValue::from_static("2024-01-01"));
         apply(ChannelKind::Anthropic, "sk-ant", &settings, &mut h);
-        assert_eq!((h["x-api-key"].to_str().ok(), h["anthropic-version"].to_str().ok()), (Some("sk-ant"), Some("2024-01-01")));
+        assert_eq!(
+            (
+                h["x-api-key"].to_str().ok(),
+                h["anthropic-version"].to_str().ok()
+            ),
+            (Some("sk-ant"), Some("2024-01-01"))
+        );
         let mut h = HeaderMap::new();
         apply(ChannelKind::Gemini, "AIza", &settings, &mut h);
         assert_eq!(h["x-goog-api-key"], "AIza");
