@@ -58,14 +58,23 @@ pub fn app(state: AppState) -> Router {
         .merge(relay::http::routes())
         .nest("/api", api::routes(&state))
         .fallback(web::fallback)
-        .layer(CatchPanicLayer::new())
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(PropagateRequestIdLayer::new(request_id::HEADER.clone()))
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(
             request_id::HEADER.clone(),
             request_id::MakeId,
         ))
+        .layer(axum::middleware::map_request(request_id::drop_insane))
         .with_state(state)
+}
+
+/// A handler panicked: the bug is logged, the caller gets the console API's JSON error (relay
+/// clients also understand an OpenAI-shaped `error` object).
+fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    tracing::error!("a request handler panicked");
+    error::ApiError::new(error::ErrorCode::Internal, "internal error").into_response()
 }
 
 /// Opens the database (migrating, with a backup first), resolves the master key, creates the

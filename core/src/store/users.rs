@@ -161,6 +161,15 @@ pub fn root_exists(c: &Conn) -> Result<bool, StoreError> {
     )?)
 }
 
+/// Number of active root users.
+pub fn active_root_count(c: &Conn) -> Result<i64, StoreError> {
+    Ok(c.query_row(
+        "SELECT COUNT(*) FROM users WHERE role = 'root' AND status = 'active'",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
 /// Number of users.
 pub fn count(c: &Conn) -> Result<i64, StoreError> {
     Ok(c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?)
