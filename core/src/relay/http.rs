@@ -68,25 +68,63 @@ pub fn routes() -> Router<AppState> {
             "/v1beta/openai/models",
             get(models::list_openai).fallback(wrong_method),
         )
+        .route(
+            "/v1/responses/{id}",
+            get(|s, p, r| stored(s, p, r, "/v1/responses/{id}"))
+                .delete(|s, p, r| stored(s, p, r, "/v1/responses/{id}"))
+                .fallback(wrong_method),
+        )
+        .route(
+            "/v1/responses/{id}/cancel",
+            post(|s, p, r| stored(s, p, r, "/v1/responses/{id}/cancel")).fallback(wrong_method),
+        )
+        .route(
+            "/v1/responses/{id}/input_items",
+            get(|s, p, r| stored(s, p, r, "/v1/responses/{id}/input_items")).fallback(wrong_method),
+        )
         .route("/v1", axum::routing::any(not_found))
         .route("/v1/{*rest}", axum::routing::any(not_found))
         .route("/v1beta/{*rest}", axum::routing::any(not_found))
 }
 
+/// A call about a stored Responses object.
+async fn stored(
+    state: State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+    endpoint: &'static str,
+) -> Response {
+    match inbound(&state, request, Protocol::Responses, endpoint).await {
+        Ok(inbound) => pipeline::handle_stored(state.0, inbound, id).await,
+        Err(error) => error.into_response_for(Dialect::OpenAi),
+    }
+}
+
 /// Reads the body (bounded) and runs the pipeline.
 async fn relay(
-    State(state): State<AppState>,
+    state: State<AppState>,
     request: Request,
     protocol: Protocol,
     endpoint: &'static str,
 ) -> Response {
-    let dialect = super::inbound::dialect_of(protocol);
+    match inbound(&state, request, protocol, endpoint).await {
+        Ok(inbound) => pipeline::handle(state.0, inbound).await,
+        Err(error) => error.into_response_for(super::inbound::dialect_of(protocol)),
+    }
+}
+
+/// The client request as the pipeline sees it, its body read up to `limits.max_body_bytes`.
+async fn inbound(
+    State(state): &State<AppState>,
+    request: Request,
+    protocol: Protocol,
+    endpoint: &'static str,
+) -> Result<Inbound, RelayError> {
     let (parts, body) = request.into_parts();
     let limit = state.config.limits.max_body_bytes;
-    let body = match axum::body::to_bytes(body, limit).await {
-        Ok(body) => body,
-        Err(_) => return RelayError::TooLarge(limit).into_response_for(dialect),
-    };
+    let body = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| RelayError::TooLarge(limit))?;
     let gemini = (protocol == Protocol::Gemini)
         .then(|| gemini_target(parts.uri.path()))
         .flatten();
@@ -96,7 +134,7 @@ async fn relay(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let inbound = Inbound {
+    Ok(Inbound {
         protocol,
         endpoint,
         method: parts.method,
@@ -106,8 +144,7 @@ async fn relay(
         body,
         gemini,
         request_id,
-    };
-    pipeline::handle(state, inbound).await
+    })
 }
 
 /// `(model, action)` from `.../models/{model}:{action}`.
