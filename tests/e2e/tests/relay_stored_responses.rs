@@ -117,8 +117,7 @@ async fn only_the_creator_reaches_a_stored_response_on_its_channel() {
     assert_eq!(
         fake.last_request()
             .expect("request")
-            .header("authorization")
-            .as_deref(),
+            .header("authorization"),
         Some("Bearer sk-up")
     );
 
