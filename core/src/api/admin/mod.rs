@@ -4,6 +4,7 @@ mod bindings;
 mod channel_groups;
 mod channels;
 mod credentials;
+mod health;
 mod input;
 mod models;
 mod settings;
@@ -22,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .merge(users::routes())
         .merge(channels::routes())
         .merge(credentials::routes())
+        .merge(health::routes())
         .merge(models::routes())
         .merge(bindings::routes())
         .merge(channel_groups::routes())
