@@ -172,8 +172,7 @@ fn write_batch(
     tx: &crate::store::Conn,
     records: &[Recorded],
 ) -> Result<Vec<(i64, Decimal)>, StoreError> {
-    let events: Vec<UsageEvent> = records.iter().map(|r| r.event.clone()).collect();
-    usage::insert_batch(tx, &events)?;
+    usage::insert_batch(tx, records.iter().map(|r| &r.event))?;
     let mut last_used: HashMap<i64, i64> = HashMap::new();
     let mut charges: HashMap<i64, Decimal> = HashMap::new();
     for record in records {
