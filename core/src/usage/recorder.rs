@@ -91,6 +91,21 @@ impl UsageSink {
     }
 }
 
+impl UsageSink {
+    /// A sink whose records land in the returned receiver; for tests of what is recorded.
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn for_tests() -> (Self, mpsc::Receiver<Recorded>) {
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        (
+            Self {
+                tx,
+                tasks: TaskTracker::new(),
+            },
+            rx,
+        )
+    }
+}
+
 /// Starts the recorder on `tasks`; it stops after `shutdown` once the queue is empty.
 pub fn start(
     store: Store,
