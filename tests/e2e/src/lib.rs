@@ -7,6 +7,8 @@
     reason = "a test harness: failing loudly with a message is its job"
 )]
 
+pub mod relay;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
