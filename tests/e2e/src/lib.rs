@@ -52,6 +52,17 @@ impl TestServer {
         server
     }
 
+    /// Starts a server over a fresh temporary data directory with a configuration `tune`d
+    /// (small timeouts, routing limits) from the end-to-end defaults.
+    pub async fn start_tuned(tune: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = config_for(dir.path());
+        tune(&mut config);
+        let mut server = Self::start_with(config).await;
+        server._dir = Some(dir);
+        server
+    }
+
     /// Starts a server with a given configuration (its `data_dir` must be set).
     pub async fn start_with(config: Config) -> Self {
         let data_dir = config.data_dir.clone().unwrap_or_default();
