@@ -1,7 +1,7 @@
 //! Every data-plane endpoint, streamed and not, reaches the fake upstream over real sockets and
 //! returns its answer; every way of presenting the token works; model lists come in each
 //! client's own shape and only with the models the token may use.
-#![expect(clippy::expect_used, reason = "tests")]
+#![expect(clippy::expect_used, reason = "test helpers fail loudly")]
 
 use e2e::TestServer;
 use e2e::relay::{CLAUDE, EMBED, GEMINI, GPT, Setup, read, read_json};

@@ -1,6 +1,5 @@
 //! Requests Realms refuses itself, each in the shape of the protocol that was called and with
 //! no upstream call; and the upstream address guard and redirect policy.
-#![expect(clippy::expect_used, reason = "tests")]
 
 use std::time::Duration;
 
@@ -9,6 +8,17 @@ use e2e::{Console, TestServer};
 use fake_upstream::{Behaviour, FakeUpstream, Script};
 use reqwest::Method;
 use serde_json::{Value, json};
+
+/// (case, method, path, body, token other than the default, status, shape)
+type Case<'a> = (
+    &'a str,
+    Method,
+    String,
+    Vec<u8>,
+    Option<&'a str>,
+    u16,
+    Shape,
+);
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Shape {
@@ -58,8 +68,7 @@ async fn bad_requests_get_each_protocols_error_and_never_reach_the_upstream() {
     let huge = format!("{{\"model\":\"{GPT}\",\"input\":\"{}\"}}", "x".repeat(5000));
     let invalid_utf8 = b"{\"model\":\"\xff\xfe\"}".to_vec();
 
-    // (case, method, path, body, token, status, shape)
-    let cases: Vec<(&str, Method, String, Vec<u8>, Option<&str>, u16, Shape)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (
             "openai not json",
             Method::POST,

@@ -1,7 +1,6 @@
 //! Failover and health over real sockets: which failures try the next channel or credential,
 //! which cool what down (honouring `retry-after`), which are relayed as they are; failover until
 //! the first event and in-band errors after it; bounded attempts; sticky sessions.
-#![expect(clippy::expect_used, reason = "tests")]
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! unknown fields and roles, query string, vendor headers) except the client's own credentials
 //! and cookies; the channel's key goes in the header its kind expects; what the upstream streams
 //! reaches the client byte for byte and as it is sent.
-#![expect(clippy::expect_used, reason = "tests")]
+#![expect(clippy::expect_used, reason = "test helpers fail loudly")]
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! Per-channel request shaping end to end: binding renames (body and Gemini path), system
 //! prompts, field policies, header overrides, status mapping and the raw passthrough switch, as
 //! the fake upstream received them and as the usage record reports them.
-#![expect(clippy::expect_used, reason = "tests")]
+#![expect(clippy::expect_used, reason = "test helpers fail loudly")]
 
 use e2e::TestServer;
 use e2e::relay::{CLAUDE, GEMINI, GPT, Setup, read};

@@ -1,7 +1,7 @@
 //! Committed streams over real sockets: keepalives in each protocol's own form while the
 //! upstream is idle, the idle timeout ending a stream in-band with a partial record, and a
 //! graceful shutdown that ends open streams and still writes their usage.
-#![expect(clippy::expect_used, reason = "tests")]
+#![expect(clippy::expect_used, reason = "test helpers fail loudly")]
 
 use std::time::{Duration, Instant};
 
@@ -180,4 +180,48 @@ async fn a_graceful_shutdown_ends_open_streams_and_records_their_usage() {
     assert!(row.partial);
     assert_eq!(row.input_tokens, 120);
     assert_eq!(row.channel_id, Some(setup.anthropic));
+}
+
+#[tokio::test]
+async fn a_shutdown_does_not_wait_past_its_grace_for_an_upstream_that_has_not_answered() {
+    let fake = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = config_for(dir.path());
+    config.limits.shutdown_grace_secs = 1;
+    let server = TestServer::start_with(config).await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    fake.push(Script::default_answer().first_byte_delay(Duration::from_secs(8)));
+
+    let started = Instant::now();
+    let body = json!({"model": GPT, "messages": []});
+    let call = setup.post("/v1/chat/completions", &body);
+    let stop = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        server.stop().await
+    };
+    let (response, stopped) = tokio::join!(call, stop);
+    stopped.expect("clean stop");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "stopped after {:?}, not when the upstream answered",
+        started.elapsed()
+    );
+    let (status, id, body) = e2e::relay::read_json(response).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["type"], "upstream_error");
+
+    let (store, _) = Store::open(&dir.path().join("realms.db"))
+        .await
+        .expect("open the database");
+    let page = store
+        .read(|c| usage::list(c, &usage::UsageFilter::default(), None, 100))
+        .await
+        .expect("usage rows");
+    let row = page
+        .items
+        .iter()
+        .find(|e| e.request_id == id)
+        .expect("the request was recorded before the process ended");
+    assert_eq!(row.status_code, 503);
+    assert_eq!(row.channel_id, Some(setup.openai));
 }

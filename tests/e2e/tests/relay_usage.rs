@@ -1,7 +1,6 @@
 //! Usage records: one per request with every field of API.md's usage event, tokens normalised per
 //! protocol, the upstream's usage verbatim and the cost exact; also for a client that goes away,
 //! an upstream error and requests Realms refuses; never for unauthenticated calls.
-#![expect(clippy::expect_used, reason = "tests")]
 
 use e2e::TestServer;
 use e2e::relay::{CLAUDE, EMBED, GEMINI, GPT, Setup, read, read_json, read_until, same_decimal};
@@ -408,4 +407,30 @@ async fn upstream_errors_and_refusals_are_recorded_but_anonymous_calls_are_not()
         1,
         "only the first call went upstream"
     );
+}
+
+#[tokio::test]
+async fn a_client_that_gives_up_before_the_first_byte_is_recorded_too() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    fake.push(Script::default_answer().first_byte_delay(std::time::Duration::from_secs(2)));
+    let id = "client-gave-up-0001";
+    let result = setup
+        .request(Method::POST, "/v1/chat/completions")
+        .header("x-request-id", id)
+        .timeout(std::time::Duration::from_millis(300))
+        .json(&json!({"model": GPT, "messages": []}))
+        .send()
+        .await;
+    assert!(result.is_err(), "the client timed out");
+
+    let event = setup.admin.usage_event(id).await;
+    assert_eq!(event["status_code"], 499, "{event}");
+    assert_eq!(event["error_class"], "client_closed");
+    assert_eq!(
+        event["channel_id"], setup.openai,
+        "the attempt in flight is named"
+    );
+    assert_eq!(event["user_id"], setup.user_id);
 }
