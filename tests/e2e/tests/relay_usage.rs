@@ -1,6 +1,7 @@
 //! Usage records: one per request with every field of API.md's usage event, tokens normalised per
 //! protocol, the upstream's usage verbatim and the cost exact; also for a client that goes away,
 //! an upstream error and requests Realms refuses; never for unauthenticated calls.
+#![expect(clippy::expect_used, reason = "test helpers fail loudly")]
 
 use e2e::TestServer;
 use e2e::relay::{CLAUDE, EMBED, GEMINI, GPT, Setup, read, read_json, read_until, same_decimal};
@@ -161,6 +162,18 @@ fn cases() -> Vec<Case> {
             u.gemini_json(),
             "0.000576",
         ),
+        // Without `alt=sse` Gemini streams one JSON array; its last chunk has the counts.
+        case(
+            "gemini array stream",
+            g("streamGenerateContent"),
+            json!({"contents": []}),
+            GEMINI,
+            true,
+            "/v1beta/models/{model}:streamGenerateContent",
+            [120, 32, 0, 48, 16],
+            u.gemini_json(),
+            "0.000576",
+        ),
         // 120 × 2 = 240 → 0.00024
         case(
             "embeddings",
@@ -176,11 +189,22 @@ fn cases() -> Vec<Case> {
     ]
 }
 
+/// A decimal USD string with at most six places, in millionths.
+fn micro_usd(text: &str) -> i64 {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let whole: i64 = whole.parse().expect("whole dollars");
+    let fraction: i64 = format!("{fraction:0<6}")
+        .parse()
+        .expect("six places at most");
+    whole * 1_000_000 + fraction
+}
+
 #[tokio::test]
 async fn every_protocol_is_recorded_with_every_field_normalised_and_priced() {
     let fake = FakeUpstream::start().await;
     let server = TestServer::start().await;
     let setup = Setup::new(&server, &fake.url()).await;
+    let mut charged_micro_usd = 0;
     for case in cases() {
         let name = case.name;
         let (status, id, body) = read(setup.post(&case.path, &case.body).await).await;
@@ -234,6 +258,7 @@ async fn every_protocol_is_recorded_with_every_field_normalised_and_priced() {
             "case {name}: cost {}",
             event["cost_usd"]
         );
+        charged_micro_usd += micro_usd(case.cost);
         let latency = event["latency_ms"].as_u64().expect("latency");
         let first = event["first_token_latency_ms"]
             .as_u64()
@@ -246,6 +271,23 @@ async fn every_protocol_is_recorded_with_every_field_normalised_and_priced() {
             "case {name}"
         );
     }
+
+    // Each cost was charged to the user's balance, exactly.
+    let left = 100_000_000 - charged_micro_usd;
+    let user = setup
+        .admin
+        .ok(
+            Method::GET,
+            &format!("/users/{}", setup.user_id),
+            Value::Null,
+        )
+        .await;
+    let want = format!("{}.{:06}", left / 1_000_000, left % 1_000_000);
+    assert!(
+        same_decimal(&user["user"]["balance_usd"], &want),
+        "balance {} after charges of {charged_micro_usd} µUSD",
+        user["user"]["balance_usd"]
+    );
 }
 
 #[tokio::test]
