@@ -299,7 +299,7 @@ async fn expired_and_revoked_tokens_are_refused_at_once() {
     let server = TestServer::start().await;
     let setup = Setup::new(&server, &fake.url()).await;
     let body = json!({"model": CLAUDE, "max_tokens": 1, "messages": []});
-    let soon = chrono::Utc::now() + chrono::Duration::milliseconds(1200);
+    let soon = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
     let (_, expiring) = setup
         .new_token(json!({"name": "expiring", "expires_at": soon.to_rfc3339()}))
         .await;
@@ -315,7 +315,8 @@ async fn expired_and_revoked_tokens_are_refused_at_once() {
         200,
         "valid until it expires"
     );
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let left = (soon - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(left + Duration::from_millis(100)).await;
     let (status, _, error) = read_json(call(&expiring).await.expect("send")).await;
     assert_eq!(status, 401);
     assert_shape(Shape::Anthropic, 401, &error, "expired");
