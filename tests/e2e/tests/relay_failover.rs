@@ -5,9 +5,12 @@
 use std::time::Duration;
 
 use e2e::TestServer;
-use e2e::relay::{CLAUDE, GEMINI, GPT, Setup, read, read_json, same_decimal};
+use e2e::relay::{
+    ANTHROPIC_KEY, CLAUDE, GEMINI, GEMINI_KEY, GPT, OPENAI_KEY, Setup, read, read_json,
+    same_decimal,
+};
 use fake_upstream::{
-    DEFAULT_USAGE, FakeUpstream, Match, Script, SseScript, anthropic, gemini, responses_sse,
+    DEFAULT_USAGE, FakeUpstream, Match, Script, SseScript, anthropic, gemini, openai, responses_sse,
 };
 use serde_json::json;
 
@@ -217,39 +220,68 @@ async fn client_faults_are_relayed_verbatim_without_failover() {
 async fn an_error_as_the_first_event_fails_over_before_anything_reaches_the_client() {
     let fake = FakeUpstream::start().await;
     let server = TestServer::start().await;
-    let setup = Setup::bare(&server).await;
-    setup
-        .admin
-        .settings(json!({"allow_private_upstreams": true}))
-        .await;
-    for (name, key, priority) in [("a", "ant-a", 10), ("b", "ant-b", 0)] {
-        let body = json!({"type": "anthropic", "name": name, "base_url": fake.url(), "api_keys": [key], "priority": priority});
-        setup.admin.channel(body, &[(CLAUDE, None)]).await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    let mut backups = Vec::new();
+    for (kind, model) in [
+        ("openai_compatible", GPT),
+        ("anthropic", CLAUDE),
+        ("gemini", GEMINI),
+    ] {
+        let body = json!({"type": kind, "name": format!("{kind} backup"), "base_url": fake.url(),
+                          "api_keys": ["backup-key"], "priority": -1});
+        backups.push(setup.admin.channel(body, &[(model, None)]).await);
     }
-    fake.push(
-        Script::sse(vec![anthropic::error_event(
-            "overloaded_error",
-            "Overloaded",
-        )])
-        .when(Match::any().header("x-api-key", "ant-a")),
-    );
-
-    let body = json!({"model": CLAUDE, "stream": true, "max_tokens": 5, "messages": []});
-    let (status, _, answer) = read(setup.post("/v1/messages", &body).await).await;
-    let text = String::from_utf8(answer).expect("utf-8");
-    assert_eq!(status, 200);
-    assert_eq!(
-        text,
-        anthropic::messages_sse(CLAUDE, fake_upstream::DEFAULT_TEXT, DEFAULT_USAGE).concat()
-    );
-    assert!(
-        !text.contains("overloaded"),
-        "the failed attempt left no trace"
-    );
-    assert_eq!(
-        (calls_with(&fake, "ant-a"), calls_with(&fake, "ant-b")),
-        (1, 1)
-    );
+    let gemini_path = format!("/v1beta/models/{GEMINI}:streamGenerateContent");
+    let cases = [
+        (
+            "chat",
+            "/v1/chat/completions".to_owned(),
+            json!({"model": GPT, "stream": true, "messages": []}),
+            Script::sse(vec![openai::chat_error_event("The server is overloaded")])
+                .when(Match::any().header("authorization", bearer(OPENAI_KEY))),
+            "data: [DONE]\n\n",
+        ),
+        (
+            "messages",
+            "/v1/messages".to_owned(),
+            json!({"model": CLAUDE, "stream": true, "messages": []}),
+            Script::sse(vec![anthropic::error_event(
+                "overloaded_error",
+                "Overloaded",
+            )])
+            .when(Match::any().header("x-api-key", ANTHROPIC_KEY)),
+            "event: message_stop\n",
+        ),
+        (
+            "gemini",
+            format!("{gemini_path}?alt=sse"),
+            json!({"contents": []}),
+            Script::sse(vec![gemini::error_event(503, "The model is overloaded")])
+                .when(Match::any().header("x-goog-api-key", GEMINI_KEY)),
+            "\"finishReason\":\"STOP\"",
+        ),
+    ];
+    for ((name, path, body, script, end), backup) in cases.into_iter().zip(backups) {
+        fake.clear_requests();
+        fake.push(script);
+        let (status, id, answer) = read(setup.post(&path, &body).await).await;
+        let text = String::from_utf8(answer).expect("utf-8");
+        assert_eq!(status, 200, "case {name}");
+        assert!(text.contains(end), "case {name}: a whole answer: {text}");
+        assert!(
+            !text.to_lowercase().contains("overloaded"),
+            "case {name}: the failed attempt left no trace: {text}"
+        );
+        assert_eq!(
+            fake.requests().len(),
+            2,
+            "case {name}: primary, then backup"
+        );
+        let event = setup.admin.usage_event(&id).await;
+        assert_eq!(event["channel_id"], backup, "case {name}");
+        assert_eq!(event["partial"], false, "case {name}");
+    }
+    assert_eq!(fake.pending_scripts(), 0);
 }
 
 #[tokio::test]
