@@ -120,16 +120,19 @@ impl AdminApi {
         list["items"].as_array().cloned().unwrap_or_default()
     }
 
-    /// The usage event of a request, waiting for the recorder to write it.
+    /// The usage event of a request, waiting for the recorder to write it; there must be
+    /// exactly one (failover attempts, streams and drop guards never record twice).
     pub async fn usage_event(&self, request_id: &str) -> Value {
         let started = Instant::now();
         loop {
-            if let Some(event) = self
+            let mut found: Vec<Value> = self
                 .usage_events()
                 .await
                 .into_iter()
-                .find(|e| e["request_id"] == request_id)
-            {
+                .filter(|e| e["request_id"] == request_id)
+                .collect();
+            if let Some(event) = found.pop() {
+                assert!(found.is_empty(), "request {request_id} was recorded twice");
                 return event;
             }
             assert!(

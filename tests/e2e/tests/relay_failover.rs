@@ -95,6 +95,26 @@ async fn server_errors_fail_over_to_the_next_channel_and_cool_the_failed_one() {
 }
 
 #[tokio::test]
+async fn an_upstream_that_refuses_connections_fails_over() {
+    let fake = FakeUpstream::start().await;
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr")
+    };
+    let server = TestServer::start().await;
+    let setup = Setup::bare(&server).await;
+    let ids = openai_channels(&setup, &fake.url(), &[("b", 0, &["key-b"])]).await;
+    let dead = json!({"type": "openai_compatible", "name": "dead", "base_url": format!("http://{closed}"),
+                      "api_keys": ["key-dead"], "priority": 10});
+    setup.admin.channel(dead, &[(GPT, None)]).await;
+
+    let (status, id, _) = read(setup.post("/v1/chat/completions", &chat()).await).await;
+    assert_eq!(status, 200);
+    assert_eq!(fake.requests().len(), 1);
+    assert_eq!(setup.admin.usage_event(&id).await["channel_id"], ids[0]);
+}
+
+#[tokio::test]
 async fn rate_limits_and_auth_failures_move_to_another_credential() {
     let fake = FakeUpstream::start().await;
     let server = TestServer::start().await;
