@@ -57,6 +57,7 @@ pub async fn handle(state: AppState, inbound: Inbound) -> Response {
     // An attempt still waiting when the shutdown grace is over ends like a committed stream
     // does, so a slow upstream cannot hold the shutdown (and the usage flush) back.
     let result = tokio::select! {
+        biased;
         result = run(&state, &inbound, &mut recording.draft) => result,
         () = state.streams_stop.cancelled() => Err(RelayError::UpstreamFailed {
             status: 503,
