@@ -5,11 +5,11 @@
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 
-use super::dialect::Dialect;
+use super::dialect::{Dialect, ErrorKind};
 use super::error::RelayError;
 use super::inbound::Inbound;
 use super::models;
@@ -195,14 +195,15 @@ async fn not_found(method: Method, request: Request<Body>) -> Response {
         .into_response_for(dialect_of_path(path))
 }
 
-/// A known path called with the wrong method: 405 in the dialect of the path. A WebSocket
-/// handshake (Codex CLI tries one on `/v1/responses` first) gets 426 instead: Codex falls back to
-/// HTTP at once on 426, but retries a 405 five times with backoff before it does.
+/// A known path called with the wrong method: 405 in the dialect of the path (Gemini's body
+/// repeats the status, so the body is built for the status rather than patched afterwards). A
+/// WebSocket handshake (Codex CLI tries one on `/v1/responses` first) gets 426 instead: Codex
+/// falls back to HTTP at once on 426, but retries a 405 five times with backoff before it does.
 async fn wrong_method(method: Method, request: Request<Body>) -> Response {
     let path = request.uri().path();
     let websocket = request
         .headers()
-        .get(axum::http::header::UPGRADE)
+        .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     let (status, message) = if websocket {
@@ -216,8 +217,18 @@ async fn wrong_method(method: Method, request: Request<Body>) -> Response {
             format!("`{method}` is not allowed on `{path}`"),
         )
     };
-    let mut response = RelayError::BadRequest(message).into_response_for(dialect_of_path(path));
+    let body = dialect_of_path(path).error_body(
+        ErrorKind::InvalidRequest,
+        status.as_u16(),
+        &message,
+        None,
+    );
+    let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -270,5 +281,21 @@ mod tests {
         let (status, body) = get_responses(None).await;
         assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
         assert!(body["error"]["message"].is_string());
+    }
+
+    #[tokio::test]
+    async fn a_wrong_method_answers_405_in_the_body_too() {
+        let request = Request::builder()
+            .method(Method::PUT)
+            .uri("/v1beta/models/g:generateContent")
+            .body(Body::empty())
+            .expect("request");
+        let response = wrong_method(Method::PUT, request).await;
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .expect("body");
+        let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(body["error"]["code"], 405, "{body}");
     }
 }

@@ -7,6 +7,8 @@
     reason = "a test harness: failing loudly with a message is its job"
 )]
 
+pub mod relay;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -45,6 +47,17 @@ impl TestServer {
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = config_for(dir.path());
+        let mut server = Self::start_with(config).await;
+        server._dir = Some(dir);
+        server
+    }
+
+    /// Starts a server over a fresh temporary data directory with a configuration `tune`d
+    /// (small timeouts, routing limits) from the end-to-end defaults.
+    pub async fn start_tuned(tune: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = config_for(dir.path());
+        tune(&mut config);
         let mut server = Self::start_with(config).await;
         server._dir = Some(dir);
         server
