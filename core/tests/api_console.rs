@@ -249,6 +249,11 @@ async fn usage_summary_sums_the_callers_own_events_by_hour_model_and_token() {
         .get_as(&alice, &format!("/api/usage/summary?{range}&model=gpt-4o"))
         .await;
     assert_eq!(filtered["totals"]["requests"], json!(2));
+    let (_, failed) = app
+        .get_as(&alice, &format!("/api/usage/summary?{range}&status=error"))
+        .await;
+    assert_eq!(failed["totals"]["requests"], json!(1));
+    assert_eq!(failed["totals"]["errors"], json!(1));
 
     let (status, all) = app
         .admin("GET", &format!("/api/admin/usage/summary?{range}"), None)

@@ -4,6 +4,7 @@
 // Screenshots of every page go to ./artifacts/.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -43,7 +44,9 @@ async function shot(page, name) {
   // Let charts and fonts settle; a screenshot with a half-drawn chart helps nobody.
   await page.waitForLoadState("networkidle").catch(() => {});
   await page.waitForTimeout(150);
-  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+  // A drawer or dialog is fixed to the viewport: the whole page behind it adds nothing.
+  const overlay = (await page.locator(".drawer, .modal").count()) > 0;
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: !overlay });
 }
 
 async function admin(method, path, body) {
@@ -246,17 +249,54 @@ test("a real relay call with the token shows on the usage page and the dashboard
     if (!found) await page.waitForTimeout(500);
   }
   assert.ok(found, "the call appears on the usage page");
-  await shot(page, "20-usage");
+  await shot(page, "relay-usage");
   await page.getByTestId("usage-events").locator("tbody tr").first().click();
   await page.getByTestId("event-drawer").waitFor();
   assert.match(await page.getByTestId("event-tokens").textContent(), /Cached input/);
-  await shot(page, "21-usage-event");
+  await shot(page, "relay-usage-event");
   await page.keyboard.press("Escape");
   await page.goto(`${BASE}/dashboard`);
   const stats = page.getByTestId("today-stats");
   await stats.getByText("Requests today").waitFor();
   assert.doesNotMatch((await stats.locator(".stat-value").first().textContent()).trim(), /^0$/);
+  await shot(page, "relay-dashboard");
+});
+
+test("usage page: charts, filters, the event list and the detail drawer (events seeded into the database)", async (t) => {
+  const db = process.env.REALMS_DB;
+  const { page } = root;
+  const me = await page.evaluate(() => window.localStorage.getItem("realms.user"));
+  const tokens = await page.context().request.get(`${BASE}/api/tokens`, { headers: { "Realms-User": me } });
+  const token = (await tokens.json()).items[0].id;
+  const channel = (await admin("GET", "/api/admin/channels")).body.items[0].id;
+  try {
+    execFileSync("python3", [join(dirname(fileURLToPath(import.meta.url)), "seed_usage.py"), db, me, String(token), String(channel), MODEL, "48"]);
+  } catch (err) {
+    t.skip(`cannot seed the database (${err.message.split("\n")[0]})`);
+    return;
+  }
+  await page.goto(`${BASE}/usage?range=24h`);
+  const rows = page.getByTestId("usage-events").locator("tbody tr");
+  await rows.first().waitFor();
+  assert.ok((await rows.count()) >= 48, "every seeded event is listed");
+  await page.getByTestId("chart-requests").locator(".recharts-bar-rectangle").first().waitFor();
+  await shot(page, "20-usage");
+  await rows.first().click();
+  await page.getByTestId("event-drawer").waitFor();
+  assert.match(await page.getByTestId("event-tokens").textContent(), /Cached input/);
+  assert.match(await page.getByTestId("upstream-usage").textContent(), /prompt_tokens_details/);
+  await shot(page, "21-usage-event");
+  await page.keyboard.press("Escape");
+  await page.goto(`${BASE}/usage?range=24h&status=error`);
+  await page.getByTestId("usage-events").waitFor();
+  assert.equal(await page.getByTestId("usage-events").locator("tbody tr").count(), 4, "only the failed ones");
+  await page.goto(`${BASE}/dashboard`);
+  await page.getByTestId("today-stats").waitFor();
+  await page.getByTestId("chart-cost").locator(".recharts-area-area").waitFor();
   await shot(page, "22-dashboard");
+  await page.goto(`${BASE}/tokens`);
+  await page.getByTestId("tokens-table").waitFor();
+  await shot(page, "16-tokens-with-usage");
 });
 
 test("every remaining page renders (dashboard, usage, account, admin usage)", async () => {

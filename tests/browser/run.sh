@@ -61,5 +61,6 @@ fi
 export REALMS_URL="http://127.0.0.1:$REALMS_PORT"
 export FAKE_URL="http://127.0.0.1:$FAKE_PORT"
 export REALMS_ADMIN_API_KEY="$ADMIN_KEY"
+export REALMS_DB="$DATA_DIR/realms.db"
 echo "==> browser tests"
 node --test --test-concurrency=1 --test-reporter=spec console.test.mjs

@@ -37,6 +37,18 @@ pub struct SummaryQuery {
     pub model: Option<String>,
     /// Only this token.
     pub token_id: Option<i64>,
+    /// `ok` for successful requests only, `error` for failed ones only.
+    pub status: Option<String>,
+}
+
+/// The `status` filter: `ok` → `Some(false)`, `error` → `Some(true)`, absent → `None`.
+fn errors_filter(status: Option<&str>) -> ApiResult<Option<bool>> {
+    match status {
+        None | Some("") => Ok(None),
+        Some("ok") => Ok(Some(false)),
+        Some("error") => Ok(Some(true)),
+        Some(_) => Err(ApiError::invalid("`status` must be `ok` or `error`")),
+    }
 }
 
 impl SummaryQuery {
@@ -53,6 +65,7 @@ impl SummaryQuery {
             )));
         }
         Ok(StatsFilter {
+            errors: errors_filter(self.status.as_deref())?,
             user_id: None,
             token_id: self.token_id,
             channel_id: None,
@@ -161,12 +174,7 @@ impl UsageQuery {
         {
             return Err(ApiError::invalid("`from` must not be after `to`"));
         }
-        let errors = match self.status.as_deref() {
-            None | Some("") => None,
-            Some("ok") => Some(false),
-            Some("error") => Some(true),
-            Some(_) => return Err(ApiError::invalid("`status` must be `ok` or `error`")),
-        };
+        let errors = errors_filter(self.status.as_deref())?;
         let filter = UsageFilter {
             errors,
             token_id: self.token_id,

@@ -32,6 +32,8 @@ pub struct StatsFilter {
     pub from: DateTime<Utc>,
     /// Events before this time.
     pub to: DateTime<Utc>,
+    /// `Some(true)`: only failed requests; `Some(false)`: only successful ones.
+    pub errors: Option<bool>,
 }
 
 /// Sums over a set of events.
@@ -220,6 +222,11 @@ pub fn summarize(c: &Conn, filter: &StatsFilter) -> Result<Summary, StoreError> 
         clauses.push("model = ?");
         values.push(model.clone().into());
     }
+    match filter.errors {
+        Some(true) => clauses.push("(status_code >= 400 OR error_class IS NOT NULL)"),
+        Some(false) => clauses.push("(status_code < 400 AND error_class IS NULL)"),
+        None => {}
+    }
     let sql = format!(
         "SELECT {COLUMNS} FROM usage_events WHERE {} ORDER BY time",
         clauses.join(" AND ")
@@ -320,6 +327,7 @@ mod tests {
             token_id: None,
             channel_id: None,
             model: None,
+            errors: None,
             from: Utc.timestamp_opt(0, 0).single().expect("from"),
             to: Utc.timestamp_opt(86_400, 0).single().expect("to"),
         };

@@ -2,7 +2,7 @@
 // or days with empty buckets filled, drawn with recharts (SVG, styled by CSS variables).
 import { Area, AreaChart, Bar, BarChart, CartesianGrid, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import type { Summary } from "../lib/types";
-import { axisLabel, bucketLabel, compact, int, money } from "../lib/format";
+import { axisLabel, bucketLabel, compact, int, money, moneyTick } from "../lib/format";
 import { useT } from "../i18n";
 
 export type Bucket = "hour" | "day";
@@ -136,7 +136,7 @@ export function CostChart({ points, bucket, small }: { points: Point[]; bucket: 
         <AreaChart data={points} margin={{ top: 8, right: 8, bottom: 0, left: 0 }}>
           <CartesianGrid vertical={false} stroke="var(--chart-grid)" />
           <XAxis dataKey="t" tickFormatter={(v: number) => axisLabel(v, bucket)} {...axis} minTickGap={24} />
-          <YAxis {...axis} width={56} tickFormatter={(v: number) => (v === 0 ? "0" : `$${compact(v)}`)} />
+          <YAxis {...axis} width={56} tickFormatter={moneyTick} />
           <Tooltip content={<Tip bucket={bucket} format={money} names={names} />} />
           <Area type="monotone" dataKey="cost" stroke="var(--chart-5)" fill="var(--chart-5)" fillOpacity={0.15} strokeWidth={2} isAnimationActive={false} />
         </AreaChart>

@@ -136,3 +136,11 @@ export function fromIsoDay(text: string): Date | null {
   if (!m) return null;
   return new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
 }
+
+/** A short money label for chart axes: `$0.0025`, `$1.5`, `$12`, `$1.2K`. */
+export function moneyTick(value: number): string {
+  if (value === 0) return "0";
+  if (value >= 1000) return `$${compact(value)}`;
+  if (value >= 10) return `$${Math.round(value)}`;
+  return `$${Number(value.toPrecision(2))}`;
+}

@@ -4,9 +4,12 @@ import { get, qs } from "./api";
 import type { Summary, Totals } from "./types";
 
 export function useSummary(path: "/api/usage/summary" | "/api/admin/usage/summary", from: Date, to: Date, filters: Record<string, string | undefined> = {}) {
-  // Rounded to the minute so a re-render does not make a new query key every millisecond.
-  const round = (d: Date) => new Date(Math.floor(d.getTime() / 60_000) * 60_000).toISOString();
-  const params = { from: round(from), to: round(to), ...filters };
+  // Whole minutes so a re-render does not make a new query key every millisecond; `to` rounds
+  // up so the requests of the last minute are counted.
+  const minute = 60_000;
+  const down = (d: Date) => new Date(Math.floor(d.getTime() / minute) * minute).toISOString();
+  const up = (d: Date) => new Date(Math.ceil(d.getTime() / minute) * minute).toISOString();
+  const params = { from: down(from), to: up(to), ...filters };
   return useQuery({
     queryKey: ["summary", path, params],
     queryFn: () => get<Summary>(path + qs(params)),

@@ -71,8 +71,7 @@ export function UsageView({ admin }: { admin: boolean }) {
   };
 
   const base = admin ? "/api/admin/usage" : "/api/usage";
-  const { status: _status, ...summaryFilters } = filters;
-  const summary = useSummary(`${base}/summary` as "/api/usage/summary", from, to, summaryFilters);
+  const summary = useSummary(`${base}/summary` as "/api/usage/summary", from, to, filters);
   const events = useCursorList<UsageEvent>(["usage-events", base], `${base}/events`, {
     ...filters,
     from: from.toISOString(),

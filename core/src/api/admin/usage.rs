@@ -68,6 +68,7 @@ struct AdminSummaryQuery {
     to: Option<DateTime<Utc>>,
     model: Option<String>,
     token_id: Option<i64>,
+    status: Option<String>,
     user_id: Option<i64>,
     channel_id: Option<i64>,
 }
@@ -82,6 +83,7 @@ async fn summary(
         to: query.to,
         model: query.model,
         token_id: query.token_id,
+        status: query.status,
     }
     .resolve()?;
     filter.user_id = query.user_id;

@@ -9,7 +9,7 @@ import type { Page, Token, User, UserGroup } from "../../lib/types";
 import { dateTime, money, relative } from "../../lib/format";
 import { Callout, Empty, ErrorBox, Field, LoadMore, Menu, PageHead, SkeletonRows, StatusBadge, Tabs } from "../../components/ui";
 import { Drawer, Modal, useConfirm, useToast } from "../../components/overlays";
-import { IconBan, IconCheck, IconEdit, IconKey, IconMore, IconPlus, IconTrash, IconUser } from "../../components/icons";
+import { IconBan, IconCheck, IconDollar, IconEdit, IconKey, IconMore, IconPlus, IconTrash, IconUser } from "../../components/icons";
 import { MIN_PASSWORD } from "../auth";
 import { KeyModal, tokenStatus } from "../tokens";
 
@@ -26,6 +26,7 @@ export default function UsersPage() {
   const groups = useAll<UserGroup>(["admin", "user-groups", "all"], "/api/admin/user-groups");
   const [editing, setEditing] = useState<User | "new" | null>(null);
   const [resetting, setResetting] = useState<User | null>(null);
+  const [funding, setFunding] = useState<User | null>(null);
   const [search, setSearch] = useState("");
   const update = useAction(({ id, body }: { id: number; body: Partial<User> }) => patch(`/api/admin/users/${id}`, body), { invalidate: [KEY, ALL], success: t("common.saved") });
   const remove = useAction((id: number) => del(`/api/admin/users/${id}`), { invalidate: [KEY, ALL], success: t("users.deleted") });
@@ -102,6 +103,12 @@ export default function UsersPage() {
                                 <IconKey />
                                 {t("users.resetPassword")}
                               </button>
+                              {u.balance_usd !== undefined ? (
+                                <button type="button" onClick={() => { close(); setFunding(u); }}>
+                                  <IconDollar />
+                                  {t("users.adjustBalance")}
+                                </button>
+                              ) : null}
                               {!self ? (
                                 u.status === "active" ? (
                                   <button
@@ -152,6 +159,7 @@ export default function UsersPage() {
       </section>
       {editing ? <UserDrawer user={editing === "new" ? null : editing} groups={groups.data ?? []} self={editing !== "new" && editing.id === me?.id} onClose={() => setEditing(null)} /> : null}
       {resetting ? <ResetPassword user={resetting} onClose={() => setResetting(null)} /> : null}
+      {funding ? <AdjustBalance user={funding} onClose={() => setFunding(null)} /> : null}
     </div>
   );
 }
@@ -365,6 +373,54 @@ function ResetPassword({ user, onClose }: { user: User; onClose: () => void }) {
       <p>{t("users.resetText")}</p>
       <Field label={t("account.newPassword")} htmlFor="reset-pw" error={error}>
         <input id="reset-pw" className="input" type="password" autoComplete="new-password" value={password} onChange={(e) => setPassword(e.target.value)} autoFocus />
+      </Field>
+    </Modal>
+  );
+}
+
+function AdjustBalance({ user, onClose }: { user: User; onClose: () => void }) {
+  const t = useT();
+  const [amount, setAmount] = useState("");
+  const [note, setNote] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const adjust = useAction((body: { amount_usd: string; note: string }) => post(`/api/admin/users/${user.id}/balance`, body), {
+    success: t("users.balanceAdjusted"),
+    invalidate: [KEY, ALL],
+    onDone: onClose,
+  });
+  return (
+    <Modal
+      label={t("users.adjustBalance")}
+      onClose={onClose}
+      footer={
+        <>
+          <button type="button" className="btn" onClick={onClose}>
+            {t("common.cancel")}
+          </button>
+          <button
+            type="button"
+            className="btn primary"
+            disabled={adjust.isPending}
+            onClick={() => {
+              if (!/^-?\d+(\.\d{1,12})?$/.test(amount.trim()) || Number(amount) === 0) {
+                setError(t("users.amountRule"));
+                return;
+              }
+              adjust.mutate({ amount_usd: amount.trim(), note: note.trim() });
+            }}
+          >
+            {t("users.adjustBalance")}
+          </button>
+        </>
+      }
+    >
+      <h2>{t("users.adjustFor", { name: user.username })}</h2>
+      <p>{t("users.adjustText", { balance: money(user.balance_usd ?? 0) })}</p>
+      <Field label={t("users.amount")} htmlFor="bal-amount" error={error} hint={t("users.amountHint")}>
+        <input id="bal-amount" className="input mono" inputMode="decimal" value={amount} onChange={(e) => setAmount(e.target.value)} autoFocus />
+      </Field>
+      <Field label={t("users.note")} htmlFor="bal-note">
+        <input id="bal-note" className="input" value={note} maxLength={500} onChange={(e) => setNote(e.target.value)} />
       </Field>
     </Modal>
   );

@@ -1,1 +1,0 @@
-import{bt as e,gt as t,yt as n}from"./index-Nc0POmfJ.js";function r(r,i,a,o={}){let s=e=>new Date(Math.floor(e.getTime()/6e4)*6e4).toISOString(),c={from:s(i),to:s(a),...o};return e({queryKey:[`summary`,r,c],queryFn:()=>t(r+n(c))})}function i(e){return!e||!e.input_tokens?0:e.cached_input_tokens/e.input_tokens}export{r as n,i as t};

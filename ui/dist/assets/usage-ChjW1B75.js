@@ -1,1 +1,0 @@
-import{t as e}from"./usage-view-Db69lByn.js";import{St as t}from"./index-Nc0POmfJ.js";var n=t();function r(){return(0,n.jsx)(e,{admin:!1})}export{r as default};
