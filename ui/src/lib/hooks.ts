@@ -3,7 +3,7 @@
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient, type QueryKey } from "@tanstack/react-query";
 import { ApiError, currentUserId, get, qs } from "./api";
 import type { Me, Page, Site } from "./types";
-import { useT, type T } from "../i18n";
+import { useT, type Key, type T } from "../i18n";
 import { useToast } from "../components/overlays";
 
 export const ME_KEY = ["me"] as const;
@@ -28,13 +28,29 @@ export function siteUrl(site: Site | undefined): string {
   return (configured || window.location.origin).replace(/\/+$/, "");
 }
 
-/** A human sentence for an error: the server's own message, or a network hint. */
+/** Codes whose meaning does not depend on the details, with a sentence in every language. */
+const KNOWN_CODES: Record<string, Key> = {
+  invalid_credentials: "error.invalid_credentials",
+  account_disabled: "error.account_disabled",
+  registration_closed: "error.registration_closed",
+  too_many_attempts: "error.too_many_attempts",
+  forbidden: "error.forbidden",
+  not_found: "error.not_found",
+  payload_too_large: "error.payload_too_large",
+  internal: "error.internal",
+};
+
+/** A human sentence for an error. In English it is the server's own message (it names the
+ *  field or the conflict); in another language a known code gets a translated sentence and
+ *  any other keeps the server's detail after a translated lead, so no screen mixes languages
+ *  without saying why. */
 export function errorText(t: T, error: unknown): string {
-  if (error instanceof ApiError) {
-    if (error.code === "network_error") return t("error.network");
-    return error.message || t("error.generic");
-  }
-  return t("error.generic");
+  if (!(error instanceof ApiError)) return t("error.generic");
+  if (error.code === "network_error") return t("error.network");
+  if (t("meta.lang") === "en") return error.message || t("error.generic");
+  const known = KNOWN_CODES[error.code];
+  if (known) return t(known);
+  return error.message ? t("error.withDetail", { detail: error.message }) : t("error.generic");
 }
 
 /** A `{items, next_cursor}` list, page after page. */

@@ -93,7 +93,7 @@ export function UsageView({ admin }: { admin: boolean }) {
 
   return (
     <div className="stack">
-      <PageHead title={admin ? t("nav.allUsage") : t("nav.usage")} description={t("usage.lead", { zone: zoneLabel() })} />
+      <PageHead title={admin ? t("nav.allUsage") : t("nav.usage")} description={t(admin ? "usage.leadAdmin" : "usage.lead", { zone: zoneLabel() })} />
       <div className="card card-body">
         <div className="row">
           <Seg<Range>

@@ -1,1 +1,0 @@
-import{t as e}from"./usage-view-wfizoSSy.js";import{Ct as t}from"./index-C2KcC1Qd.js";var n=t();function r(){return(0,n.jsx)(e,{admin:!1})}export{r as default};
