@@ -13,11 +13,12 @@ pub mod settings;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod usage;
 pub mod web;
 
 mod request_id;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -54,16 +55,26 @@ pub enum StartError {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
+        .merge(relay::http::routes())
         .nest("/api", api::routes(&state))
         .fallback(web::fallback)
-        .layer(CatchPanicLayer::new())
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(PropagateRequestIdLayer::new(request_id::HEADER.clone()))
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(
             request_id::HEADER.clone(),
             request_id::MakeId,
         ))
+        .layer(axum::middleware::map_request(request_id::drop_insane))
         .with_state(state)
+}
+
+/// A handler panicked: the bug is logged, the caller gets the console API's JSON error (relay
+/// clients also understand an OpenAI-shaped `error` object).
+fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    tracing::error!("a request handler panicked");
+    error::ApiError::new(error::ErrorCode::Internal, "internal error").into_response()
 }
 
 /// Opens the database (migrating, with a backup first), resolves the master key, creates the
@@ -147,14 +158,30 @@ pub async fn serve_state(
     let grace = Duration::from_secs(state.config.limits.shutdown_grace_secs);
     let router = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let cancel = state.shutdown.clone();
-    let result = axum::serve(listener, router)
+    let draining = tokio_util::sync::CancellationToken::new();
+    let draining_signal = draining.clone();
+    let server = axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             tokio::select! {
                 () = shutdown => {}
                 () = cancel.cancelled() => {}
             }
+            draining_signal.cancel();
         })
-        .await;
+        .into_future();
+    tokio::pin!(server);
+    // Graceful: no new connections, in-flight requests finish. Streams get `grace` to end on
+    // their own; then they are ended (with an in-band error and a partial usage record).
+    let result = tokio::select! {
+        result = &mut server => result,
+        () = async { draining.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!("open streams did not end within the shutdown grace period; ending them");
+            state.streams_stop.cancel();
+            server.await
+        }
+    };
+    // Only now, with every connection closed and every record handed over, the recorder drains.
+    state.streams_stop.cancel();
     state.shutdown.cancel();
     state.tasks.close();
     if tokio::time::timeout(grace, state.tasks.wait())

@@ -230,9 +230,14 @@ pub fn validate_patch(
                     .ok_or_else(|| invalid("must be a string"))?
                     .trim();
                 let text = text.trim_end_matches('/');
-                if !(text.is_empty() || text.starts_with("http://") || text.starts_with("https://"))
-                {
-                    return Err(invalid("must be an http(s) URL or empty"));
+                let valid = text.is_empty()
+                    || url::Url::parse(text).is_ok_and(|u| {
+                        matches!(u.scheme(), "http" | "https")
+                            && u.host().is_some()
+                            && u.query().is_none()
+                    });
+                if !valid {
+                    return Err(invalid("must be an http(s) URL with a host, or empty"));
                 }
                 Value::String(text.to_owned())
             }
@@ -300,8 +305,10 @@ mod tests {
         assert_eq!(unknown, Err(SettingsError::Unknown("nope".into())));
         let wrong = validate_patch(&patch(json!({"self_mode": "yes"})), &settings);
         assert!(matches!(wrong, Err(SettingsError::Invalid { .. })));
-        let url = validate_patch(&patch(json!({"site_base_url": "ftp://x"})), &settings);
-        assert!(matches!(url, Err(SettingsError::Invalid { .. })));
+        for bad in ["ftp://x", "https://", "http://", "not a url", "https://x.test/?q=1"] {
+            let url = validate_patch(&patch(json!({ "site_base_url": bad })), &settings);
+            assert!(matches!(url, Err(SettingsError::Invalid { .. })), "{bad}");
+        }
         let ok = validate_patch(
             &patch(json!({"trusted_proxy_cidrs": ["10.0.0.0/8", "127.0.0.1"], "site_base_url": "https://r.example/"})),
             &settings,

@@ -8,8 +8,11 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::crypto::Sealer;
+use crate::relay::routing::{build, table::RoutingTable};
+use crate::relay::state::RelayState;
 use crate::settings::Settings;
-use crate::store::{Store, StoreError, settings as settings_table};
+use crate::store::{Store, StoreError, routing as routing_rows, settings as settings_table, users};
+use crate::usage::recorder::{self, Balances};
 
 /// Shared application state. Cheap to clone.
 #[derive(Clone)]
@@ -27,8 +30,12 @@ pub struct Inner {
     pub settings: ArcSwap<Settings>,
     /// Background tasks; shutdown waits for them.
     pub tasks: TaskTracker,
-    /// Cancelled when the process shuts down.
+    /// Cancelled when the process shuts down (after connections closed): the recorder drains.
     pub shutdown: CancellationToken,
+    /// Cancelled when open streams must end (shutdown grace elapsed).
+    pub streams_stop: CancellationToken,
+    /// The data plane's state.
+    pub relay: RelayState,
 }
 
 impl std::ops::Deref for AppState {
@@ -43,14 +50,49 @@ impl AppState {
     pub async fn new(config: Config, store: Store, sealer: Sealer) -> Result<Self, StoreError> {
         let stored = store.read(settings_table::list).await?;
         let settings = Settings::resolve(&stored, &config);
-        Ok(Self(Arc::new(Inner {
+        let tasks = TaskTracker::new();
+        let shutdown = CancellationToken::new();
+        let balances = Arc::new(Balances::default());
+        let sink = recorder::start(
+            store.clone(),
+            Arc::clone(&balances),
+            &tasks,
+            shutdown.clone(),
+        );
+        let relay = RelayState::new(&config, sink, balances);
+        let state = Self(Arc::new(Inner {
             config: Arc::new(config),
             store,
             sealer,
             settings: ArcSwap::from_pointee(settings),
-            tasks: TaskTracker::new(),
-            shutdown: CancellationToken::new(),
-        })))
+            tasks,
+            shutdown,
+            streams_stop: CancellationToken::new(),
+            relay,
+        }));
+        state.rebuild_routing().await?;
+        Ok(state)
+    }
+
+    /// Rebuilds the routing table and balances from the database and swaps them in. Called after
+    /// every write that changes tokens, users, channels, models or groups.
+    pub async fn rebuild_routing(&self) -> Result<Arc<RoutingTable>, StoreError> {
+        let _serial = self.relay.rebuild_lock.lock().await;
+        let (rows, balances) = self
+            .store
+            .read(|c| Ok((routing_rows::load(c)?, users::balances(c)?)))
+            .await?;
+        let table = Arc::new(build::build(rows, &self.sealer));
+        self.relay.table.store(Arc::clone(&table));
+        self.relay.balances.replace(balances.into_iter().collect());
+        Ok(table)
+    }
+
+    /// [`Self::rebuild_routing`] for handlers: a failure is logged (the old table stays in use).
+    pub async fn routing_changed(&self) {
+        if let Err(err) = self.rebuild_routing().await {
+            tracing::error!(error = %err, "rebuilding the routing table failed; the previous one stays in use");
+        }
     }
 
     /// The current settings snapshot.

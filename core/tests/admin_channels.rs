@@ -78,7 +78,7 @@ async fn default_base_url_per_type_and_explicit_fields() {
         json!({
             "type": "openai_compatible", "name": "local", "base_url": "http://127.0.0.1:8000/v1/",
             "priority": -5, "weight": 7, "promoted": true, "status": "disabled",
-            "groups": ["vip", 1], "settings": { "system_prompt": "hi" },
+            "groups": ["vip", 1], "settings": { "system_prompt": { "mode": "set", "text": "hi" } },
         }),
     )
     .await;
@@ -96,7 +96,7 @@ async fn default_base_url_per_type_and_explicit_fields() {
         channel["groups"],
         json!([{ "id": 1, "name": "default" }, { "id": vip, "name": "vip" }])
     );
-    assert_eq!(channel["settings"]["system_prompt"], "hi");
+    assert_eq!(channel["settings"]["system_prompt"]["text"], "hi");
 }
 
 #[tokio::test]
@@ -241,7 +241,7 @@ async fn bad_input_is_refused_with_the_right_status() {
         ),
         (
             "settings huge",
-            json!({ "type": "gemini", "name": "x", "settings": { "a": "x".repeat(70_000) } }),
+            json!({ "type": "gemini", "name": "x", "settings": { "organization": "x".repeat(70_000) } }),
             StatusCode::BAD_REQUEST,
             "invalid_request",
         ),

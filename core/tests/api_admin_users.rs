@@ -394,3 +394,39 @@ async fn balance_adjustments_are_exact_and_never_go_negative() {
         "exactly zero is allowed"
     );
 }
+
+#[tokio::test]
+async fn the_last_active_root_cannot_be_demoted_disabled_or_deleted() {
+    let app = TestApp::new().await;
+    let mut body = user_body("onlyroot");
+    body["role"] = json!("root");
+    let root = create_user(&app, body).await;
+    let path = format!("/api/admin/users/{}", root["id"]);
+    for change in [json!({ "role": "user" }), json!({ "status": "disabled" })] {
+        app.send(Req::patch(&path).admin_key().json(change))
+            .await
+            .assert_error(StatusCode::CONFLICT, "conflict");
+    }
+    app.send(Req::delete(&path).admin_key())
+        .await
+        .assert_error(StatusCode::CONFLICT, "conflict");
+    let resp = app.send(Req::get(&path).admin_key()).await;
+    resp.assert_status(StatusCode::OK);
+    assert_eq!(
+        resp.json()["user"]["role"],
+        json!("root"),
+        "nothing changed"
+    );
+
+    // With a second root, the first may step down.
+    let mut body = user_body("secondroot");
+    body["role"] = json!("root");
+    create_user(&app, body).await;
+    app.send(
+        Req::patch(&path)
+            .admin_key()
+            .json(json!({ "role": "user" })),
+    )
+    .await
+    .assert_status(StatusCode::OK);
+}

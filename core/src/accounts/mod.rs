@@ -28,6 +28,15 @@ pub async fn bootstrap_root(store: &Store, config: &Config) -> Result<Option<i64
             if users::root_exists(tx)? {
                 return Ok(None);
             }
+            if users::find_by_login(tx, &username)?.is_some() {
+                tracing::warn!(
+                    username = %username,
+                    "`REALMS_ROOT_PASSWORD` is set but a user with the root username already \
+                     exists and is not root; no root user was created (promote that user or pick \
+                     another `REALMS_ROOT_USERNAME`)"
+                );
+                return Ok(None);
+            }
             let new = NewUser {
                 email: format!("{username}@localhost"),
                 username,

@@ -167,6 +167,7 @@ pub async fn create_for(
             Ok(Ok(token))
         })
         .await??;
+    state.routing_changed().await;
     Ok((token, key))
 }
 
@@ -274,6 +275,7 @@ async fn update(
             )?))
         })
         .await??;
+    state.routing_changed().await;
     Ok(Json(token_json(&token)))
 }
 
@@ -344,6 +346,7 @@ async fn rotate(
             tokens::get(tx, id)
         })
         .await?;
+    state.routing_changed().await;
     let mut out = token_json(&token);
     out["key"] = json!(key);
     Ok(Json(out))
@@ -374,6 +377,7 @@ async fn revoke(
             Ok(token)
         })
         .await?;
+    state.routing_changed().await;
     Ok(Json(json!({ "token": token_json(&token) })))
 }
 
@@ -401,5 +405,6 @@ async fn delete(
             )
         })
         .await?;
+    state.routing_changed().await;
     Ok(StatusCode::NO_CONTENT)
 }

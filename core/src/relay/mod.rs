@@ -2,10 +2,18 @@
 //! authenticate → inspect → resolve model → select route → build upstream request → send → peek
 //! the first event → respond (passthrough) → record — and failover loops over select..peek.
 
+pub mod attempt;
 pub mod auth;
 pub mod dialect;
 pub mod error;
+pub mod http;
+pub mod inbound;
+pub mod models;
+pub mod pipeline;
 pub mod protocol;
+pub mod record;
 pub mod routing;
 pub mod shaping;
+pub mod state;
+pub mod stream;
 pub mod upstream;

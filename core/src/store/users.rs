@@ -161,6 +161,15 @@ pub fn root_exists(c: &Conn) -> Result<bool, StoreError> {
     )?)
 }
 
+/// Number of active root users.
+pub fn active_root_count(c: &Conn) -> Result<i64, StoreError> {
+    Ok(c.query_row(
+        "SELECT COUNT(*) FROM users WHERE role = 'root' AND status = 'active'",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
 /// Number of users.
 pub fn count(c: &Conn) -> Result<i64, StoreError> {
     Ok(c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?)
@@ -223,6 +232,33 @@ pub fn add_balance(c: &Conn, id: i64, delta: Decimal) -> Result<Decimal, StoreEr
         params![id, next.normalize().to_string(), now_ms()],
     )?;
     Ok(next.normalize())
+}
+
+/// Charges `amount` to the balance, stopping at zero (the usage row keeps the full cost); returns
+/// the new balance.
+pub fn charge(c: &Conn, id: i64, amount: Decimal) -> Result<Decimal, StoreError> {
+    let user = get(c, id)?;
+    let next = (user.balance_usd - amount).max(Decimal::ZERO).normalize();
+    c.execute(
+        "UPDATE users SET balance_usd = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, next.to_string(), now_ms()],
+    )?;
+    Ok(next)
+}
+
+/// Every user's balance, for the relay's in-memory check.
+pub fn balances(c: &Conn) -> Result<Vec<(i64, Decimal)>, StoreError> {
+    let mut stmt = c.prepare("SELECT id, balance_usd FROM users")?;
+    let rows = stmt.query_map([], |r| {
+        let text: String = r.get(1)?;
+        Ok((r.get::<_, i64>(0)?, text))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, text) = row?;
+        out.push((id, decimal(&text)?));
+    }
+    Ok(out)
 }
 
 /// Deletes a user (their sessions and tokens go with them).

@@ -81,6 +81,8 @@ pub(crate) struct CacheKey {
     pub model: String,
     pub events: Option<usize>,
     pub flag: bool,
+    /// A streamed body and a JSON body of the same route and model are different bodies.
+    pub streamed: bool,
 }
 
 /// Pre-rendered bodies by route, model and knobs.
@@ -158,6 +160,7 @@ pub(crate) fn cached_json(
         model: model.to_owned(),
         events: None,
         flag: false,
+        streamed: false,
     };
     let bytes = shared.cache.get_or_render(key, || {
         Bytes::from(serde_json::to_vec(&render()).unwrap_or_default())
@@ -199,6 +202,7 @@ pub(crate) fn stream(
             model: spec.model.to_owned(),
             events: knobs.events,
             flag: spec.flag,
+            streamed: true,
         };
         let bytes = shared
             .cache

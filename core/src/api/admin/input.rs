@@ -9,6 +9,7 @@ use url::Url;
 
 use crate::api::money::Money;
 use crate::error::ApiError;
+use crate::relay::shaping::ChannelSettings;
 use crate::store::audit::{Actor, AuditEvent};
 use crate::store::{Page, StoreError};
 
@@ -22,8 +23,6 @@ pub const MAX_UPSTREAM_MODEL_CHARS: usize = 256;
 pub const MAX_URL_CHARS: usize = 2048;
 /// Longest upstream API key; vendor keys are under 200 characters, JWT-shaped ones a few KB.
 pub const MAX_API_KEY_CHARS: usize = 4096;
-/// Largest serialized channel `settings` object; shaping rules are small, this stops abuse.
-pub const MAX_SETTINGS_BYTES: usize = 64 * 1024;
 /// Highest price per 1M tokens accepted; a guard against a misplaced decimal point.
 pub const MAX_PRICE_USD_PER_1M: i64 = 1_000_000;
 
@@ -116,16 +115,13 @@ pub fn check_api_key(field: &str, value: &str) -> Result<String, ApiError> {
     Ok(value.to_owned())
 }
 
-/// A channel's `settings`: a JSON object of at most [`MAX_SETTINGS_BYTES`] serialized.
+/// A channel's `settings`: a JSON object of at most [`MAX_SETTINGS_BYTES`] serialized, every key
+/// one the relay knows (`relay::shaping::ChannelSettings`), every value valid.
 pub fn check_settings(value: Value) -> Result<Value, ApiError> {
     if !value.is_object() {
         return Err(ApiError::invalid("`settings` must be a JSON object"));
     }
-    if value.to_string().len() > MAX_SETTINGS_BYTES {
-        return Err(ApiError::invalid(format!(
-            "`settings` must be at most {MAX_SETTINGS_BYTES} bytes"
-        )));
-    }
+    ChannelSettings::parse(&value).map_err(ApiError::invalid)?;
     Ok(value)
 }
 
@@ -266,9 +262,14 @@ mod tests {
 
     #[test]
     fn settings_must_be_a_small_object() {
-        assert!(check_settings(json!({ "a": 1 })).is_ok());
+        assert!(check_settings(json!({ "reasoning_suffixes": true })).is_ok());
+        assert!(
+            check_settings(json!({ "a": 1 })).is_err(),
+            "unknown keys are refused"
+        );
         assert!(check_settings(json!([1])).is_err());
-        assert!(check_settings(json!({ "big": "x".repeat(MAX_SETTINGS_BYTES) })).is_err());
+        let big = json!({ "organization": "x".repeat(crate::relay::shaping::settings::MAX_SETTINGS_BYTES) });
+        assert!(check_settings(big).is_err());
     }
 
     #[test]

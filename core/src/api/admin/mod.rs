@@ -30,7 +30,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The one hook after every write that changes channels, credentials, models, bindings or
-/// groups: the relay work rebuilds its routing snapshot here.
-pub async fn catalog_changed(_state: &AppState) {
-    tracing::debug!("catalog changed");
+/// groups: the relay's routing table is rebuilt and swapped.
+pub async fn catalog_changed(state: &AppState) {
+    state.routing_changed().await;
 }

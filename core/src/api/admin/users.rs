@@ -23,6 +23,25 @@ use crate::store::{StoreError, sessions, tokens};
 /// Largest single balance adjustment, in USD; a typo guard, not a business rule.
 const MAX_BALANCE_ADJUSTMENT_USD: i64 = 1_000_000_000;
 
+/// Marker of the refusal below, carried through the store error so the write rolls back.
+const LAST_ROOT: &str = "last_active_root";
+
+/// Refuses (rolling the write back) when no active root user would remain: the site could no
+/// longer be administered from the console.
+fn ensure_a_root_remains(tx: &crate::store::Conn) -> Result<(), StoreError> {
+    if users::active_root_count(tx)? == 0 {
+        return Err(StoreError::Conflict(LAST_ROOT.into()));
+    }
+    Ok(())
+}
+
+fn last_root_error() -> ApiError {
+    ApiError::new(
+        ErrorCode::Conflict,
+        "the last active root user cannot be demoted, disabled or deleted",
+    )
+}
+
 /// The user admin routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -174,6 +193,7 @@ async fn update(
         .store
         .write(move |tx| {
             let user = users::update(tx, id, &patch)?;
+            ensure_a_root_remains(tx)?;
             if patch.status == Some(UserStatus::Disabled) {
                 sessions::delete_for_user(tx, id, None)?;
             }
@@ -193,8 +213,10 @@ async fn update(
             StoreError::Conflict(what) if what.contains("FOREIGN KEY") => {
                 ApiError::new(ErrorCode::Unprocessable, "that user group does not exist")
             }
+            StoreError::Conflict(what) if what == LAST_ROOT => last_root_error(),
             other => not_found(other),
         })?;
+    state.routing_changed().await;
     Ok(Json(json!({ "user": user_json(&user, &state) })))
 }
 
@@ -216,10 +238,15 @@ async fn delete(
         .store
         .write(move |tx| {
             users::delete(tx, id)?;
+            ensure_a_root_remains(tx)?;
             audit::insert(tx, &audit_event(actor, "user.delete", id, json!({})))
         })
         .await
-        .map_err(not_found)?;
+        .map_err(|e| match e {
+            StoreError::Conflict(what) if what == LAST_ROOT => last_root_error(),
+            other => not_found(other),
+        })?;
+    state.routing_changed().await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -334,5 +361,6 @@ async fn adjust_balance(
             }
             other => not_found(other),
         })?;
+    state.routing_changed().await;
     Ok(Json(json!({ "balance_usd": balance.to_string() })))
 }

@@ -7,25 +7,24 @@ use std::sync::Arc;
 use crate::config::Secret;
 use crate::crypto::Sealer;
 use crate::relay::protocol::Protocol;
+use crate::relay::shaping::ChannelSettings;
 use crate::store::routing::RoutingRows;
+use crate::usage::Prices;
 
 use super::table::{
-    ChannelKind, ChannelRoute, CredentialRoute, GroupRoute, ModelPrices, ModelRoute, RoutingTable,
-    TokenRoute,
+    ChannelKind, ChannelRoute, CredentialRoute, GroupRoute, ModelRoute, RoutingTable, TokenRoute,
 };
 
-/// Protocols a channel's settings switch off: `{"capabilities": {"responses": false, ...}}`.
-fn disabled_protocols(settings: &serde_json::Value) -> HashSet<Protocol> {
-    let Some(caps) = settings.get("capabilities").and_then(|c| c.as_object()) else {
-        return HashSet::new();
-    };
+/// Protocols a channel's settings switch off.
+fn disabled_protocols(settings: &ChannelSettings) -> HashSet<Protocol> {
+    let caps = &settings.capabilities;
     [
-        ("responses", Protocol::Responses),
-        ("chat", Protocol::Chat),
-        ("embeddings", Protocol::Embeddings),
+        (caps.responses, Protocol::Responses),
+        (caps.chat, Protocol::Chat),
+        (caps.embeddings, Protocol::Embeddings),
     ]
     .into_iter()
-    .filter(|(name, _)| caps.get(*name).and_then(serde_json::Value::as_bool) == Some(false))
+    .filter(|(on, _)| !on)
     .map(|(_, protocol)| protocol)
     .collect()
 }
@@ -55,7 +54,13 @@ pub fn build(rows: RoutingRows, sealer: &Sealer) -> RoutingTable {
         let Some(kind) = ChannelKind::parse(&row.kind) else {
             continue;
         };
-        let settings: serde_json::Value = serde_json::from_str(&row.settings).unwrap_or_default();
+        let settings = serde_json::from_str(&row.settings)
+            .map_err(|e| e.to_string())
+            .and_then(|value| ChannelSettings::parse(&value))
+            .unwrap_or_else(|problem| {
+                tracing::error!(channel_id = row.id, %problem, "channel settings are invalid; using defaults");
+                ChannelSettings::default()
+            });
         let channel = ChannelRoute {
             id: row.id,
             name: row.name,
@@ -88,11 +93,11 @@ pub fn build(rows: RoutingRows, sealer: &Sealer) -> RoutingTable {
                 public_id: row.public_id.clone(),
                 owned_by: row.owned_by,
                 enabled: row.enabled,
-                prices: ModelPrices {
-                    input,
-                    output,
-                    cached_input,
-                    cache_write,
+                prices: Prices {
+                    input_usd_per_1m: input,
+                    output_usd_per_1m: output,
+                    cached_input_usd_per_1m: cached_input,
+                    cache_write_usd_per_1m: cache_write,
                 },
                 bindings: bindings.remove(&row.id).unwrap_or_default(),
                 created: row.created_at / 1000,

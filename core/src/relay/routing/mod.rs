@@ -5,4 +5,5 @@ pub mod build;
 pub mod failover;
 pub mod health;
 pub mod select;
+pub mod sticky;
 pub mod table;

@@ -7,8 +7,11 @@ use std::sync::Arc;
 
 use rust_decimal::Decimal;
 
+use crate::usage::Prices;
+
 use crate::config::Secret;
 use crate::relay::protocol::Protocol;
+use crate::relay::shaping::ChannelSettings;
 
 /// The kind of an upstream channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -81,8 +84,8 @@ pub struct ChannelRoute {
     pub disabled_protocols: HashSet<Protocol>,
     /// Enabled credentials.
     pub credentials: Vec<CredentialRoute>,
-    /// The channel's raw settings (request shaping etc.).
-    pub settings: Arc<serde_json::Value>,
+    /// The channel's shaping settings.
+    pub settings: Arc<ChannelSettings>,
 }
 
 impl ChannelRoute {
@@ -90,19 +93,6 @@ impl ChannelRoute {
     pub fn serves(&self, protocol: Protocol) -> bool {
         self.kind.native(protocol) && !self.disabled_protocols.contains(&protocol)
     }
-}
-
-/// Per-1M-token prices in USD.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ModelPrices {
-    /// Uncached input.
-    pub input: Decimal,
-    /// Output (reasoning included).
-    pub output: Decimal,
-    /// Input read from cache.
-    pub cached_input: Decimal,
-    /// Input written to cache.
-    pub cache_write: Decimal,
 }
 
 /// A catalogue model and where it is bound.
@@ -117,7 +107,7 @@ pub struct ModelRoute {
     /// Whether clients may use it.
     pub enabled: bool,
     /// Prices.
-    pub prices: ModelPrices,
+    pub prices: Prices,
     /// Enabled bindings: channel id → upstream model name (`None` = same as public id).
     pub bindings: HashMap<i64, Option<String>>,
     /// Creation time (unix seconds), for model lists.

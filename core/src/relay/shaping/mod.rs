@@ -4,7 +4,7 @@
 //! A channel with no shaping forwards the client's bytes untouched.
 
 mod body;
-mod settings;
+pub mod settings;
 
 pub use body::{Shaped, shape_body};
 pub use settings::{

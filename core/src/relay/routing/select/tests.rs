@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::config::Secret;
-use crate::relay::routing::table::{ChannelKind, GroupRoute, ModelPrices, ModelRoute};
+use crate::relay::routing::table::{ChannelKind, GroupRoute, ModelRoute};
 
 struct Fixture {
     table: RoutingTable,
@@ -35,7 +35,7 @@ fn channel(
                 secret: Secret::new(format!("k{id}")),
             })
             .collect(),
-        settings: Arc::new(serde_json::json!({})),
+        settings: Arc::new(crate::relay::shaping::ChannelSettings::default()),
     })
 }
 
@@ -77,7 +77,7 @@ fn fixture(channels: &[ChannelSpec<'_>], token_groups: &[i64]) -> Fixture {
         public_id: "gpt".into(),
         owned_by: "test".into(),
         enabled: true,
-        prices: ModelPrices::default(),
+        prices: crate::usage::Prices::default(),
         bindings,
         created: 0,
     };

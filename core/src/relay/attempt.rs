@@ -1,0 +1,431 @@
+//! One attempt at one upstream: shape and send the request, classify a failure, and — on success
+//! — peek at the first event of a stream before committing the answer, or read a whole JSON
+//! answer. A failure here is returned with its verdict, so the pipeline can cool the target down
+//! and try the next one; nothing has reached the client yet.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::Response;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+
+use super::error::RelayError;
+use super::inbound::Inbound;
+use super::protocol::{Protocol, RequestFacts, StreamObserver, observe_json};
+use super::record::Draft;
+use super::routing::failover::{Scope, Verdict, classify_status, classify_transport};
+use super::routing::health::Target;
+use super::routing::select::Pick;
+use super::shaping::shape_body;
+use super::stream::{RelayStream, StreamParts, StreamTiming};
+use super::upstream::{auth, guard, headers, url};
+use crate::state::AppState;
+
+/// Most bytes of an upstream error body read (to relay it or to classify it).
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+
+/// A failed attempt and what it says about the upstream.
+#[derive(Debug)]
+pub struct Failure {
+    /// What the client gets if this was the last attempt.
+    pub error: RelayError,
+    /// Scope, retry and cooldown.
+    pub verdict: Verdict,
+}
+
+fn transport(state: &AppState, error: RelayError) -> Failure {
+    Failure {
+        error,
+        verdict: classify_transport(&state.config.routing),
+    }
+}
+
+/// A sentence about a transport error that never contains the upstream URL or key.
+fn describe(err: &reqwest::Error) -> String {
+    let mut source: Option<&dyn std::error::Error> = Some(err);
+    while let Some(e) = source {
+        let text = e.to_string();
+        if text.contains("allow_private_upstreams") {
+            return text;
+        }
+        source = e.source();
+    }
+    if err.is_connect() {
+        "could not connect to the upstream".into()
+    } else if err.is_timeout() {
+        "the upstream did not answer in time".into()
+    } else {
+        "the upstream request failed".into()
+    }
+}
+
+/// Sends the request to `pick` and returns the client's answer, or the failure.
+pub async fn send(
+    state: &AppState,
+    inbound: &Inbound,
+    facts: &RequestFacts,
+    pick: &Pick,
+    draft: &Draft,
+    deadline: Instant,
+) -> Result<Response, Failure> {
+    let channel = &pick.channel;
+    let settings = &channel.settings;
+    let force_usage = inbound.protocol == Protocol::Chat && facts.stream && !facts.include_usage;
+    let shaped = shape_body(
+        inbound.protocol,
+        &inbound.body,
+        settings,
+        facts.model.as_deref(),
+        &pick.upstream_model,
+        force_usage,
+    );
+    let mut draft = draft.clone();
+    draft.forwarded_model = Some(shaped.model.clone());
+    let body = shaped.body.unwrap_or_else(|| inbound.body.clone());
+
+    let query = url::strip_credential_params(inbound.query.as_deref());
+    let target = url::join(
+        &channel.base_url,
+        &inbound.upstream_path(&shaped.model),
+        query.as_deref(),
+    );
+    let target: reqwest::Url = target.parse().map_err(|_| {
+        transport(
+            state,
+            RelayError::UpstreamFailed {
+                status: 502,
+                summary: "the channel's base URL is invalid".into(),
+            },
+        )
+    })?;
+    let guarded = !state.settings().allow_private_upstreams;
+    if guarded {
+        guard::check_literal_host(&target).map_err(|summary| {
+            transport(
+                state,
+                RelayError::UpstreamFailed {
+                    status: 502,
+                    summary,
+                },
+            )
+        })?;
+    }
+    let client = state
+        .relay
+        .clients
+        .get(guarded, settings.proxy.as_deref())
+        .map_err(|e| {
+            transport(
+                state,
+                RelayError::UpstreamFailed {
+                    status: 502,
+                    summary: e.to_string(),
+                },
+            )
+        })?;
+    let mut upstream_headers = headers::to_upstream(&inbound.headers);
+    auth::apply(
+        channel.kind,
+        pick.credential().secret.expose(),
+        settings,
+        &mut upstream_headers,
+    );
+
+    let limits = &state.config.limits;
+    let first_byte = Duration::from_secs(limits.first_byte_timeout_secs).min(
+        deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1)),
+    );
+    let first_byte_deadline = tokio::time::Instant::now() + first_byte;
+    let request = client
+        .request(inbound.method.clone(), target)
+        .headers(upstream_headers)
+        .body(body);
+    let response = match tokio::time::timeout_at(first_byte_deadline, request.send()).await {
+        Err(_) => {
+            return Err(transport(
+                state,
+                RelayError::UpstreamTimeout("the upstream did not answer in time".into()),
+            ));
+        }
+        Ok(Err(err)) => {
+            return Err(transport(
+                state,
+                RelayError::UpstreamFailed {
+                    status: 502,
+                    summary: describe(&err),
+                },
+            ));
+        }
+        Ok(Ok(response)) => response,
+    };
+    let status = response.status();
+    if !status.is_success() {
+        return Err(failed_status(state, settings, response).await);
+    }
+    if headers::is_event_stream(response.headers()) {
+        peek_and_stream(state, inbound, response, draft, first_byte_deadline).await
+    } else {
+        whole_answer(state, inbound, response, draft).await
+    }
+}
+
+/// Reads an error answer and classifies it.
+async fn failed_status(
+    state: &AppState,
+    settings: &crate::relay::shaping::ChannelSettings,
+    response: reqwest::Response,
+) -> Failure {
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+    let body = read_limited(response, MAX_ERROR_BODY_BYTES)
+        .await
+        .unwrap_or_default();
+    let mentions_model = status == 404 && body.windows(5).any(|w| w.eq_ignore_ascii_case(b"model"));
+    let verdict = classify_status(status, retry_after, mentions_model, &state.config.routing);
+    let mapped = settings.status_map.get(&status).copied();
+    let error = match verdict.scope {
+        Scope::Request => RelayError::UpstreamRejected {
+            status: mapped.unwrap_or(status),
+            body,
+            content_type,
+        },
+        Scope::Credential if status == 429 => RelayError::RateLimited(retry_after),
+        _ => RelayError::UpstreamFailed {
+            status: mapped.unwrap_or(502),
+            summary: format!("the upstream answered {status}"),
+        },
+    };
+    Failure { error, verdict }
+}
+
+/// Reads up to `limit` bytes of a body; `None` when it is longer or breaks.
+async fn read_limited(response: reqwest::Response, limit: usize) -> Option<Bytes> {
+    let mut stream = response.bytes_stream();
+    let mut out = BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.ok()?;
+        if out.len() + chunk.len() > limit {
+            return None;
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Some(out.freeze())
+}
+
+/// Reads a whole JSON answer, records it and builds the client's response.
+async fn whole_answer(
+    state: &AppState,
+    inbound: &Inbound,
+    response: reqwest::Response,
+    mut draft: Draft,
+) -> Result<Response, Failure> {
+    let status = response.status();
+    let client_headers = headers::to_client(response.headers());
+    let limit = state.config.routing.max_response_bytes;
+    let idle = Duration::from_secs(state.config.limits.idle_timeout_secs);
+    let mut stream = response.bytes_stream();
+    let mut body = BytesMut::new();
+    loop {
+        match tokio::time::timeout(idle, stream.next()).await {
+            Err(_) => {
+                return Err(transport(
+                    state,
+                    RelayError::UpstreamTimeout("the upstream stopped sending its answer".into()),
+                ));
+            }
+            Ok(None) => break,
+            Ok(Some(Err(_))) => {
+                return Err(transport(
+                    state,
+                    RelayError::UpstreamFailed {
+                        status: 502,
+                        summary: "the upstream connection broke".into(),
+                    },
+                ));
+            }
+            Ok(Some(Ok(chunk))) => {
+                if body.len() + chunk.len() > limit {
+                    return Err(transport(
+                        state,
+                        RelayError::UpstreamFailed {
+                            status: 502,
+                            summary: format!("the upstream answer is larger than {limit} bytes"),
+                        },
+                    ));
+                }
+                body.extend_from_slice(&chunk);
+            }
+        }
+    }
+    let body = body.freeze();
+    draft.observed = observe_json(inbound.protocol, &body);
+    draft.status_code = status.as_u16();
+    draft.response_bytes = body.len() as u64;
+    draft.first_token_ms = Some(draft.elapsed_ms());
+    draft.submit(&state.relay.usage);
+    let mut out = Response::new(Body::from(body));
+    *out.status_mut() = status;
+    *out.headers_mut() = client_headers;
+    Ok(out)
+}
+
+/// Reads until the first SSE event; an error there (or no event at all) is a failure the
+/// pipeline may fail over from. Then commits: the client gets the upstream's status and headers
+/// and a body that forwards everything as it arrives.
+async fn peek_and_stream(
+    state: &AppState,
+    inbound: &Inbound,
+    response: reqwest::Response,
+    mut draft: Draft,
+    deadline: tokio::time::Instant,
+) -> Result<Response, Failure> {
+    let status = response.status();
+    let mut client_headers = headers::to_client(response.headers());
+    let mut upstream = response.bytes_stream().boxed();
+    let mut observer = StreamObserver::new(inbound.protocol);
+    let mut peeked = BytesMut::new();
+    let mut completed = false;
+    loop {
+        let chunk = match tokio::time::timeout_at(deadline, upstream.next()).await {
+            Err(_) => {
+                return Err(transport(
+                    state,
+                    RelayError::UpstreamTimeout("the upstream sent no event in time".into()),
+                ));
+            }
+            Ok(None) => {
+                return Err(transport(
+                    state,
+                    RelayError::UpstreamFailed {
+                        status: 502,
+                        summary: "the upstream closed the stream before its first event".into(),
+                    },
+                ));
+            }
+            Ok(Some(Err(_))) => {
+                return Err(transport(
+                    state,
+                    RelayError::UpstreamFailed {
+                        status: 502,
+                        summary: "the upstream connection broke".into(),
+                    },
+                ));
+            }
+            Ok(Some(Ok(chunk))) => chunk,
+        };
+        peeked.extend_from_slice(&chunk);
+        let outcome = observer.feed(&chunk);
+        completed |= outcome.completed;
+        if outcome.first_content && draft.first_token_ms.is_none() {
+            draft.first_token_ms = Some(draft.elapsed_ms());
+        }
+        if outcome.error && !outcome.first_content {
+            return Err(first_event_error(state, observer));
+        }
+        if outcome.first_event {
+            break;
+        }
+    }
+    draft.status_code = status.as_u16();
+    client_headers.insert(
+        HeaderName::from_static("x-accel-buffering"),
+        HeaderValue::from_static("no"),
+    );
+    client_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    let timing = StreamTiming {
+        idle_timeout: Duration::from_secs(state.config.limits.idle_timeout_secs),
+        keepalive_every: Duration::from_secs(state.config.routing.keepalive_secs),
+    };
+    let stream = RelayStream::new(StreamParts {
+        upstream,
+        peeked: peeked.freeze(),
+        observer,
+        completed,
+        dialect: inbound.dialect(),
+        keepalive: inbound.protocol.keepalive_bytes(),
+        timing,
+        stop: state.streams_stop.clone(),
+        draft,
+        sink: state.relay.usage.clone(),
+    });
+    let mut out = Response::new(Body::from_stream(stream));
+    *out.status_mut() = status;
+    *out.headers_mut() = client_headers;
+    Ok(out)
+}
+
+/// An error event before any content: rate limits cool the credential, the rest the channel.
+fn first_event_error(state: &AppState, observer: StreamObserver) -> Failure {
+    let observed = observer.finish();
+    let (kind, message) = observed
+        .error
+        .map(|e| (e.kind, e.message))
+        .unwrap_or_default();
+    let lower = kind.to_ascii_lowercase();
+    let rate_limited = [
+        "rate_limit",
+        "resource_exhausted",
+        "usage_limit",
+        "429",
+        "quota",
+    ]
+    .iter()
+    .any(|k| lower.contains(k));
+    let verdict = if rate_limited {
+        classify_status(429, None, false, &state.config.routing)
+    } else {
+        classify_transport(&state.config.routing)
+    };
+    let summary = if message.is_empty() {
+        format!("the upstream reported `{kind}`")
+    } else {
+        format!("the upstream reported `{kind}`: {message}")
+    };
+    let error = if rate_limited {
+        RelayError::RateLimited(None)
+    } else {
+        RelayError::UpstreamFailed {
+            status: 502,
+            summary,
+        }
+    };
+    Failure { error, verdict }
+}
+
+/// Applies a failure's cooldown to what it scopes.
+pub fn cool_down(
+    state: &AppState,
+    pick: &Pick,
+    model: &str,
+    verdict: &Verdict,
+    error: &RelayError,
+) {
+    let Some((wait, explicit)) = verdict.cooldown else {
+        return;
+    };
+    let target = match verdict.scope {
+        Scope::Credential => Target::Credential(pick.credential().id),
+        Scope::Channel => Target::Channel(pick.channel.id),
+        Scope::ChannelModel => Target::ChannelModel(pick.channel.id, model.to_owned()),
+        Scope::Request => return,
+    };
+    let max = Duration::from_secs(state.config.routing.max_cooldown_secs);
+    tracing::warn!(channel = %pick.channel.name, channel_id = pick.channel.id, scope = ?verdict.scope, class = error.class(), wait_secs = wait.as_secs(), "upstream failed; cooling down");
+    state.relay.health.cool_down(
+        target,
+        wait,
+        max,
+        explicit,
+        error.class().to_owned(),
+        Instant::now(),
+    );
+}

@@ -1,0 +1,66 @@
+//! What the pipeline knows about a client request before anything is looked up: its protocol,
+//! route, method, path, query, headers and body, and (for Gemini) the model and action from the
+//! URL. Built by the HTTP handlers; the body is already bounded by `limits.max_body_bytes`.
+
+use axum::http::{HeaderMap, Method};
+use bytes::Bytes;
+
+use super::dialect::Dialect;
+use super::protocol::Protocol;
+
+/// A client request on the data plane.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    /// The API the client speaks.
+    pub protocol: Protocol,
+    /// The route template for records (`/v1/responses`).
+    pub endpoint: &'static str,
+    /// HTTP method.
+    pub method: Method,
+    /// The path as the client sent it; forwarded upstream (joined to the channel base).
+    pub path: String,
+    /// The query string as the client sent it.
+    pub query: Option<String>,
+    /// The client's headers.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Bytes,
+    /// Gemini: `(model, action)` from `/models/{model}:{action}`.
+    pub gemini: Option<(String, String)>,
+    /// Our request id.
+    pub request_id: String,
+}
+
+impl Inbound {
+    /// The error and stream dialect of the client.
+    pub fn dialect(&self) -> Dialect {
+        dialect_of(self.protocol)
+    }
+
+    /// Whether a Gemini call streams (its action says so, not its body).
+    pub fn gemini_stream(&self) -> bool {
+        self.gemini
+            .as_ref()
+            .is_some_and(|(_, action)| action == "streamGenerateContent")
+    }
+
+    /// The upstream path for a renamed model (Gemini puts the model in the path).
+    pub fn upstream_path(&self, upstream_model: &str) -> String {
+        match &self.gemini {
+            Some((model, action)) if model != upstream_model => {
+                let prefix = self.path.split("/models/").next().unwrap_or("/v1beta");
+                format!("{prefix}/models/{upstream_model}:{action}")
+            }
+            _ => self.path.clone(),
+        }
+    }
+}
+
+/// The dialect a protocol's clients understand.
+pub fn dialect_of(protocol: Protocol) -> Dialect {
+    match protocol {
+        Protocol::Responses | Protocol::Chat | Protocol::Embeddings => Dialect::OpenAi,
+        Protocol::Messages => Dialect::Anthropic,
+        Protocol::Gemini => Dialect::Gemini,
+    }
+}

@@ -1,0 +1,208 @@
+//! The request pipeline, as named phases: authenticate → inspect → resolve the model → (select a
+//! route → build the upstream request → send → peek the first event) with failover → respond →
+//! record. Failover loops over the bracketed phases only, within `routing.max_attempts` and
+//! `routing.max_failover_secs`; once the first upstream event is forwarded there is no retry.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::response::Response;
+
+use super::attempt::{self, Failure};
+use super::error::RelayError;
+use super::inbound::Inbound;
+use super::protocol::{RequestFacts, inspect_request};
+use super::record::Draft;
+use super::routing::select::{self, NoTarget};
+use super::routing::table::{RoutingTable, TokenRoute};
+use crate::crypto::sha256;
+use crate::state::AppState;
+use crate::store::now_ms;
+
+/// Serves one data-plane request and records it.
+pub async fn handle(state: AppState, inbound: Inbound) -> Response {
+    let mut draft = Draft::new(
+        inbound.request_id.clone(),
+        inbound.endpoint,
+        inbound.body.len() as u64,
+    );
+    match run(&state, &inbound, &mut draft).await {
+        Ok(response) => response,
+        Err(error) => {
+            draft.fail(&error);
+            draft.submit(&state.relay.usage);
+            error.into_response_for(inbound.dialect())
+        }
+    }
+}
+
+/// Authenticates: the presented key's hash must name a usable token that has not expired.
+fn authenticate(table: &RoutingTable, inbound: &Inbound) -> Result<Arc<TokenRoute>, RelayError> {
+    let presented = super::auth::presented_token(&inbound.headers, inbound.query.as_deref())
+        .ok_or_else(|| {
+            RelayError::Unauthenticated(
+                "no API key was provided; send `Authorization: Bearer sk_...`".into(),
+            )
+        })?;
+    let token = table
+        .tokens
+        .get(&sha256(presented.as_bytes()))
+        .ok_or_else(|| {
+            RelayError::Unauthenticated("the API key is invalid or has been revoked".into())
+        })?;
+    if token.expires_at.is_some_and(|at| at <= now_ms()) {
+        return Err(RelayError::Unauthenticated(
+            "the API key has expired".into(),
+        ));
+    }
+    Ok(Arc::clone(token))
+}
+
+/// Reads what routing needs from the body (and the URL for Gemini).
+fn inspect(inbound: &Inbound) -> Result<(RequestFacts, String), RelayError> {
+    let facts = inspect_request(inbound.protocol, &inbound.body)
+        .map_err(|e| RelayError::BadRequest(e.to_string()))?;
+    let model = match (&inbound.gemini, &facts.model) {
+        (Some((model, _)), _) => model.clone(),
+        (None, Some(model)) if !model.trim().is_empty() => model.clone(),
+        (None, _) => return Err(RelayError::BadRequest("the request has no `model`".into())),
+    };
+    Ok((facts, model))
+}
+
+async fn run(
+    state: &AppState,
+    inbound: &Inbound,
+    draft: &mut Draft,
+) -> Result<Response, RelayError> {
+    let table = state.relay.table.load_full();
+    let token = authenticate(&table, inbound)?;
+    draft.user_id = Some(token.user_id);
+    draft.token_id = Some(token.token_id);
+
+    let (facts, model) = inspect(inbound)?;
+    draft.model = model.clone();
+    draft.is_stream = facts.stream || inbound.gemini_stream();
+
+    let settings = state.settings();
+    let passthrough = settings.feature_disable_models;
+    let model_route = table.models.get(&model);
+    match model_route {
+        Some(route) if !route.enabled => {
+            return Err(RelayError::ModelNotFound(format!(
+                "the model `{model}` is disabled"
+            )));
+        }
+        None if !passthrough => {
+            return Err(RelayError::ModelNotFound(format!(
+                "the model `{model}` does not exist"
+            )));
+        }
+        _ => {}
+    }
+    if !token.allows_model(&model) {
+        return Err(RelayError::Forbidden(format!(
+            "this API key may not use the model `{model}`"
+        )));
+    }
+    if let Some(route) = model_route {
+        draft.prices = route.prices;
+    }
+    if !settings.feature_disable_billing {
+        draft.charge = true;
+        if state.relay.balances.get(token.user_id) <= rust_decimal::Decimal::ZERO {
+            return Err(RelayError::InsufficientQuota(
+                "your balance is used up; top up to continue".into(),
+            ));
+        }
+    }
+
+    let session = facts
+        .session_key()
+        .map(|key| key.value.clone())
+        .or_else(|| session_header(inbound));
+    let now = Instant::now();
+    let sticky = session
+        .as_deref()
+        .and_then(|s| state.relay.sticky.get(s, now));
+    let request = select::Request {
+        token: &token,
+        model: &model,
+        protocol: inbound.protocol,
+        session: session.as_deref(),
+        passthrough,
+        sticky,
+    };
+    let routing = &state.config.routing;
+    let deadline = now + Duration::from_secs(routing.max_failover_secs);
+    let mut tried = HashSet::new();
+    let mut last: Option<RelayError> = None;
+    for _ in 0..routing.max_attempts {
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        let pick = match select::pick(&table, &request, &state.relay.health, &tried, now) {
+            Ok(pick) => pick,
+            Err(NoTarget::NoChannel) => {
+                return Err(last.unwrap_or_else(|| {
+                    RelayError::NoRoute(format!(
+                        "no channel can serve the model `{model}` for this API key right now"
+                    ))
+                }));
+            }
+            Err(NoTarget::AllCooling(secs)) => {
+                return Err(last.unwrap_or(RelayError::RateLimited(Some(secs))));
+            }
+        };
+        tried.insert((pick.channel.id, pick.credential().id));
+        draft.channel_id = Some(pick.channel.id);
+        draft.credential_id = Some(pick.credential().id);
+        draft.multiplier = table
+            .groups
+            .get(&pick.group_id)
+            .map_or(rust_decimal::Decimal::ONE, |g| g.multiplier);
+        let _inflight = state.relay.health.start(pick.credential().id);
+        match attempt::send(state, inbound, &facts, &pick, draft, deadline).await {
+            Ok(response) => {
+                state
+                    .relay
+                    .health
+                    .record_success(pick.channel.id, pick.credential().id);
+                if let Some(session) = &session {
+                    state.relay.sticky.bind(
+                        session,
+                        pick.channel.id,
+                        pick.credential().id,
+                        Instant::now(),
+                    );
+                }
+                return Ok(response);
+            }
+            Err(Failure { error, verdict }) => {
+                attempt::cool_down(state, &pick, &model, &verdict, &error);
+                if !verdict.retry {
+                    return Err(error);
+                }
+                tracing::debug!(
+                    channel_id = pick.channel.id,
+                    class = error.class(),
+                    "attempt failed; trying the next upstream"
+                );
+                last = Some(error);
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| RelayError::UpstreamTimeout("no upstream answered in time".into())))
+}
+
+/// Session headers clients send (Codex's `session_id`, others' `x-session-id`).
+fn session_header(inbound: &Inbound) -> Option<String> {
+    ["session_id", "x-session-id", "conversation_id"]
+        .iter()
+        .find_map(|name| inbound.headers.get(*name))
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}

@@ -1,0 +1,180 @@
+//! Anthropic Messages, whole and streamed. A stream is named events: `message_start` (model and
+//! the prompt-side usage), `content_block_*`, `ping`, `message_delta` (final `output_tokens`, and
+//! on newer API versions cumulative input and cache counts), `message_stop` (the proper end), and
+//! `error`. The raw usage of a stream is `message_start.message.usage` with every non-null member
+//! of `message_delta.usage` laid over it, so the record keeps one object with the final counts.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::observed::{ErrorMember, StreamError};
+use super::sse::SseEvent;
+use super::stream::{Effect, Progress, event_type};
+use super::{Observed, Protocol};
+
+/// The members of a message (or an error body) that accounting reads.
+#[derive(Debug, Deserialize)]
+struct Message<'a> {
+    #[serde(borrow, default, rename = "type")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    model: Option<Cow<'a, str>>,
+    #[serde(default)]
+    usage: Option<Value>,
+    #[serde(borrow, default)]
+    error: Option<ErrorMember<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MessageStart<'a> {
+    #[serde(borrow, default)]
+    message: Option<Message<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MessageDelta {
+    #[serde(default)]
+    usage: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ErrorEvent<'a> {
+    #[serde(borrow, default)]
+    error: Option<ErrorMember<'a>>,
+}
+
+/// Reads a whole Messages answer (or an Anthropic error body).
+pub(crate) fn observe_json(body: &[u8]) -> Observed {
+    let mut observed = Observed::default();
+    let Ok(message) = serde_json::from_slice::<Message<'_>>(body) else {
+        return observed;
+    };
+    observed.note_model(message.model);
+    observed.set_raw_usage(Protocol::Messages, message.usage);
+    let is_error = message.kind.as_deref() == Some("error");
+    match message.error {
+        Some(error) => observed.error = Some(error.into_stream_error("error")),
+        None if is_error => {
+            observed.error = Some(StreamError {
+                kind: "error".into(),
+                message: String::new(),
+            });
+        }
+        None => observed.completed = true,
+    }
+    observed
+}
+
+/// Handles one Messages stream event.
+pub(crate) fn on_event(progress: &mut Progress, event: &SseEvent) -> Effect {
+    let kind = event_type(event);
+    let observed = &mut progress.observed;
+    match &kind[..] {
+        b"content_block_delta" => Effect {
+            content: true,
+            ..Effect::default()
+        },
+        b"message_start" => {
+            if let Ok(MessageStart {
+                message: Some(message),
+            }) = serde_json::from_slice::<MessageStart<'_>>(event.data)
+            {
+                observed.note_model(message.model);
+                merge_usage(&mut observed.raw_usage, message.usage);
+            }
+            Effect::default()
+        }
+        b"message_delta" => {
+            if let Ok(delta) = serde_json::from_slice::<MessageDelta>(event.data) {
+                merge_usage(&mut observed.raw_usage, delta.usage);
+            }
+            Effect::default()
+        }
+        b"message_stop" => {
+            observed.completed = true;
+            Effect {
+                completed: true,
+                ..Effect::default()
+            }
+        }
+        b"error" => {
+            let error = serde_json::from_slice::<ErrorEvent<'_>>(event.data)
+                .ok()
+                .and_then(|event| event.error)
+                .map_or_else(
+                    || StreamError {
+                        kind: "error".into(),
+                        message: String::new(),
+                    },
+                    |error| error.into_stream_error("error"),
+                );
+            observed.error = Some(error);
+            Effect {
+                error: true,
+                ..Effect::default()
+            }
+        }
+        _ => Effect::default(),
+    }
+}
+
+/// Lays the non-null members of `update` over `raw` (keeping `raw`'s key order).
+fn merge_usage(raw: &mut Option<Value>, update: Option<Value>) {
+    let Some(update) = update.filter(|update| !update.is_null()) else {
+        return;
+    };
+    match (raw.as_mut(), update) {
+        (Some(Value::Object(base)), Value::Object(update)) => {
+            for (key, value) in update {
+                if !value.is_null() {
+                    base.insert(key, value);
+                }
+            }
+        }
+        (_, update) => *raw = Some(update),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn merge_overlays_non_null_members_in_place() {
+        let mut raw =
+            Some(json!({"input_tokens": 5, "cache_read_input_tokens": 10, "output_tokens": 1}));
+        merge_usage(
+            &mut raw,
+            Some(json!({"output_tokens": 42, "input_tokens": null, "x": 1})),
+        );
+        let raw = raw.expect("merged");
+        assert_eq!(
+            raw,
+            json!({"input_tokens": 5, "cache_read_input_tokens": 10, "output_tokens": 42, "x": 1})
+        );
+        let keys: Vec<_> = raw.as_object().expect("object").keys().cloned().collect();
+        assert_eq!(
+            keys,
+            [
+                "input_tokens",
+                "cache_read_input_tokens",
+                "output_tokens",
+                "x"
+            ]
+        );
+    }
+
+    #[test]
+    fn merge_without_start_takes_the_delta() {
+        let mut raw = None;
+        merge_usage(&mut raw, Some(json!({"output_tokens": 3})));
+        assert_eq!(raw, Some(json!({"output_tokens": 3})));
+        merge_usage(&mut raw, None);
+        merge_usage(&mut raw, Some(Value::Null));
+        assert_eq!(raw, Some(json!({"output_tokens": 3})));
+    }
+}

@@ -1,0 +1,163 @@
+//! Gemini native answers: `generateContent` (one JSON object), `streamGenerateContent` without
+//! `alt=sse` (one JSON array of such objects) and with it (unnamed SSE events, one object each).
+//! Any chunk may carry `usageMetadata`; the last one holds the final counts. The stream has no
+//! terminator: it is complete once a candidate carries a `finishReason`. Errors come as
+//! `{"error": {code, message, status}}`.
+//!
+//! Streams report usage in every chunk, so it is not parsed per chunk: the observer copies the
+//! newest chunk that has it into a reused buffer and parses that one at the end.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::observed::{ErrorMember, NonEmpty};
+use super::scan::{ERROR, FINISH_REASON, USAGE_METADATA, has_non_null, has_object};
+use super::sse::SseEvent;
+use super::stream::{Effect, Progress};
+use super::{Observed, Protocol};
+
+/// The members of a `GenerateContentResponse` (or an error body) that accounting reads.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Chunk<'a> {
+    #[serde(default)]
+    candidates: Option<Vec<Candidate<'a>>>,
+    #[serde(default)]
+    usage_metadata: Option<Value>,
+    #[serde(borrow, default)]
+    model_version: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    error: Option<ErrorMember<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Candidate<'a> {
+    #[serde(default)]
+    content: Option<Content>,
+    #[serde(borrow, default)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Content {
+    /// Text, function call and thought parts all count as content.
+    #[serde(default)]
+    parts: NonEmpty,
+}
+
+impl Chunk<'_> {
+    fn has_content(&self) -> bool {
+        self.candidates.iter().flatten().any(|candidate| {
+            candidate
+                .content
+                .as_ref()
+                .is_some_and(|content| content.parts.0)
+        })
+    }
+
+    fn has_finish_reason(&self) -> bool {
+        self.candidates
+            .iter()
+            .flatten()
+            .any(|candidate| candidate.finish_reason.is_some())
+    }
+}
+
+/// Applies one chunk to `observed`; returns what it did.
+fn apply(observed: &mut Observed, chunk: Chunk<'_>) -> Effect {
+    let mut effect = Effect {
+        content: chunk.has_content(),
+        ..Effect::default()
+    };
+    if chunk.has_finish_reason() {
+        observed.completed = true;
+        effect.completed = true;
+    }
+    observed.note_model(chunk.model_version);
+    if let Some(usage) = chunk.usage_metadata.filter(|usage| !usage.is_null()) {
+        observed.raw_usage = Some(usage);
+    }
+    if let Some(error) = chunk.error {
+        observed.error = Some(error.into_stream_error("error"));
+        effect.error = true;
+    }
+    effect
+}
+
+/// Reads a whole Gemini answer: an object or an array of chunks.
+pub(crate) fn observe_json(body: &[u8]) -> Observed {
+    let mut observed = Observed::default();
+    // branch on the first byte: an untagged enum would buffer the whole body first
+    let is_array = body.trim_ascii_start().first() == Some(&b'[');
+    let chunks = if is_array {
+        serde_json::from_slice::<Vec<Chunk<'_>>>(body)
+    } else {
+        serde_json::from_slice::<Chunk<'_>>(body).map(|chunk| vec![chunk])
+    };
+    let Ok(chunks) = chunks else {
+        return observed;
+    };
+    for chunk in chunks {
+        apply(&mut observed, chunk);
+    }
+    // a whole JSON answer is complete unless it reports an error; `finishReason` is not
+    // required here (`countTokens`, `embedContent` and blocked prompts have none)
+    observed.completed = observed.error.is_none();
+    let raw = observed.raw_usage.take();
+    observed.set_raw_usage(Protocol::Gemini, raw);
+    observed
+}
+
+/// The per-stream state: the newest chunk with `usageMetadata` not parsed yet (empty: none).
+#[derive(Debug, Default)]
+pub(crate) struct GeminiStream {
+    unparsed_usage: Vec<u8>,
+}
+
+impl GeminiStream {
+    /// Handles one Gemini stream event.
+    pub(crate) fn on_event(&mut self, progress: &mut Progress, event: &SseEvent) -> Effect {
+        let data = event.data;
+        let worth_parsing = !progress.content_seen
+            || has_non_null(data, &FINISH_REASON)
+            || has_object(data, &ERROR);
+        if !worth_parsing {
+            if has_object(data, &USAGE_METADATA) {
+                self.unparsed_usage.clear();
+                self.unparsed_usage.extend_from_slice(data);
+            }
+            return Effect::default();
+        }
+        let Ok(chunk) = serde_json::from_slice::<Chunk<'_>>(data) else {
+            return Effect::default();
+        };
+        if chunk.usage_metadata.is_some() {
+            // this chunk is newer than any kept one
+            self.unparsed_usage.clear();
+        }
+        apply(&mut progress.observed, chunk)
+    }
+
+    /// Parses the kept chunk, if any, at the end of the stream.
+    pub(crate) fn finish(&mut self, progress: &mut Progress) {
+        if self.unparsed_usage.is_empty() {
+            return;
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct UsageOnly {
+            #[serde(default)]
+            usage_metadata: Option<Value>,
+        }
+        if let Ok(UsageOnly {
+            usage_metadata: Some(usage),
+        }) = serde_json::from_slice(&self.unparsed_usage)
+            && !usage.is_null()
+        {
+            progress.observed.raw_usage = Some(usage);
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! OpenAI Responses, whole and streamed. A stream is named events (`event: response.created`,
+//! `response.output_text.delta`, …) ending with `response.completed`, whose `response` holds the
+//! final `model`, `status` and `usage`. `response.failed` and `response.incomplete` end it with
+//! an error; a bare `error` event reports one. Every `*.delta` event is content.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::relay::protocol::observed::{ErrorMember, StreamError};
+use crate::relay::protocol::sse::SseEvent;
+use crate::relay::protocol::stream::{Effect, Progress, event_type};
+use crate::relay::protocol::{Observed, Protocol};
+
+/// The members of a response object that accounting reads; `output`, `instructions` and
+/// `tools` (often the largest parts) are skipped unparsed.
+#[derive(Debug, Default, Deserialize)]
+struct ResponseObject<'a> {
+    #[serde(borrow, default)]
+    model: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    status: Option<Cow<'a, str>>,
+    #[serde(default)]
+    usage: Option<Value>,
+    #[serde(borrow, default)]
+    error: Option<ErrorMember<'a>>,
+    #[serde(borrow, default)]
+    incomplete_details: Option<IncompleteDetails<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct IncompleteDetails<'a> {
+    #[serde(borrow, default)]
+    reason: Option<Cow<'a, str>>,
+}
+
+impl ResponseObject<'_> {
+    /// The error a finished response carries: its `error`, or why it is incomplete.
+    fn into_error(self, status: &str) -> Option<StreamError> {
+        if let Some(error) = self.error {
+            return Some(error.into_stream_error("response_failed"));
+        }
+        match status {
+            "failed" => Some(StreamError {
+                kind: "response_failed".into(),
+                message: String::new(),
+            }),
+            "incomplete" => Some(StreamError {
+                kind: "response_incomplete".into(),
+                message: self
+                    .incomplete_details
+                    .and_then(|details| details.reason)
+                    .map(Cow::into_owned)
+                    .unwrap_or_default(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// `response.*` lifecycle events wrap the response object.
+#[derive(Debug, Deserialize)]
+struct LifecycleEvent<'a> {
+    #[serde(borrow, default)]
+    response: Option<ResponseObject<'a>>,
+}
+
+/// The `error` event: `{type, code, message, param}` at top level, or (Codex backend) an
+/// `error` member.
+#[derive(Debug, Deserialize)]
+struct ErrorEvent<'a> {
+    #[serde(borrow, default)]
+    error: Option<ErrorMember<'a>>,
+    #[serde(borrow, default)]
+    code: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    message: Option<Cow<'a, str>>,
+}
+
+/// Reads a whole Responses answer (or a Responses error body).
+pub(crate) fn observe_json(body: &[u8]) -> Observed {
+    let mut observed = Observed::default();
+    let Ok(mut response) = serde_json::from_slice::<ResponseObject<'_>>(body) else {
+        return observed;
+    };
+    observed.note_model(response.model.take());
+    observed.set_raw_usage(Protocol::Responses, response.usage.take());
+    let status = response.status.take();
+    // no status: a compatible server's plain answer; "queued"/"in_progress": a background
+    // response that has not finished
+    let status = status.as_deref().unwrap_or("completed");
+    observed.error = response.into_error(status);
+    observed.completed = status == "completed" && observed.error.is_none();
+    observed
+}
+
+/// Handles one Responses stream event.
+pub(crate) fn on_event(progress: &mut Progress, event: &SseEvent) -> Effect {
+    let kind = event_type(event);
+    match &kind[..] {
+        b"response.completed" => finish_event(progress, event.data, "completed"),
+        b"response.failed" => finish_event(progress, event.data, "failed"),
+        b"response.incomplete" => finish_event(progress, event.data, "incomplete"),
+        b"error" => {
+            let Ok(error) = serde_json::from_slice::<ErrorEvent<'_>>(event.data) else {
+                return Effect::default();
+            };
+            let error = match error.error {
+                Some(member) => member.into_stream_error("error"),
+                None => StreamError {
+                    kind: error
+                        .code
+                        .map_or_else(|| "error".to_owned(), Cow::into_owned),
+                    message: error.message.map(Cow::into_owned).unwrap_or_default(),
+                },
+            };
+            progress.observed.error = Some(error);
+            Effect {
+                error: true,
+                ..Effect::default()
+            }
+        }
+        // the model as early as possible, so a stream cut later still records it
+        b"response.created" | b"response.in_progress"
+            if progress.observed.upstream_model.is_none() =>
+        {
+            if let Ok(LifecycleEvent {
+                response: Some(response),
+            }) = serde_json::from_slice::<LifecycleEvent<'_>>(event.data)
+            {
+                progress.observed.note_model(response.model);
+            }
+            Effect::default()
+        }
+        kind => Effect {
+            content: kind.ends_with(b".delta"),
+            ..Effect::default()
+        },
+    }
+}
+
+/// `response.completed`, `response.failed` or `response.incomplete`; the event's name, not the
+/// embedded `status`, says which.
+fn finish_event(progress: &mut Progress, data: &[u8], status: &str) -> Effect {
+    let Ok(LifecycleEvent {
+        response: Some(mut response),
+    }) = serde_json::from_slice::<LifecycleEvent<'_>>(data)
+    else {
+        return Effect::default();
+    };
+    let observed = &mut progress.observed;
+    observed.note_model(response.model.take());
+    if let Some(usage) = response.usage.take().filter(|usage| !usage.is_null()) {
+        observed.raw_usage = Some(usage);
+    }
+    match response.into_error(status) {
+        Some(error) => {
+            observed.error = Some(error);
+            Effect {
+                error: true,
+                ..Effect::default()
+            }
+        }
+        None => {
+            observed.completed = true;
+            Effect {
+                completed: true,
+                ..Effect::default()
+            }
+        }
+    }
+}

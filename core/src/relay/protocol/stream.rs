@@ -1,0 +1,188 @@
+//! [`StreamObserver`]: a side parser on the bytes of a streamed answer. It never changes the
+//! bytes (the passthrough forwards them as they came); it reads, per protocol, the usage, the
+//! upstream model, the first content event (time to first token), in-band errors and whether
+//! the stream reached its proper end.
+//!
+//! Hot-path rule: most events are text deltas that matter only as "content arrived". An event is
+//! JSON-parsed only when its name (Responses, Anthropic) or a cheap key prefilter
+//! (`super::scan`) says it carries usage, the model, an error or the end; the first content
+//! event of Chat and Gemini, which have no event names, is the only other parse.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+use super::gemini::GeminiStream;
+use super::normalise::normalise;
+use super::sse::{SseDecoder, SseEvent};
+use super::{Observed, Protocol, anthropic, openai};
+
+/// What one [`StreamObserver::feed`] call saw.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeedOutcome {
+    /// This chunk completed the stream's first SSE event of any kind (comments do not count):
+    /// the moment the relay may commit to this upstream (`peek_first`).
+    pub first_event: bool,
+    /// This chunk completed the first *content* event: a text, refusal, tool-call or reasoning
+    /// delta, not `response.created`, `message_start`, `ping` or a comment (time to first token).
+    pub first_content: bool,
+    /// An error event arrived in this chunk (it is kept in [`Observed::error`]).
+    pub error: bool,
+    /// The protocol's proper end arrived in this chunk.
+    pub completed: bool,
+}
+
+/// What handling one event did; folded into [`FeedOutcome`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Effect {
+    pub(crate) content: bool,
+    pub(crate) error: bool,
+    pub(crate) completed: bool,
+}
+
+/// The state every protocol handler updates.
+#[derive(Debug, Default)]
+pub(crate) struct Progress {
+    /// Accumulated result; `usage` is filled from `raw_usage` only at the end.
+    pub(crate) observed: Observed,
+    /// A content event was seen already, so deltas need no more looking at.
+    pub(crate) content_seen: bool,
+}
+
+#[derive(Debug)]
+enum Handler {
+    Responses,
+    Chat,
+    /// Embeddings never stream; events are ignored.
+    Embeddings,
+    Messages,
+    Gemini(GeminiStream),
+}
+
+/// Observes one upstream SSE stream fed chunk by chunk; see the module docs.
+#[derive(Debug)]
+pub struct StreamObserver {
+    protocol: Protocol,
+    decoder: SseDecoder,
+    handler: Handler,
+    progress: Progress,
+    seen_event: bool,
+}
+
+impl StreamObserver {
+    /// An observer for a stream of `protocol`.
+    pub fn new(protocol: Protocol) -> Self {
+        let handler = match protocol {
+            Protocol::Responses => Handler::Responses,
+            Protocol::Chat => Handler::Chat,
+            Protocol::Embeddings => Handler::Embeddings,
+            Protocol::Messages => Handler::Messages,
+            Protocol::Gemini => Handler::Gemini(GeminiStream::default()),
+        };
+        Self {
+            protocol,
+            decoder: SseDecoder::new(),
+            handler,
+            progress: Progress::default(),
+            seen_event: false,
+        }
+    }
+
+    /// The protocol this observer reads.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// Reads the next chunk of upstream bytes, exactly as received (events, lines, `\r\n` and
+    /// UTF-8 sequences may be split anywhere).
+    pub fn feed(&mut self, chunk: &[u8]) -> FeedOutcome {
+        self.decoder.push(chunk);
+        self.drain()
+    }
+
+    /// Whether everything fed so far ended between two events (see [`SseDecoder::at_boundary`]).
+    pub fn at_boundary(&self) -> bool {
+        self.decoder.at_boundary()
+    }
+
+    /// Ends the stream (normally, on a cut, or on a client disconnect) and returns everything
+    /// seen; an event whose lines all arrived before the end still counts.
+    pub fn finish(mut self) -> Observed {
+        self.decoder.finish();
+        self.drain();
+        if let Handler::Gemini(gemini) = &mut self.handler {
+            gemini.finish(&mut self.progress);
+        }
+        let mut observed = self.progress.observed;
+        observed.usage = observed
+            .raw_usage
+            .as_ref()
+            .map(|raw| normalise(self.protocol, raw));
+        observed
+    }
+
+    fn drain(&mut self) -> FeedOutcome {
+        let mut outcome = FeedOutcome::default();
+        while let Some(event) = self.decoder.next_event() {
+            if !self.seen_event {
+                self.seen_event = true;
+                outcome.first_event = true;
+            }
+            let effect = match &mut self.handler {
+                Handler::Responses => openai::responses::on_event(&mut self.progress, &event),
+                Handler::Chat => openai::chat::on_event(&mut self.progress, &event),
+                Handler::Embeddings => Effect::default(),
+                Handler::Messages => anthropic::on_event(&mut self.progress, &event),
+                Handler::Gemini(gemini) => gemini.on_event(&mut self.progress, &event),
+            };
+            if effect.content && !self.progress.content_seen {
+                self.progress.content_seen = true;
+                outcome.first_content = true;
+            }
+            outcome.error |= effect.error;
+            outcome.completed |= effect.completed;
+        }
+        outcome
+    }
+}
+
+/// An event's type: its `event:` name, or, for upstreams that send none, the `type` member of
+/// its data (the slow path: a full parse).
+pub(crate) fn event_type<'a>(event: &SseEvent<'a>) -> Cow<'a, [u8]> {
+    if !event.event.is_empty() && event.event != b"message" {
+        return Cow::Borrowed(event.event);
+    }
+    #[derive(Deserialize)]
+    struct Typed<'a> {
+        #[serde(borrow, default, rename = "type")]
+        kind: Option<Cow<'a, str>>,
+    }
+    match serde_json::from_slice::<Typed<'_>>(event.data) {
+        Ok(Typed { kind: Some(kind) }) => Cow::Owned(kind.as_bytes().to_vec()),
+        _ => Cow::Borrowed(&[]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_type_prefers_the_name_and_falls_back_to_data() {
+        let named = SseEvent {
+            event: b"message_stop",
+            data: br#"{"type":"other"}"#,
+        };
+        assert_eq!(&event_type(&named)[..], b"message_stop");
+        let unnamed = SseEvent {
+            event: b"",
+            data: br#"{"type":"ping"}"#,
+        };
+        assert_eq!(&event_type(&unnamed)[..], b"ping");
+        let junk = SseEvent {
+            event: b"message",
+            data: b"[DONE]",
+        };
+        assert_eq!(&event_type(&junk)[..], b"");
+    }
+}

@@ -1,0 +1,158 @@
+//! The usage record of one data-plane request, filled in as the request goes through the
+//! pipeline and handed to the recorder exactly once: when the answer is complete, when the
+//! request fails, or when a stream is dropped (client gone, shutdown) — whatever comes first.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+use super::error::RelayError;
+use super::protocol::Observed;
+use crate::store::usage::UsageEvent;
+use crate::usage::recorder::{Recorded, UsageSink};
+use crate::usage::{Prices, TokenUsage, cost};
+
+/// A usage record in the making.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    /// When the request arrived (wall clock, for the record).
+    pub time: DateTime<Utc>,
+    /// When the request arrived (monotonic, for latencies).
+    pub received: Instant,
+    /// Our request id.
+    pub request_id: String,
+    /// The route template, e.g. `/v1/chat/completions`.
+    pub endpoint: &'static str,
+    /// Client request body size.
+    pub request_bytes: u64,
+    /// Filled by authentication.
+    pub user_id: Option<i64>,
+    /// Filled by authentication.
+    pub token_id: Option<i64>,
+    /// The model the client asked for.
+    pub model: String,
+    /// Whether the client asked for a stream.
+    pub is_stream: bool,
+    /// The model name sent upstream.
+    pub forwarded_model: Option<String>,
+    /// The channel that served (or last failed).
+    pub channel_id: Option<i64>,
+    /// The credential that served (or last failed).
+    pub credential_id: Option<i64>,
+    /// Status answered.
+    pub status_code: u16,
+    /// Failure class, if any.
+    pub error_class: Option<String>,
+    /// Milliseconds to the first content event sent to the client.
+    pub first_token_ms: Option<u64>,
+    /// Bytes sent to the client.
+    pub response_bytes: u64,
+    /// What the upstream reported.
+    pub observed: Observed,
+    /// Whether the answer ended early.
+    pub partial: bool,
+    /// Prices of the model.
+    pub prices: Prices,
+    /// Channel group multiplier.
+    pub multiplier: Decimal,
+    /// Whether the cost is charged to the user's balance.
+    pub charge: bool,
+}
+
+impl Draft {
+    /// A draft for a request that just arrived.
+    pub fn new(request_id: String, endpoint: &'static str, request_bytes: u64) -> Self {
+        Self {
+            time: Utc::now(),
+            received: Instant::now(),
+            request_id,
+            endpoint,
+            request_bytes,
+            user_id: None,
+            token_id: None,
+            model: String::new(),
+            is_stream: false,
+            forwarded_model: None,
+            channel_id: None,
+            credential_id: None,
+            status_code: 200,
+            error_class: None,
+            first_token_ms: None,
+            response_bytes: 0,
+            observed: Observed::default(),
+            partial: false,
+            prices: Prices::default(),
+            multiplier: Decimal::ONE,
+            charge: false,
+        }
+    }
+
+    /// Milliseconds since the request arrived.
+    pub fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.received.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Notes the failure that ends the request.
+    pub fn fail(&mut self, error: &RelayError) {
+        self.status_code = error.status().as_u16();
+        self.error_class = Some(error.class().to_owned());
+    }
+
+    /// Whether this request belongs to someone (unauthenticated calls are not recorded).
+    pub fn is_attributable(&self) -> bool {
+        self.user_id.is_some()
+    }
+
+    /// The finished usage event, cost computed from the observed usage.
+    pub fn into_event(self) -> (UsageEvent, bool) {
+        let latency_ms = self.elapsed_ms();
+        let tokens = self.observed.usage.unwrap_or_default();
+        let cost_usd = cost(&tokens, &self.prices, self.multiplier);
+        let TokenUsage {
+            input_tokens,
+            cached_input_tokens,
+            cache_write_tokens,
+            output_tokens,
+            reasoning_tokens,
+        } = tokens;
+        let event = UsageEvent {
+            id: 0,
+            time: self.time,
+            request_id: self.request_id,
+            user_id: self.user_id,
+            token_id: self.token_id,
+            model: self.model,
+            forwarded_model: self.forwarded_model,
+            upstream_model: self.observed.upstream_model,
+            channel_id: self.channel_id,
+            credential_id: self.credential_id,
+            endpoint: self.endpoint.to_owned(),
+            is_stream: self.is_stream,
+            status_code: self.status_code,
+            error_class: self.error_class,
+            latency_ms,
+            first_token_latency_ms: self.first_token_ms,
+            request_bytes: self.request_bytes,
+            response_bytes: self.response_bytes,
+            input_tokens,
+            cached_input_tokens,
+            cache_write_tokens,
+            output_tokens,
+            reasoning_tokens,
+            cost_usd,
+            upstream_usage: self.observed.raw_usage,
+            partial: self.partial,
+        };
+        (event, self.charge)
+    }
+
+    /// Hands the finished record to the recorder (attributable requests only).
+    pub fn submit(self, sink: &UsageSink) {
+        if !self.is_attributable() {
+            return;
+        }
+        let (event, charge) = self.into_event();
+        sink.record(Recorded { event, charge });
+    }
+}

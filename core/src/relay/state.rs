@@ -1,0 +1,50 @@
+//! The relay's share of the application state: the routing table (swapped whole), health,
+//! session bindings, upstream client pools, the usage sink and the balances it keeps current.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+
+use super::routing::health::Health;
+use super::routing::sticky::Sticky;
+use super::routing::table::RoutingTable;
+use super::upstream::client::Clients;
+use crate::config::Config;
+use crate::usage::recorder::{Balances, UsageSink};
+
+/// What the data plane reads and updates.
+pub struct RelayState {
+    /// Tokens, models, channels and groups.
+    pub table: ArcSwap<RoutingTable>,
+    /// Cooldowns and in-flight counts.
+    pub health: Health,
+    /// Session bindings.
+    pub sticky: Sticky,
+    /// Upstream HTTP clients.
+    pub clients: Clients,
+    /// Where finished requests are recorded.
+    pub usage: UsageSink,
+    /// Users' balances for the pre-call check.
+    pub balances: Arc<Balances>,
+    /// Serialises rebuilds so an older table never replaces a newer one.
+    pub rebuild_lock: tokio::sync::Mutex<()>,
+}
+
+impl RelayState {
+    /// An empty relay state; the table is filled by the first rebuild.
+    pub fn new(config: &Config, usage: UsageSink, balances: Arc<Balances>) -> Self {
+        Self {
+            table: ArcSwap::from_pointee(RoutingTable::default()),
+            health: Health::default(),
+            sticky: Sticky::new(
+                Duration::from_secs(config.routing.sticky_ttl_secs),
+                config.routing.sticky_max_entries,
+            ),
+            clients: Clients::new(&config.limits),
+            usage,
+            balances,
+            rebuild_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! The body of a committed stream. Upstream bytes go to the client as they arrive, untouched,
+//! while a side observer reads usage from them. It also sends each protocol's keepalive while the
+//! upstream is idle (only between events), ends the stream with an in-band error event when the
+//! upstream breaks, stalls past the idle timeout or the server shuts down, and records usage
+//! exactly once — also when the client goes away and the body is dropped.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use futures_util::stream::BoxStream;
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::WaitForCancellationFutureOwned;
+
+use super::dialect::Dialect;
+use super::error::RelayError;
+use super::protocol::StreamObserver;
+use super::record::Draft;
+use crate::usage::recorder::UsageSink;
+
+/// Timing of a stream.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamTiming {
+    /// Longest silence from the upstream before the stream is ended.
+    pub idle_timeout: Duration,
+    /// Silence after which a keepalive goes to the client.
+    pub keepalive_every: Duration,
+}
+
+/// A committed stream from upstream to client.
+pub struct RelayStream {
+    upstream: BoxStream<'static, reqwest::Result<Bytes>>,
+    pending: Option<Bytes>,
+    observer: Option<StreamObserver>,
+    dialect: Dialect,
+    keepalive: Option<&'static [u8]>,
+    timing: StreamTiming,
+    last_upstream: Instant,
+    last_sent: Instant,
+    timer: Pin<Box<Sleep>>,
+    stop: Pin<Box<WaitForCancellationFutureOwned>>,
+    done: bool,
+    /// The protocol's proper end was seen.
+    completed: bool,
+    draft: Option<Draft>,
+    sink: UsageSink,
+}
+
+/// What a new stream starts from.
+pub struct StreamParts {
+    /// The rest of the upstream body.
+    pub upstream: BoxStream<'static, reqwest::Result<Bytes>>,
+    /// Bytes already read while peeking, sent first.
+    pub peeked: Bytes,
+    /// The observer that read the peeked bytes.
+    pub observer: StreamObserver,
+    /// Whether the peeked bytes already held the protocol's proper end.
+    pub completed: bool,
+    /// The client's dialect (error events, keepalives).
+    pub dialect: Dialect,
+    /// The keepalive bytes of the client's protocol, if it has one.
+    pub keepalive: Option<&'static [u8]>,
+    /// Timeouts.
+    pub timing: StreamTiming,
+    /// Cancelled when open streams must end (shutdown).
+    pub stop: tokio_util::sync::CancellationToken,
+    /// The usage record, completed when the stream ends.
+    pub draft: Draft,
+    /// Where the record goes.
+    pub sink: UsageSink,
+}
+
+impl RelayStream {
+    /// Starts forwarding.
+    pub fn new(parts: StreamParts) -> Self {
+        let completed = parts.completed;
+        let now = Instant::now();
+        let first_wake = now + parts.timing.keepalive_every.min(parts.timing.idle_timeout);
+        Self {
+            upstream: parts.upstream,
+            pending: (!parts.peeked.is_empty()).then_some(parts.peeked),
+            observer: Some(parts.observer),
+            dialect: parts.dialect,
+            keepalive: parts.keepalive,
+            timing: parts.timing,
+            last_upstream: now,
+            last_sent: now,
+            timer: Box::pin(tokio::time::sleep_until(first_wake)),
+            stop: Box::pin(parts.stop.cancelled_owned()),
+            done: false,
+            completed,
+            draft: Some(parts.draft),
+            sink: parts.sink,
+        }
+    }
+
+    fn sent(&mut self, bytes: &Bytes) {
+        self.last_sent = Instant::now();
+        if let Some(draft) = self.draft.as_mut() {
+            draft.response_bytes += bytes.len() as u64;
+        }
+    }
+
+    fn feed(&mut self, bytes: &Bytes) {
+        let Some(observer) = self.observer.as_mut() else {
+            return;
+        };
+        let outcome = observer.feed(bytes);
+        self.completed |= outcome.completed;
+        if outcome.first_content
+            && let Some(draft) = self.draft.as_mut()
+            && draft.first_token_ms.is_none()
+        {
+            draft.first_token_ms = Some(draft.elapsed_ms());
+        }
+    }
+
+    /// Ends the stream: completes and submits the record. `error` is the in-band error sent.
+    fn finish(&mut self, error: Option<&RelayError>) {
+        self.done = true;
+        let Some(mut draft) = self.draft.take() else {
+            return;
+        };
+        if let Some(observer) = self.observer.take() {
+            draft.observed = observer.finish();
+        }
+        draft.partial = !draft.observed.completed;
+        if let Some(error) = error {
+            draft.error_class = Some(error.class().to_owned());
+        } else if draft.partial {
+            draft.error_class = Some("stream_incomplete".to_owned());
+        }
+        draft.submit(&self.sink);
+    }
+
+    fn end_with(&mut self, error: RelayError) -> Poll<Option<Result<Bytes, Infallible>>> {
+        let event = error.stream_event_for(self.dialect);
+        self.sent(&event);
+        self.finish(Some(&error));
+        Poll::Ready(Some(Ok(event)))
+    }
+
+    fn rearm(&mut self) {
+        let keepalive_due = self.last_sent.max(self.last_upstream) + self.timing.keepalive_every;
+        let idle_due = self.last_upstream + self.timing.idle_timeout;
+        let next = if self.keepalive.is_some() {
+            keepalive_due.min(idle_due)
+        } else {
+            idle_due
+        };
+        self.timer.as_mut().reset(next);
+    }
+}
+
+impl Stream for RelayStream {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        if let Some(bytes) = this.pending.take() {
+            this.sent(&bytes);
+            return Poll::Ready(Some(Ok(bytes)));
+        }
+        if this.stop.as_mut().poll(cx).is_ready() {
+            return this.end_with(RelayError::UpstreamFailed {
+                status: 503,
+                summary: "the server is shutting down; the stream was ended".into(),
+            });
+        }
+        match this.upstream.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Ok(bytes))) => {
+                this.last_upstream = Instant::now();
+                this.feed(&bytes);
+                this.sent(&bytes);
+                this.rearm();
+                Poll::Ready(Some(Ok(bytes)))
+            }
+            Poll::Ready(Some(Err(_))) => this.end_with(RelayError::UpstreamFailed {
+                status: 502,
+                summary: "the upstream connection broke in the middle of the stream".into(),
+            }),
+            Poll::Ready(None) if this.completed => {
+                this.finish(None);
+                Poll::Ready(None)
+            }
+            Poll::Ready(None) => this.end_with(RelayError::UpstreamFailed {
+                status: 502,
+                summary: "the upstream ended the stream before it was complete".into(),
+            }),
+            Poll::Pending => {
+                if this.timer.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                let now = Instant::now();
+                if now >= this.last_upstream + this.timing.idle_timeout {
+                    return this.end_with(RelayError::UpstreamTimeout(format!(
+                        "the upstream sent nothing for {} s",
+                        this.timing.idle_timeout.as_secs()
+                    )));
+                }
+                let at_boundary = this
+                    .observer
+                    .as_ref()
+                    .is_none_or(StreamObserver::at_boundary);
+                if let Some(keepalive) = this.keepalive
+                    && at_boundary
+                {
+                    let bytes = Bytes::from_static(keepalive);
+                    this.sent(&bytes);
+                    this.rearm();
+                    return Poll::Ready(Some(Ok(bytes)));
+                }
+                // Mid-event: no keepalive possible; wait for the idle deadline or more bytes.
+                this.last_sent = now;
+                this.rearm();
+                let _ = this.timer.as_mut().poll(cx);
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Drop for RelayStream {
+    fn drop(&mut self) {
+        if self.draft.is_some() {
+            // The client went away before the end: record what was seen, as partial.
+            if let Some(draft) = self.draft.as_mut() {
+                draft.error_class = Some("client_closed".to_owned());
+                draft.status_code = 499;
+            }
+            let Some(mut draft) = self.draft.take() else {
+                return;
+            };
+            if let Some(observer) = self.observer.take() {
+                draft.observed = observer.finish();
+            }
+            draft.partial = true;
+            draft.submit(&self.sink);
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! The usage recorder: the hot path hands each finished request's [`UsageEvent`] to a bounded
+//! queue and never waits on the database; one task writes them in batched transactions (usage
+//! rows, the tokens' last use, and the balance charge in full mode) and drains the queue on
+//! shutdown. A full queue makes the sender wait on a tracked task, so no record is dropped.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::store::usage::{self, UsageEvent};
+use crate::store::{Store, StoreError, tokens, users};
+
+/// Events queued before senders start waiting.
+pub const QUEUE_CAPACITY: usize = 65_536;
+/// Most events written in one transaction.
+pub const MAX_BATCH: usize = 2_048;
+/// Pause before retrying a batch the database refused.
+const RETRY_DELAY: Duration = Duration::from_millis(500);
+/// Attempts at one batch before it is logged as lost (the database is then unusable).
+const MAX_WRITE_ATTEMPTS: u32 = 20;
+
+/// One record to write.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// The usage row.
+    pub event: UsageEvent,
+    /// Whether `cost_usd` is charged to the user's balance (full mode with billing on).
+    pub charge: bool,
+}
+
+/// In-memory balances the hot path checks before a call; the recorder keeps them current.
+#[derive(Debug, Default)]
+pub struct Balances(Mutex<HashMap<i64, Decimal>>);
+
+impl Balances {
+    /// The user's balance as last known.
+    pub fn get(&self, user_id: i64) -> Decimal {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&user_id).copied())
+            .unwrap_or_default()
+    }
+
+    /// Replaces every balance (after a rebuild from the database).
+    pub fn replace(&self, all: HashMap<i64, Decimal>) {
+        if let Ok(mut map) = self.0.lock() {
+            *map = all;
+        }
+    }
+
+    fn set(&self, user_id: i64, balance: Decimal) {
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(user_id, balance);
+        }
+    }
+}
+
+/// The sending side, held by the relay.
+#[derive(Debug, Clone)]
+pub struct UsageSink {
+    tx: mpsc::Sender<Recorded>,
+    tasks: TaskTracker,
+}
+
+impl UsageSink {
+    /// Queues a record without waiting; when the queue is full a tracked task waits instead.
+    pub fn record(&self, record: Recorded) {
+        match self.tx.try_send(record) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(record)) => {
+                let tx = self.tx.clone();
+                self.tasks.spawn(async move {
+                    if tx.send(record).await.is_err() {
+                        tracing::error!("usage recorder stopped; a usage record was lost");
+                    }
+                });
+            }
+            Err(mpsc::error::TrySendError::Closed(record)) => {
+                tracing::error!(request_id = %record.event.request_id, "usage recorder stopped; a usage record was lost");
+            }
+        }
+    }
+}
+
+/// Starts the recorder on `tasks`; it stops after `shutdown` once the queue is empty.
+pub fn start(
+    store: Store,
+    balances: Arc<Balances>,
+    tasks: &TaskTracker,
+    shutdown: CancellationToken,
+) -> UsageSink {
+    let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+    tasks.spawn(run(store, balances, rx, shutdown));
+    UsageSink {
+        tx,
+        tasks: tasks.clone(),
+    }
+}
+
+async fn run(
+    store: Store,
+    balances: Arc<Balances>,
+    mut rx: mpsc::Receiver<Recorded>,
+    shutdown: CancellationToken,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    loop {
+        let first = tokio::select! {
+            record = rx.recv() => record,
+            () = shutdown.cancelled() => None,
+        };
+        let Some(first) = first else { break };
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(record) => batch.push(record),
+                Err(_) => break,
+            }
+        }
+        write(&store, &balances, &mut batch).await;
+    }
+    // Shutdown: take what is queued, refuse more, write it all.
+    rx.close();
+    while let Some(record) = rx.recv().await {
+        batch.push(record);
+        if batch.len() >= MAX_BATCH {
+            write(&store, &balances, &mut batch).await;
+        }
+    }
+    write(&store, &balances, &mut batch).await;
+}
+
+/// Writes and empties the batch, retrying while the database refuses.
+async fn write(store: &Store, balances: &Balances, batch: &mut Vec<Recorded>) {
+    if batch.is_empty() {
+        return;
+    }
+    let records = Arc::new(std::mem::take(batch));
+    for attempt in 1..=MAX_WRITE_ATTEMPTS {
+        let shared = Arc::clone(&records);
+        match store.write(move |tx| write_batch(tx, &shared)).await {
+            Ok(charged) => {
+                for (user, balance) in charged {
+                    balances.set(user, balance);
+                }
+                return;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, attempt, rows = records.len(), "writing usage failed; retrying");
+                tokio::time::sleep(RETRY_DELAY).await;
+            }
+        }
+    }
+    tracing::error!(
+        rows = records.len(),
+        "usage rows could not be written and are lost"
+    );
+}
+
+/// One transaction: the rows, each token's last use, and each charged user's new balance
+/// (charged down to zero, never below). Returns the balances it set.
+fn write_batch(
+    tx: &crate::store::Conn,
+    records: &[Recorded],
+) -> Result<Vec<(i64, Decimal)>, StoreError> {
+    let events: Vec<UsageEvent> = records.iter().map(|r| r.event.clone()).collect();
+    usage::insert_batch(tx, &events)?;
+    let mut last_used: HashMap<i64, i64> = HashMap::new();
+    let mut charges: HashMap<i64, Decimal> = HashMap::new();
+    for record in records {
+        let event = &record.event;
+        if let Some(token) = event.token_id {
+            let at = last_used.entry(token).or_insert(0);
+            *at = (*at).max(event.time.timestamp_millis());
+        }
+        if record.charge
+            && let Some(user) = event.user_id
+            && event.cost_usd > Decimal::ZERO
+        {
+            *charges.entry(user).or_default() += event.cost_usd;
+        }
+    }
+    for (token, at) in last_used {
+        tokens::touch(tx, token, at)?;
+    }
+    let mut charged = Vec::with_capacity(charges.len());
+    for (user, amount) in charges {
+        match users::charge(tx, user, amount) {
+            Ok(balance) => charged.push((user, balance)),
+            Err(StoreError::NotFound) => {} // the user was deleted meanwhile; the row stays
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(charged)
+}
