@@ -305,7 +305,13 @@ mod tests {
         assert_eq!(unknown, Err(SettingsError::Unknown("nope".into())));
         let wrong = validate_patch(&patch(json!({"self_mode": "yes"})), &settings);
         assert!(matches!(wrong, Err(SettingsError::Invalid { .. })));
-        for bad in ["ftp://x", "https://", "http://", "not a url", "https://x.test/?q=1"] {
+        for bad in [
+            "ftp://x",
+            "https://",
+            "http://",
+            "not a url",
+            "https://x.test/?q=1",
+        ] {
             let url = validate_patch(&patch(json!({ "site_base_url": bad })), &settings);
             assert!(matches!(url, Err(SettingsError::Invalid { .. })), "{bad}");
         }

@@ -80,7 +80,8 @@ async fn api_and_relay_paths_never_get_the_app() {
     resp.assert_error(StatusCode::NOT_FOUND, "not_found");
     for path in ["/v1/no-such-route", "/v1beta/models/x", "/healthz/x"] {
         let resp = app.send(Req::get(path)).await;
-        resp.assert_status(StatusCode::NOT_FOUND);
+        // The relay may answer first (401 without a key); whatever it says, it is not the app.
+        assert!(resp.status.is_client_error(), "{path}: {}", resp.status);
         assert!(
             !String::from_utf8_lossy(&resp.body).contains("<div id=\"root\">"),
             "{path}"

@@ -229,6 +229,20 @@ test("guide is filled in with this site's URL", async () => {
 });
 
 test("a real relay call with the token shows on the usage page and the dashboard", async (t) => {
+  const { page } = root;
+  // With billing on (the default), calls need a balance: top up through the users page.
+  const site = await (await fetch(`${BASE}/api/admin/settings`, { headers: { Authorization: `Bearer ${ADMIN_KEY}` } })).json();
+  if (!site.settings.feature_disable_billing) {
+    await page.goto(`${BASE}/admin/users`);
+    const row = page.getByTestId("users-table").locator("tr", { hasText: ROOT.email });
+    await row.getByRole("button", { name: "More actions" }).click();
+    await page.getByRole("button", { name: "Adjust balance" }).click();
+    await page.fill("#bal-amount", "10");
+    await page.fill("#bal-note", "browser test");
+    await shot(page, "relay-balance");
+    await page.locator(".modal-foot .btn.primary").click();
+    await row.getByText("$10.00").waitFor();
+  }
   const res = await fetch(`${BASE}/v1/chat/completions`, {
     method: "POST",
     headers: { Authorization: `Bearer ${tokenKey}`, "Content-Type": "application/json" },
@@ -239,7 +253,6 @@ test("a real relay call with the token shows on the usage page and the dashboard
     return;
   }
   assert.equal(res.status, 200, await res.text());
-  const { page } = root;
   // Usage is flushed in the background; poll the page until the event is there.
   let found = false;
   for (let i = 0; i < 30 && !found; i++) {
