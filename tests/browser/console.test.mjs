@@ -157,6 +157,13 @@ test("channels: create an OpenAI-compatible channel on the fake upstream and bin
   await page.keyboard.press("Escape");
   await page.getByTestId("channels-table").getByText("fake-openai").waitFor();
   await shot(page, "12-admin-channels");
+  // The Test action sends a tiny real request through the channel to the fake upstream.
+  await page.getByTestId("channels-table").getByRole("button", { name: "More actions" }).click();
+  await page.getByRole("button", { name: "Test", exact: true }).click();
+  await page.getByRole("button", { name: "Send test request" }).click();
+  await page.getByTestId("test-result").getByText("The upstream answered 200").waitFor();
+  await shot(page, "12b-admin-channel-test");
+  await page.getByRole("button", { name: "Close", exact: true }).click();
 
   const { body } = await admin("GET", "/api/admin/channels");
   const channel = body.items.find((c) => c.name === "fake-openai");

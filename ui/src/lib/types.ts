@@ -208,3 +208,22 @@ export interface SettingsAnswer {
   };
   overridden: string[];
 }
+
+export interface Cooldown {
+  target: "channel" | "channel_model" | "credential";
+  channel_id: number | null;
+  model: string | null;
+  credential_id: number | null;
+  until: string;
+  strikes: number;
+  reason: string;
+}
+
+export interface TestResult {
+  ok: boolean;
+  status: number | null;
+  latency_ms: number;
+  model: string;
+  answer: string | null;
+  error: string | null;
+}

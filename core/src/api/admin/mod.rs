@@ -2,6 +2,7 @@
 
 mod bindings;
 mod channel_groups;
+mod channel_ops;
 mod channels;
 mod credentials;
 mod input;
@@ -21,6 +22,7 @@ pub fn routes() -> Router<AppState> {
         .merge(settings::routes())
         .merge(users::routes())
         .merge(channels::routes())
+        .merge(channel_ops::routes())
         .merge(credentials::routes())
         .merge(models::routes())
         .merge(bindings::routes())

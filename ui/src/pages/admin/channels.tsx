@@ -1,16 +1,17 @@
 // /admin/channels: every upstream with status, priority, keys, models and today's traffic; a
 // drawer to create or edit one with its settings, credentials and model bindings.
 import { useMemo, useState } from "react";
+import { useQuery } from "@tanstack/react-query";
 import { useT } from "../../i18n";
-import { del, patch } from "../../lib/api";
+import { del, get, patch, post } from "../../lib/api";
 import { useAction, useAll } from "../../lib/hooks";
 import { useSort } from "../../lib/sort";
 import { useSummary } from "../../lib/summary";
-import type { Channel } from "../../lib/types";
-import { int, ms, startOfToday } from "../../lib/format";
-import { Empty, ErrorBox, Menu, PageHead, SkeletonRows, SortTh, Switch } from "../../components/ui";
-import { useConfirm } from "../../components/overlays";
-import { IconEdit, IconMore, IconPlus, IconServer, IconTrash } from "../../components/icons";
+import type { Channel, Cooldown, Page, TestResult } from "../../lib/types";
+import { dateTime, int, ms, startOfToday } from "../../lib/format";
+import { Callout, Empty, ErrorBox, Menu, PageHead, SkeletonRows, SortTh, Spinner, Switch } from "../../components/ui";
+import { Modal, useConfirm } from "../../components/overlays";
+import { IconEdit, IconMore, IconPlus, IconServer, IconTrash, IconZap } from "../../components/icons";
 import { ChannelDrawer, TYPE_LABEL } from "./channel-drawer";
 
 export const CHANNELS_KEY = ["admin", "channels", "all"];
@@ -25,6 +26,13 @@ export default function ChannelsPage() {
   const today = useSummary("/api/admin/usage/summary", startOfToday(), now);
   const traffic = new Map((today.data?.by_channel ?? []).map((c) => [c.key, c]));
   const [editing, setEditing] = useState<Channel | "new" | null>(null);
+  const [testing, setTesting] = useState<Channel | null>(null);
+  const health = useQuery({
+    queryKey: ["admin", "channels", "health"],
+    queryFn: () => get<Page<Cooldown>>("/api/admin/channels/health"),
+    refetchInterval: 15_000,
+  });
+  const cooldowns = (id: number) => (health.data?.items ?? []).filter((c) => c.channel_id === id);
   const sort = useSort<Channel, Col>(
     channels.data ?? [],
     "priority",
@@ -78,6 +86,7 @@ export default function ChannelsPage() {
                   <SortTh label={t("col.type")} k="type" sort={sort} className="hide-sm" />
                   <th className="hide-sm">{t("col.baseUrl")}</th>
                   <SortTh label={t("col.enabled")} k="status" sort={sort} />
+                  <th>{t("channels.health")}</th>
                   <SortTh label={t("col.priority")} k="priority" sort={sort} />
                   <th className="num hide-sm">{t("col.keys")}</th>
                   <th className="num hide-sm">{t("col.models")}</th>
@@ -112,6 +121,9 @@ export default function ChannelsPage() {
                         />
                       </td>
                       <td>
+                        <HealthCell channel={c} cooldowns={cooldowns(c.id)} />
+                      </td>
+                      <td>
                         <input
                           className="input narrow"
                           type="number"
@@ -141,6 +153,12 @@ export default function ChannelsPage() {
                                 <IconEdit />
                                 {t("common.edit")}
                               </button>
+                              {c.type !== "codex_oauth" ? (
+                                <button type="button" onClick={() => { close(); setTesting(c); }}>
+                                  <IconZap />
+                                  {t("channels.test")}
+                                </button>
+                              ) : null}
                               <button
                                 type="button"
                                 className="danger"
@@ -166,7 +184,85 @@ export default function ChannelsPage() {
         )}
       </section>
       <p className="small faint">{t("channels.healthNote")}</p>
+      {testing ? <TestModal channel={testing} onClose={() => setTesting(null)} /> : null}
       {current ? <ChannelDrawer channel={current === "new" ? null : current} onClose={() => setEditing(null)} onCreated={(c) => setEditing(c)} /> : null}
     </div>
+  );
+}
+
+function HealthCell({ channel, cooldowns }: { channel: Channel; cooldowns: Cooldown[] }) {
+  const t = useT();
+  if (channel.status === "disabled") return <span className="badge">{t("status.disabled")}</span>;
+  const whole = cooldowns.find((c) => c.target === "channel");
+  const partial = cooldowns.filter((c) => c.target !== "channel");
+  if (whole) {
+    return (
+      <span className="badge err" title={whole.reason}>
+        {t("channels.coolingUntil", { time: dateTime(whole.until).slice(11) })}
+      </span>
+    );
+  }
+  if (partial.length) {
+    return (
+      <span className="badge warn" title={partial.map((c) => `${c.model ?? c.credential_id ?? ""}: ${c.reason}`).join("\n")}>
+        {t("channels.partlyCooling", { n: partial.length })}
+      </span>
+    );
+  }
+  return <span className="badge ok">{t("status.ok")}</span>;
+}
+
+/** Sends a tiny real request through the channel and shows latency and the answer or error. */
+export function TestModal({ channel, onClose }: { channel: Channel; onClose: () => void }) {
+  const t = useT();
+  const firstModel = channel.models.find((b) => b.enabled);
+  const [model, setModel] = useState(firstModel ? (firstModel.upstream_model ?? firstModel.public_id) : "");
+  const run = useQuery({
+    queryKey: ["admin", "channel-test", channel.id, model],
+    queryFn: () => post<TestResult>(`/api/admin/channels/${channel.id}/test`, model ? { model } : {}),
+    enabled: false,
+    retry: false,
+  });
+  return (
+    <Modal
+      label={t("channels.testTitle", { name: channel.name })}
+      onClose={onClose}
+      wide
+      footer={
+        <>
+          <button type="button" className="btn" onClick={onClose}>
+            {t("common.close")}
+          </button>
+          <button type="button" className="btn primary" disabled={run.isFetching || !model} onClick={() => void run.refetch()}>
+            {run.isFetching ? <Spinner /> : <IconZap />}
+            {t("channels.runTest")}
+          </button>
+        </>
+      }
+    >
+      <h2>{t("channels.testTitle", { name: channel.name })}</h2>
+      <p>{t("channels.testLead")}</p>
+      <div className="field">
+        <label htmlFor="test-model">{t("channels.upstreamModel")}</label>
+        <input id="test-model" className="input mono" value={model} onChange={(e) => setModel(e.target.value.trim())} />
+      </div>
+      {run.isError ? <ErrorBox error={run.error} /> : null}
+      {run.data ? (
+        <div data-testid="test-result">
+          {run.data.ok ? (
+            <Callout kind="ok">
+              {t("channels.testOk", { status: run.data.status ?? "", latency: ms(run.data.latency_ms) })}
+            </Callout>
+          ) : (
+            <Callout kind="err">
+              {t("channels.testFailed", { status: run.data.status ?? "–", latency: ms(run.data.latency_ms) })}
+            </Callout>
+          )}
+          <div className="code-block">
+            <pre>{run.data.ok ? (run.data.answer ?? t("channels.noAnswerText")) : run.data.error}</pre>
+          </div>
+        </div>
+      ) : null}
+    </Modal>
   );
 }
