@@ -235,6 +235,7 @@ export const en = {
   "usage.tokens": "Tokens",
   "usage.errorRate": "{pct} failed",
   "usage.topUsers": "Top users",
+  "usage.topTokens": "By token",
   "usage.topChannels": "Top channels",
   "usage.events": "Requests",
   "usage.eventsLead": "Newest first. Click a row for the full record.",

@@ -237,6 +237,7 @@ export const zh: Record<keyof typeof en, string> = {
   "usage.tokens": "Token 用量",
   "usage.errorRate": "失败 {pct}",
   "usage.topUsers": "用量最多的用户",
+  "usage.topTokens": "各令牌用量",
   "usage.topChannels": "用量最多的渠道",
   "usage.events": "请求记录",
   "usage.eventsLead": "最新的在前。点击一行查看完整记录。",

@@ -193,6 +193,12 @@ export function UsageView({ admin }: { admin: boolean }) {
         <Card title={t("dash.cost")}>{summary.isPending ? <SkeletonRows rows={6} /> : <CostChart points={points} bucket={bucket} />}</Card>
       </div>
 
+      {!admin && summary.data && summary.data.totals.requests > 0 ? (
+        <div className="grid cols-2">
+          <TopList title={t("dash.topModels")} rows={summary.data.by_model} name={(k) => k || "–"} mono />
+          <TopList title={t("usage.topTokens")} rows={summary.data.by_token} name={tokenName} />
+        </div>
+      ) : null}
       {admin && summary.data ? (
         <div className="grid cols-3">
           <TopList title={t("usage.topUsers")} rows={summary.data.by_user ?? []} name={userName} />

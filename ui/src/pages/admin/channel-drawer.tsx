@@ -10,7 +10,8 @@ import type { Channel, ChannelGroup, ChannelType, Model } from "../../lib/types"
 import { dateTime } from "../../lib/format";
 import { Callout, Field, Mono, StatusBadge, Switch, Tabs } from "../../components/ui";
 import { Drawer, useConfirm, useToast } from "../../components/overlays";
-import { IconPlus, IconTrash } from "../../components/icons";
+import { IconPlus, IconTrash, IconZap } from "../../components/icons";
+import { TestModal } from "./channel-test";
 
 const CHANNELS_KEY = ["admin", "channels", "all"];
 
@@ -71,6 +72,7 @@ function GeneralForm({ channel, tab, onCreated, onClose }: { channel: Channel | 
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [serverError, setServerError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [testing, setTesting] = useState(false);
   const parsed = checkSettings(settingsText);
 
   const setSetting = (key: string, value: unknown) => {
@@ -269,8 +271,16 @@ function GeneralForm({ channel, tab, onCreated, onClose }: { channel: Channel | 
         </>
       )}
       {serverError ? <Callout kind="err">{serverError}</Callout> : null}
+      {testing && channel ? <TestModal channel={channel} onClose={() => setTesting(false)} /> : null}
       <div className="row between">
-        <span />
+        {channel && channel.type !== "codex_oauth" ? (
+          <button type="button" className="btn" onClick={() => setTesting(true)}>
+            <IconZap />
+            {t("channels.test")}
+          </button>
+        ) : (
+          <span />
+        )}
         <div className="row">
           <button type="button" className="btn" onClick={onClose}>
             {t("common.close")}

@@ -3,16 +3,17 @@
 import { useMemo, useState } from "react";
 import { useQuery } from "@tanstack/react-query";
 import { useT } from "../../i18n";
-import { del, get, patch, post } from "../../lib/api";
+import { del, get, patch } from "../../lib/api";
 import { useAction, useAll } from "../../lib/hooks";
 import { useSort } from "../../lib/sort";
 import { useSummary } from "../../lib/summary";
-import type { Channel, Cooldown, Page, TestResult } from "../../lib/types";
+import type { Channel, Cooldown, Page } from "../../lib/types";
 import { dateTime, int, ms, startOfToday } from "../../lib/format";
-import { Callout, Empty, ErrorBox, Menu, PageHead, SkeletonRows, SortTh, Spinner, Switch } from "../../components/ui";
-import { Modal, useConfirm } from "../../components/overlays";
+import { Empty, ErrorBox, Menu, PageHead, SkeletonRows, SortTh, Switch } from "../../components/ui";
+import { useConfirm } from "../../components/overlays";
 import { IconEdit, IconMore, IconPlus, IconServer, IconTrash, IconZap } from "../../components/icons";
 import { ChannelDrawer, TYPE_LABEL } from "./channel-drawer";
+import { TestModal } from "./channel-test";
 
 export const CHANNELS_KEY = ["admin", "channels", "all"];
 
@@ -212,57 +213,3 @@ function HealthCell({ channel, cooldowns }: { channel: Channel; cooldowns: Coold
   return <span className="badge ok">{t("status.ok")}</span>;
 }
 
-/** Sends a tiny real request through the channel and shows latency and the answer or error. */
-export function TestModal({ channel, onClose }: { channel: Channel; onClose: () => void }) {
-  const t = useT();
-  const firstModel = channel.models.find((b) => b.enabled);
-  const [model, setModel] = useState(firstModel ? (firstModel.upstream_model ?? firstModel.public_id) : "");
-  const run = useQuery({
-    queryKey: ["admin", "channel-test", channel.id, model],
-    queryFn: () => post<TestResult>(`/api/admin/channels/${channel.id}/test`, model ? { model } : {}),
-    enabled: false,
-    retry: false,
-  });
-  return (
-    <Modal
-      label={t("channels.testTitle", { name: channel.name })}
-      onClose={onClose}
-      wide
-      footer={
-        <>
-          <button type="button" className="btn" onClick={onClose}>
-            {t("common.close")}
-          </button>
-          <button type="button" className="btn primary" disabled={run.isFetching || !model} onClick={() => void run.refetch()}>
-            {run.isFetching ? <Spinner /> : <IconZap />}
-            {t("channels.runTest")}
-          </button>
-        </>
-      }
-    >
-      <h2>{t("channels.testTitle", { name: channel.name })}</h2>
-      <p>{t("channels.testLead")}</p>
-      <div className="field">
-        <label htmlFor="test-model">{t("channels.upstreamModel")}</label>
-        <input id="test-model" className="input mono" value={model} onChange={(e) => setModel(e.target.value.trim())} />
-      </div>
-      {run.isError ? <ErrorBox error={run.error} /> : null}
-      {run.data ? (
-        <div data-testid="test-result">
-          {run.data.ok ? (
-            <Callout kind="ok">
-              {t("channels.testOk", { status: run.data.status ?? "", latency: ms(run.data.latency_ms) })}
-            </Callout>
-          ) : (
-            <Callout kind="err">
-              {t("channels.testFailed", { status: run.data.status ?? "–", latency: ms(run.data.latency_ms) })}
-            </Callout>
-          )}
-          <div className="code-block">
-            <pre>{run.data.ok ? (run.data.answer ?? t("channels.noAnswerText")) : run.data.error}</pre>
-          </div>
-        </div>
-      ) : null}
-    </Modal>
-  );
-}
