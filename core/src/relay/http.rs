@@ -68,25 +68,63 @@ pub fn routes() -> Router<AppState> {
             "/v1beta/openai/models",
             get(models::list_openai).fallback(wrong_method),
         )
+        .route(
+            "/v1/responses/{id}",
+            get(|s, p, r| stored(s, p, r, "/v1/responses/{id}"))
+                .delete(|s, p, r| stored(s, p, r, "/v1/responses/{id}"))
+                .fallback(wrong_method),
+        )
+        .route(
+            "/v1/responses/{id}/cancel",
+            post(|s, p, r| stored(s, p, r, "/v1/responses/{id}/cancel")).fallback(wrong_method),
+        )
+        .route(
+            "/v1/responses/{id}/input_items",
+            get(|s, p, r| stored(s, p, r, "/v1/responses/{id}/input_items")).fallback(wrong_method),
+        )
         .route("/v1", axum::routing::any(not_found))
         .route("/v1/{*rest}", axum::routing::any(not_found))
         .route("/v1beta/{*rest}", axum::routing::any(not_found))
 }
 
+/// A call about a stored Responses object.
+async fn stored(
+    state: State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+    endpoint: &'static str,
+) -> Response {
+    match inbound(&state, request, Protocol::Responses, endpoint).await {
+        Ok(inbound) => pipeline::handle_stored(state.0, inbound, id).await,
+        Err(error) => error.into_response_for(Dialect::OpenAi),
+    }
+}
+
 /// Reads the body (bounded) and runs the pipeline.
 async fn relay(
-    State(state): State<AppState>,
+    state: State<AppState>,
     request: Request,
     protocol: Protocol,
     endpoint: &'static str,
 ) -> Response {
-    let dialect = super::inbound::dialect_of(protocol);
+    match inbound(&state, request, protocol, endpoint).await {
+        Ok(inbound) => pipeline::handle(state.0, inbound).await,
+        Err(error) => error.into_response_for(super::inbound::dialect_of(protocol)),
+    }
+}
+
+/// The client request as the pipeline sees it, its body read up to `limits.max_body_bytes`.
+async fn inbound(
+    State(state): &State<AppState>,
+    request: Request,
+    protocol: Protocol,
+    endpoint: &'static str,
+) -> Result<Inbound, RelayError> {
     let (parts, body) = request.into_parts();
     let limit = state.config.limits.max_body_bytes;
-    let body = match axum::body::to_bytes(body, limit).await {
-        Ok(body) => body,
-        Err(_) => return RelayError::TooLarge(limit).into_response_for(dialect),
-    };
+    let body = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| RelayError::TooLarge(limit))?;
     let gemini = (protocol == Protocol::Gemini)
         .then(|| gemini_target(parts.uri.path()))
         .flatten();
@@ -96,7 +134,7 @@ async fn relay(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let inbound = Inbound {
+    Ok(Inbound {
         protocol,
         endpoint,
         method: parts.method,
@@ -106,8 +144,7 @@ async fn relay(
         body,
         gemini,
         request_id,
-    };
-    pipeline::handle(state, inbound).await
+    })
 }
 
 /// `(model, action)` from `.../models/{model}:{action}`.
@@ -158,12 +195,29 @@ async fn not_found(method: Method, request: Request<Body>) -> Response {
         .into_response_for(dialect_of_path(path))
 }
 
-/// A known path called with the wrong method: 405 in the dialect of the path.
+/// A known path called with the wrong method: 405 in the dialect of the path. A WebSocket
+/// handshake (Codex CLI tries one on `/v1/responses` first) gets 426 instead: Codex falls back to
+/// HTTP at once on 426, but retries a 405 five times with backoff before it does.
 async fn wrong_method(method: Method, request: Request<Body>) -> Response {
     let path = request.uri().path();
-    let mut response = RelayError::BadRequest(format!("`{method}` is not allowed on `{path}`"))
-        .into_response_for(dialect_of_path(path));
-    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    let websocket = request
+        .headers()
+        .get(axum::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let (status, message) = if websocket {
+        (
+            StatusCode::UPGRADE_REQUIRED,
+            format!("WebSocket is not supported on `{path}`; use HTTP with `stream: true`"),
+        )
+    } else {
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("`{method}` is not allowed on `{path}`"),
+        )
+    };
+    let mut response = RelayError::BadRequest(message).into_response_for(dialect_of_path(path));
+    *response.status_mut() = status;
     response
 }
 
@@ -182,5 +236,39 @@ mod tests {
             Some(("m".into(), "generateContent".into()))
         );
         assert_eq!(gemini_target("/v1beta/models/no-action"), None);
+    }
+
+    async fn get_responses(upgrade: Option<&str>) -> (StatusCode, serde_json::Value) {
+        use tower::ServiceExt;
+        let state = AppState::for_tests(crate::config::Config::test_default()).await;
+        let mut req = Request::builder().method(Method::GET).uri("/v1/responses");
+        if let Some(u) = upgrade {
+            req = req
+                .header("connection", "Upgrade")
+                .header("upgrade", u)
+                .header("sec-websocket-version", "13")
+                .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
+        }
+        let resp = crate::app(state)
+            .oneshot(req.body(Body::empty()).expect("request"))
+            .await
+            .expect("response");
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        (status, serde_json::from_slice(&body).expect("JSON error"))
+    }
+
+    #[tokio::test]
+    async fn a_websocket_handshake_on_responses_gets_426_so_codex_falls_back_to_http() {
+        let (status, body) = get_responses(Some("websocket")).await;
+        assert_eq!(status, StatusCode::UPGRADE_REQUIRED);
+        assert_eq!(body["error"]["type"], "invalid_request_error");
+        let (status, _) = get_responses(Some("WebSocket")).await;
+        assert_eq!(status, StatusCode::UPGRADE_REQUIRED);
+        let (status, body) = get_responses(None).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert!(body["error"]["message"].is_string());
     }
 }

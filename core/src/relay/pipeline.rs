@@ -197,6 +197,74 @@ async fn run(
     Err(last.unwrap_or_else(|| RelayError::UpstreamTimeout("no upstream answered in time".into())))
 }
 
+/// Serves a call about a stored Responses object (`GET/DELETE /v1/responses/{id}`, `cancel`,
+/// `input_items`): only its creator may ask, and it goes to the channel and credential that hold
+/// it. No failover: no other upstream knows the object.
+pub async fn handle_stored(state: AppState, inbound: Inbound, response_id: String) -> Response {
+    let mut draft = Draft::new(
+        inbound.request_id.clone(),
+        inbound.endpoint,
+        inbound.body.len() as u64,
+    );
+    match run_stored(&state, &inbound, &response_id, &mut draft).await {
+        Ok(response) => response,
+        Err(error) => {
+            draft.fail(&error);
+            draft.submit(&state.relay.usage);
+            error.into_response_for(inbound.dialect())
+        }
+    }
+}
+
+async fn run_stored(
+    state: &AppState,
+    inbound: &Inbound,
+    response_id: &str,
+    draft: &mut Draft,
+) -> Result<Response, RelayError> {
+    let table = state.relay.table.load_full();
+    let token = authenticate(&table, inbound)?;
+    draft.user_id = Some(token.user_id);
+    draft.token_id = Some(token.token_id);
+    let id = response_id.to_owned();
+    let owner = state
+        .store
+        .read(move |c| crate::store::response_owners::get(c, &id))
+        .await
+        .map_err(|e| RelayError::Internal(e.to_string()))?
+        .filter(|owner| owner.user_id == token.user_id)
+        .ok_or_else(|| RelayError::NotFound(format!("no response with id `{response_id}`")))?;
+    let channel = table.channels.get(&owner.channel_id).ok_or_else(|| {
+        RelayError::NotFound(format!("the channel that holds `{response_id}` is gone"))
+    })?;
+    let credential = channel
+        .credentials
+        .iter()
+        .position(|c| c.id == owner.credential_id)
+        .ok_or_else(|| {
+            RelayError::NotFound(format!("the credential that holds `{response_id}` is gone"))
+        })?;
+    draft.channel_id = Some(channel.id);
+    draft.credential_id = Some(owner.credential_id);
+    let pick = select::Pick {
+        channel: Arc::clone(channel),
+        credential,
+        group_id: 0,
+        upstream_model: String::new(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(state.config.routing.max_failover_secs);
+    attempt::send(
+        state,
+        inbound,
+        &RequestFacts::default(),
+        &pick,
+        draft,
+        deadline,
+    )
+    .await
+    .map_err(|failure| failure.error)
+}
+
 /// Session headers clients send (Codex's `session_id`, others' `x-session-id`).
 fn session_header(inbound: &Inbound) -> Option<String> {
     ["session_id", "x-session-id", "conversation_id"]

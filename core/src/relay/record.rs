@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 
 use super::error::RelayError;
 use super::protocol::Observed;
+use crate::store::response_owners::ResponseOwner;
 use crate::store::usage::UsageEvent;
 use crate::usage::recorder::{Recorded, UsageSink};
 use crate::usage::{Prices, TokenUsage, cost};
@@ -152,7 +153,27 @@ impl Draft {
         if !self.is_attributable() {
             return;
         }
+        let response_owner = match (
+            &self.observed.response_id,
+            self.user_id,
+            self.channel_id,
+            self.credential_id,
+        ) {
+            (Some(id), Some(user_id), Some(channel_id), Some(credential_id)) => Some((
+                id.clone(),
+                ResponseOwner {
+                    user_id,
+                    channel_id,
+                    credential_id,
+                },
+            )),
+            _ => None,
+        };
         let (event, charge) = self.into_event();
-        sink.record(Recorded { event, charge });
+        sink.record(Recorded {
+            event,
+            charge,
+            response_owner,
+        });
     }
 }

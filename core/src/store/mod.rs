@@ -10,6 +10,7 @@ pub mod channels;
 pub mod credentials;
 pub mod login_failures;
 pub mod models;
+pub mod response_owners;
 pub mod routing;
 pub mod sessions;
 pub mod settings;

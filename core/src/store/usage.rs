@@ -165,7 +165,10 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<UsageEvent> {
 
 /// Inserts events with one cached prepared statement. Call it inside one write transaction per
 /// batch: the per-row cost is then a bind and a step, with one commit for the whole batch.
-pub fn insert_batch(c: &Conn, events: &[UsageEvent]) -> Result<(), StoreError> {
+pub fn insert_batch<'a>(
+    c: &Conn,
+    events: impl IntoIterator<Item = &'a UsageEvent>,
+) -> Result<(), StoreError> {
     let mut stmt = c.prepare_cached(INSERT)?;
     for e in events {
         stmt.execute(params![

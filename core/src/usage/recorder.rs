@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::store::response_owners::{self, ResponseOwner};
 use crate::store::usage::{self, UsageEvent};
 use crate::store::{Store, StoreError, tokens, users};
 
@@ -31,6 +32,8 @@ pub struct Recorded {
     pub event: UsageEvent,
     /// Whether `cost_usd` is charged to the user's balance (full mode with billing on).
     pub charge: bool,
+    /// A Responses object this request created, and where it lives.
+    pub response_owner: Option<(String, ResponseOwner)>,
 }
 
 /// In-memory balances the hot path checks before a call; the recorder keeps them current.
@@ -169,8 +172,7 @@ fn write_batch(
     tx: &crate::store::Conn,
     records: &[Recorded],
 ) -> Result<Vec<(i64, Decimal)>, StoreError> {
-    let events: Vec<UsageEvent> = records.iter().map(|r| r.event.clone()).collect();
-    usage::insert_batch(tx, &events)?;
+    usage::insert_batch(tx, records.iter().map(|r| &r.event))?;
     let mut last_used: HashMap<i64, i64> = HashMap::new();
     let mut charges: HashMap<i64, Decimal> = HashMap::new();
     for record in records {
@@ -185,6 +187,9 @@ fn write_batch(
         {
             *charges.entry(user).or_default() += event.cost_usd;
         }
+    }
+    for (id, owner) in records.iter().filter_map(|r| r.response_owner.as_ref()) {
+        response_owners::insert(tx, id, owner)?;
     }
     for (token, at) in last_used {
         tokens::touch(tx, token, at)?;

@@ -27,6 +27,8 @@ pub struct Observed {
     pub completed: bool,
     /// The error the upstream reported in the body or in-band, if any (the last one wins).
     pub error: Option<StreamError>,
+    /// The id of a Responses answer (`resp_...`), so later calls about it reach the same place.
+    pub response_id: Option<String>,
 }
 
 impl Observed {
@@ -35,6 +37,15 @@ impl Observed {
         let raw = raw.filter(|raw| !raw.is_null());
         self.usage = raw.as_ref().map(|raw| normalise(protocol, raw));
         self.raw_usage = raw;
+    }
+
+    /// Records a Responses id unless one is known already.
+    pub(crate) fn note_response_id(&mut self, id: Option<Cow<'_, str>>) {
+        if self.response_id.is_none()
+            && let Some(id) = id.filter(|id| !id.is_empty())
+        {
+            self.response_id = Some(id.into_owned());
+        }
     }
 
     /// Records the upstream model unless one is known already (the first report wins: later

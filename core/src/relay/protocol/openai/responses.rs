@@ -18,6 +18,8 @@ use crate::relay::protocol::{Observed, Protocol};
 #[derive(Debug, Default, Deserialize)]
 struct ResponseObject<'a> {
     #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
     model: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     status: Option<Cow<'a, str>>,
@@ -85,6 +87,7 @@ pub(crate) fn observe_json(body: &[u8]) -> Observed {
         return observed;
     };
     observed.note_model(response.model.take());
+    observed.note_response_id(response.id.take());
     observed.set_raw_usage(Protocol::Responses, response.usage.take());
     let status = response.status.take();
     // no status: a compatible server's plain answer; "queued"/"in_progress": a background
@@ -130,6 +133,7 @@ pub(crate) fn on_event(progress: &mut Progress, event: &SseEvent) -> Effect {
             }) = serde_json::from_slice::<LifecycleEvent<'_>>(event.data)
             {
                 progress.observed.note_model(response.model);
+                progress.observed.note_response_id(response.id);
             }
             Effect::default()
         }
@@ -151,6 +155,7 @@ fn finish_event(progress: &mut Progress, data: &[u8], status: &str) -> Effect {
     };
     let observed = &mut progress.observed;
     observed.note_model(response.model.take());
+    observed.note_response_id(response.id.take());
     if let Some(usage) = response.usage.take().filter(|usage| !usage.is_null()) {
         observed.raw_usage = Some(usage);
     }
