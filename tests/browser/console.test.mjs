@@ -206,6 +206,16 @@ test("tokens: create one, see the key once, reveal it again", async () => {
   await row.getByRole("button", { name: "Reveal" }).click();
   assert.equal((await page.getByTestId("secret-key").locator("code").textContent()).trim(), tokenKey);
   await page.getByRole("button", { name: "Done" }).click();
+  // Edit: give it an expiry in 30 days.
+  await row.getByRole("button", { name: "More actions" }).click();
+  await page.getByRole("button", { name: "Edit", exact: true }).click();
+  await page.selectOption("#token-expiry", "30");
+  await page.locator('.drawer-foot button[type="submit"]').click();
+  await page.locator(".drawer").waitFor({ state: "detached" });
+  // The console shows local dates; the browser and this process share the machine's zone.
+  const later = new Date(Date.now() + 30 * 86_400_000);
+  const expiry = `${later.getFullYear()}-${String(later.getMonth() + 1).padStart(2, "0")}-${String(later.getDate()).padStart(2, "0")}`;
+  await row.getByText(expiry).waitFor();
 });
 
 test("models page lists what this user may call, with prices", async () => {

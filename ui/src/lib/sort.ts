@@ -18,8 +18,8 @@ export function useSort<T, K extends string>(rows: T[], initial: K, value: (row:
       return dir === "asc" ? cmp : -cmp;
     });
     return copy;
-    // `value` is a pure accessor defined inline by callers; the rows, key and direction decide.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // `value` is a pure accessor defined inline by callers (a new function every render), so
+    // only the rows, key and direction decide when to sort again.
   }, [rows, key, dir]);
   const toggle = (next: K) => {
     if (next === key) setDir(dir === "asc" ? "desc" : "asc");

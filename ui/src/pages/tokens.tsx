@@ -240,13 +240,20 @@ export function KeyModal({ title, lead, secret: value, onClose }: { title: strin
 
 type Expiry = "never" | "7" | "30" | "90" | "custom";
 
+/** An RFC 3339 time as `<input type="datetime-local">` wants it: local, to the minute. */
+function localInput(value: string): string {
+  const d = new Date(value);
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
 function TokenForm({ token, onClose, onCreated }: { token?: Token; onClose: () => void; onCreated: (key: string) => void }) {
   const t = useT();
   const models = useQuery({ queryKey: ["models", "mine"], queryFn: () => get<Page<UserModel>>("/api/models") });
   const groups = useQuery({ queryKey: ["channel-groups", "mine"], queryFn: () => get<Page<GroupOption>>("/api/channel-groups") });
   const [name, setName] = useState(token?.name ?? "");
   const [expiry, setExpiry] = useState<Expiry>(token?.expires_at ? "custom" : "never");
-  const [custom, setCustom] = useState(token?.expires_at ? token.expires_at.slice(0, 16) : "");
+  const [custom, setCustom] = useState(token?.expires_at ? localInput(token.expires_at) : "");
   const [restrict, setRestrict] = useState(!!token?.models?.length);
   const [picked, setPicked] = useState<string[]>(token?.models ?? []);
   const [extra, setExtra] = useState("");

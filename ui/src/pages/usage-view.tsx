@@ -48,9 +48,9 @@ export function UsageView({ admin }: { admin: boolean }) {
     user_id: admin ? params.get("user") || undefined : undefined,
     channel_id: admin ? params.get("channel") || undefined : undefined,
   };
-  // Recomputed when the URL changes, not on every render.
+  // Recomputed when the URL changes, not on every render ("now" would move each time).
   const key = params.toString();
-  const { from, to } = useMemo(() => rangeDates(range, params.get("from"), params.get("to")), [key]); // eslint-disable-line react-hooks/exhaustive-deps
+  const { from, to } = useMemo(() => rangeDates(range, params.get("from"), params.get("to")), [key]);
   const setParam = (name: string, value: string | undefined) => {
     const next = new URLSearchParams(params);
     if (value) next.set(name, value);
