@@ -40,13 +40,13 @@ async function newPage(options = {}) {
   return { context, page };
 }
 
-async function shot(page, name) {
+async function shot(page, name, { full = true } = {}) {
   // Let charts and fonts settle; a screenshot with a half-drawn chart helps nobody.
   await page.waitForLoadState("networkidle").catch(() => {});
   await page.waitForTimeout(150);
   // A drawer or dialog is fixed to the viewport: the whole page behind it adds nothing.
   const overlay = (await page.locator(".drawer, .modal").count()) > 0;
-  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: !overlay });
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: full && !overlay });
 }
 
 async function admin(method, path, body) {
@@ -426,26 +426,34 @@ test("the language switch changes visible text and is remembered", async () => {
   await page.getByRole("heading", { name: "Channels" }).waitFor();
 });
 
-test("dark theme and a 390 px phone screen", async () => {
-  const { context, page } = await newPage({ viewport: { width: 390, height: 844 }, colorScheme: "dark" });
+test("dark theme and a 360 px phone screen, without sideways scrolling", async () => {
+  const { context, page } = await newPage({ viewport: { width: 360, height: 780 }, colorScheme: "dark" });
   await page.goto(`${BASE}/login`);
   await page.fill("#login", ROOT.username);
   await page.fill("#password", ROOT.password);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.waitForURL(/\/dashboard/);
   assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), "dark");
+  await page.getByTestId("today-stats").waitFor();
   await shot(page, "33-phone-dark-dashboard");
   await page.getByRole("button", { name: "Open navigation" }).click();
   await page.locator(".sidebar.open").waitFor();
   await shot(page, "34-phone-dark-nav");
-  await page.goto(`${BASE}/tokens`);
-  await page.getByTestId("tokens-table").waitFor();
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  assert.ok(overflow <= 1, `the page does not scroll sideways (${overflow}px)`);
-  await shot(page, "35-phone-dark-tokens");
-  await page.goto(`${BASE}/admin/channels`);
-  await page.getByTestId("channels-table").waitFor();
-  await shot(page, "36-phone-dark-channels");
+  const pages = [
+    ["/tokens", "35-phone-dark-tokens"],
+    ["/usage", "36-phone-dark-usage"],
+    ["/guide", "37-phone-dark-guide"],
+    ["/admin/channels", "38-phone-dark-channels"],
+    ["/admin/settings", "39-phone-dark-settings"],
+  ];
+  for (const [path, name] of pages) {
+    await page.goto(`${BASE}${path}`);
+    await page.locator("main h1").waitFor();
+    await page.waitForLoadState("networkidle");
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 1, `${path} scrolls sideways by ${overflow}px`);
+    await shot(page, name, { full: false });
+  }
   await context.close();
 });
 
