@@ -83,6 +83,9 @@ pub struct UsageFilter {
     pub from: Option<DateTime<Utc>>,
     /// Events before this time.
     pub to: Option<DateTime<Utc>>,
+    /// `Some(true)`: only failed requests (status 400 or above, or an error class);
+    /// `Some(false)`: only successful ones.
+    pub errors: Option<bool>,
 }
 
 const COLUMNS: &str = "id, time, request_id, user_id, token_id, model, forwarded_model, \
@@ -234,6 +237,12 @@ pub fn list(
     }
     if let Some(cursor) = cursor {
         add("id < ?", cursor.into());
+    }
+    // No value to bind, so these go after the last `add` (which borrows `clauses`).
+    match filter.errors {
+        Some(true) => clauses.push("(status_code >= 400 OR error_class IS NOT NULL)"),
+        Some(false) => clauses.push("(status_code < 400 AND error_class IS NULL)"),
+        None => {}
     }
     values.push((limit as i64 + 1).into());
     let condition = if clauses.is_empty() {

@@ -2,6 +2,7 @@
 
 mod bindings;
 mod channel_groups;
+mod channel_ops;
 mod channels;
 mod credentials;
 mod health;
@@ -22,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .merge(settings::routes())
         .merge(users::routes())
         .merge(channels::routes())
+        .merge(channel_ops::routes())
         .merge(credentials::routes())
         .merge(health::routes())
         .merge(models::routes())
