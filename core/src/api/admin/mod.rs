@@ -5,7 +5,6 @@ mod channel_groups;
 mod channel_ops;
 mod channels;
 mod credentials;
-mod health;
 mod input;
 mod models;
 mod settings;
@@ -25,7 +24,6 @@ pub fn routes() -> Router<AppState> {
         .merge(channels::routes())
         .merge(channel_ops::routes())
         .merge(credentials::routes())
-        .merge(health::routes())
         .merge(models::routes())
         .merge(bindings::routes())
         .merge(channel_groups::routes())
