@@ -3,6 +3,7 @@
 mod bindings;
 mod channel_groups;
 mod channels;
+mod codex;
 mod credentials;
 mod input;
 mod models;
@@ -22,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .merge(users::routes())
         .merge(channels::routes())
         .merge(credentials::routes())
+        .merge(codex::routes())
         .merge(models::routes())
         .merge(bindings::routes())
         .merge(channel_groups::routes())
