@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::accounts::{access_hint, expiry};
 use super::{CodexError, oauth};
+use crate::relay::routing::health::Target;
 use crate::state::AppState;
 use crate::store::audit::{self, Actor, AuditEvent};
 use crate::store::channels::Status;
@@ -168,6 +169,11 @@ pub async fn refresh_account(
         .write(move |tx| codex_accounts::record_refresh(tx, id, &refreshed))
         .await?;
     state.routing_changed().await;
+    // A cooldown for a refused token is moot now; one for a usage limit still holds.
+    state
+        .relay
+        .health
+        .lift(&Target::Credential(id), |c| c.reason != "rate_limited");
     tracing::debug!(account = id, "refreshed a Codex account's tokens");
     Ok(Outcome::Refreshed)
 }
