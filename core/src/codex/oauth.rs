@@ -207,8 +207,8 @@ pub enum TokenError {
         /// Whether retrying is pointless.
         permanent: bool,
     },
-    /// The issuer could not be reached or did not answer in time.
-    #[error("the OAuth issuer could not be reached")]
+    /// The issuer could not be reached, did not answer in time, or failed (5xx).
+    #[error("the OAuth issuer could not be reached or failed; try again")]
     Unreachable,
     /// The issuer answered something that is not a token response.
     #[error("the OAuth issuer's answer could not be read")]
