@@ -3,9 +3,11 @@
 
 pub mod admin;
 pub mod auth;
+pub mod catalog;
 pub mod extract;
 pub mod me;
 pub mod money;
+pub mod site;
 pub mod tokens;
 pub mod usage;
 
@@ -23,6 +25,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(me::routes())
         .merge(tokens::routes())
         .merge(usage::routes())
+        .merge(site::routes())
+        .merge(catalog::routes())
         .nest("/admin", admin::routes())
         // Applies to the routes registered above, so it stays after every `merge` and `nest`.
         .method_not_allowed_fallback(|| async {

@@ -44,16 +44,38 @@ pub(super) fn transport(state: &AppState, error: RelayError) -> Failure {
     }
 }
 
-/// A sentence about a transport error that never contains the upstream URL or key.
-fn describe(err: &reqwest::Error) -> String {
+/// The address guard refused the channel's address. Another channel may be public, so the next
+/// one is tried, but nothing cools down: the refusal follows the operator's setting, not the
+/// upstream's health, and must end the moment `allow_private_upstreams` is turned on.
+fn guard_refusal(summary: String) -> Failure {
+    Failure {
+        error: RelayError::UpstreamFailed {
+            status: 502,
+            summary,
+        },
+        verdict: Verdict {
+            scope: Scope::Channel,
+            retry: true,
+            cooldown: None,
+        },
+    }
+}
+
+/// The guard's refusal (its resolver found only internal addresses) in a transport error.
+fn guard_refusal_in(err: &reqwest::Error) -> Option<String> {
     let mut source: Option<&dyn std::error::Error> = Some(err);
     while let Some(e) = source {
         let text = e.to_string();
         if text.contains("allow_private_upstreams") {
-            return text;
+            return Some(text);
         }
         source = e.source();
     }
+    None
+}
+
+/// A sentence about a transport error that never contains the upstream URL or key.
+fn describe(err: &reqwest::Error) -> String {
     if err.is_connect() {
         "could not connect to the upstream".into()
     } else if err.is_timeout() {
@@ -110,15 +132,7 @@ pub async fn send(
     })?;
     let guarded = !state.settings().allow_private_upstreams;
     if guarded {
-        guard::check_literal_host(&target).map_err(|summary| {
-            transport(
-                state,
-                RelayError::UpstreamFailed {
-                    status: 502,
-                    summary,
-                },
-            )
-        })?;
+        guard::check_literal_host(&target).map_err(guard_refusal)?;
     }
     let client = state
         .relay
@@ -172,6 +186,9 @@ pub async fn send(
             ));
         }
         Ok(Err(err)) => {
+            if let Some(summary) = guard_refusal_in(&err) {
+                return Err(guard_refusal(summary));
+            }
             return Err(transport(
                 state,
                 RelayError::UpstreamFailed {

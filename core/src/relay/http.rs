@@ -5,11 +5,11 @@
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 
-use super::dialect::Dialect;
+use super::dialect::{Dialect, ErrorKind};
 use super::error::RelayError;
 use super::inbound::Inbound;
 use super::models;
@@ -195,12 +195,40 @@ async fn not_found(method: Method, request: Request<Body>) -> Response {
         .into_response_for(dialect_of_path(path))
 }
 
-/// A known path called with the wrong method: 405 in the dialect of the path.
+/// A known path called with the wrong method: 405 in the dialect of the path (Gemini's body
+/// repeats the status, so the body is built for the status rather than patched afterwards). A
+/// WebSocket handshake (Codex CLI tries one on `/v1/responses` first) gets 426 instead: Codex
+/// falls back to HTTP at once on 426, but retries a 405 five times with backoff before it does.
 async fn wrong_method(method: Method, request: Request<Body>) -> Response {
     let path = request.uri().path();
-    let mut response = RelayError::BadRequest(format!("`{method}` is not allowed on `{path}`"))
-        .into_response_for(dialect_of_path(path));
-    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    let websocket = request
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let (status, message) = if websocket {
+        (
+            StatusCode::UPGRADE_REQUIRED,
+            format!("WebSocket is not supported on `{path}`; use HTTP with `stream: true`"),
+        )
+    } else {
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("`{method}` is not allowed on `{path}`"),
+        )
+    };
+    let body = dialect_of_path(path).error_body(
+        ErrorKind::InvalidRequest,
+        status.as_u16(),
+        &message,
+        None,
+    );
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -219,5 +247,55 @@ mod tests {
             Some(("m".into(), "generateContent".into()))
         );
         assert_eq!(gemini_target("/v1beta/models/no-action"), None);
+    }
+
+    async fn get_responses(upgrade: Option<&str>) -> (StatusCode, serde_json::Value) {
+        use tower::ServiceExt;
+        let state = AppState::for_tests(crate::config::Config::test_default()).await;
+        let mut req = Request::builder().method(Method::GET).uri("/v1/responses");
+        if let Some(u) = upgrade {
+            req = req
+                .header("connection", "Upgrade")
+                .header("upgrade", u)
+                .header("sec-websocket-version", "13")
+                .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
+        }
+        let resp = crate::app(state)
+            .oneshot(req.body(Body::empty()).expect("request"))
+            .await
+            .expect("response");
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        (status, serde_json::from_slice(&body).expect("JSON error"))
+    }
+
+    #[tokio::test]
+    async fn a_websocket_handshake_on_responses_gets_426_so_codex_falls_back_to_http() {
+        let (status, body) = get_responses(Some("websocket")).await;
+        assert_eq!(status, StatusCode::UPGRADE_REQUIRED);
+        assert_eq!(body["error"]["type"], "invalid_request_error");
+        let (status, _) = get_responses(Some("WebSocket")).await;
+        assert_eq!(status, StatusCode::UPGRADE_REQUIRED);
+        let (status, body) = get_responses(None).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert!(body["error"]["message"].is_string());
+    }
+
+    #[tokio::test]
+    async fn a_wrong_method_answers_405_in_the_body_too() {
+        let request = Request::builder()
+            .method(Method::PUT)
+            .uri("/v1beta/models/g:generateContent")
+            .body(Body::empty())
+            .expect("request");
+        let response = wrong_method(Method::PUT, request).await;
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .expect("body");
+        let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(body["error"]["code"], 405, "{body}");
     }
 }

@@ -19,17 +19,58 @@ use super::routing::table::{RoutingTable, TokenRoute};
 use crate::crypto::sha256;
 use crate::state::AppState;
 use crate::store::now_ms;
+use crate::usage::recorder::UsageSink;
+
+/// The request's usage record until it is handed over. If the handler is dropped first — the
+/// client went away while an attempt was still in flight, before anything was committed — the
+/// request is still recorded, as `client_closed`.
+struct Recording {
+    draft: Draft,
+    sink: UsageSink,
+    handed_over: bool,
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        if self.handed_over {
+            return;
+        }
+        let mut draft = self.draft.clone();
+        draft.status_code = 499;
+        draft.error_class = Some("client_closed".to_owned());
+        draft.partial = true;
+        draft.submit(&self.sink);
+    }
+}
 
 /// Serves one data-plane request and records it.
 pub async fn handle(state: AppState, inbound: Inbound) -> Response {
-    let mut draft = Draft::new(
-        inbound.request_id.clone(),
-        inbound.endpoint,
-        inbound.body.len() as u64,
-    );
-    match run(&state, &inbound, &mut draft).await {
+    let mut recording = Recording {
+        draft: Draft::new(
+            inbound.request_id.clone(),
+            inbound.endpoint,
+            inbound.body.len() as u64,
+        ),
+        sink: state.relay.usage.clone(),
+        handed_over: false,
+    };
+    // An attempt still waiting when the shutdown grace is over ends like a committed stream
+    // does, so a slow upstream cannot hold the shutdown (and the usage flush) back.
+    let result = tokio::select! {
+        biased;
+        result = run(&state, &inbound, &mut recording.draft) => result,
+        () = state.streams_stop.cancelled() => Err(RelayError::UpstreamFailed {
+            status: 503,
+            summary: "the server is shutting down".into(),
+        }),
+    };
+    // From here to the return nothing awaits, so the record is handed over exactly once: by the
+    // answer (a whole one records itself, a stream when it ends) or here for a failure.
+    recording.handed_over = true;
+    match result {
         Ok(response) => response,
         Err(error) => {
+            let mut draft = recording.draft.clone();
             draft.fail(&error);
             draft.submit(&state.relay.usage);
             error.into_response_for(inbound.dialect())

@@ -228,20 +228,99 @@ impl Stream for RelayStream {
 
 impl Drop for RelayStream {
     fn drop(&mut self) {
-        if self.draft.is_some() {
-            // The client went away before the end: record what was seen, as partial.
-            if let Some(draft) = self.draft.as_mut() {
-                draft.error_class = Some("client_closed".to_owned());
-                draft.status_code = 499;
-            }
-            let Some(mut draft) = self.draft.take() else {
-                return;
-            };
-            if let Some(observer) = self.observer.take() {
-                draft.observed = observer.finish();
-            }
-            draft.partial = true;
-            draft.submit(&self.sink);
+        if self.draft.is_none() {
+            return;
         }
+        if self.completed {
+            // The client hung up after the protocol's proper end (Codex closes as soon as it
+            // reads `response.completed`): it got everything, so this is a normal finish.
+            self.finish(None);
+            return;
+        }
+        // The client went away before the end: record what was seen, as partial.
+        let Some(mut draft) = self.draft.take() else {
+            return;
+        };
+        if let Some(observer) = self.observer.take() {
+            draft.observed = observer.finish();
+        }
+        draft.error_class = Some("client_closed".to_owned());
+        draft.status_code = 499;
+        draft.partial = true;
+        draft.submit(&self.sink);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+
+    use super::*;
+    use crate::relay::protocol::Protocol;
+
+    const CREATED: &[u8] = b"event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_1\",\"model\":\"m\"}}\n\n";
+    const COMPLETED: &[u8] = b"event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"resp_1\",\"model\":\"m\",\"status\":\"completed\",\"usage\":{\"input_tokens\":5,\"output_tokens\":2}}}\n\n";
+
+    /// A stream whose upstream sends `chunks` and then stays open.
+    fn stream(
+        chunks: &[&'static [u8]],
+    ) -> (
+        RelayStream,
+        tokio::sync::mpsc::Receiver<crate::usage::recorder::Recorded>,
+    ) {
+        let (sink, rx) = UsageSink::for_tests();
+        let items: Vec<reqwest::Result<Bytes>> =
+            chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect();
+        let upstream = futures_util::stream::iter(items)
+            .chain(futures_util::stream::pending())
+            .boxed();
+        let mut draft = Draft::new("req".into(), "/v1/responses", 0);
+        draft.user_id = Some(1);
+        let relay = RelayStream::new(StreamParts {
+            upstream,
+            peeked: Bytes::new(),
+            observer: StreamObserver::new(Protocol::Responses),
+            completed: false,
+            dialect: Dialect::OpenAi,
+            keepalive: Protocol::Responses.keepalive_bytes(),
+            timing: StreamTiming {
+                idle_timeout: Duration::from_secs(60),
+                keepalive_every: Duration::from_secs(60),
+            },
+            stop: tokio_util::sync::CancellationToken::new(),
+            draft,
+            sink,
+        });
+        (relay, rx)
+    }
+
+    #[tokio::test]
+    async fn hanging_up_after_the_proper_end_is_a_normal_finish() {
+        let (mut relay, mut rx) = stream(&[CREATED, COMPLETED]);
+        assert_eq!(
+            relay.next().await.and_then(Result::ok).as_deref(),
+            Some(CREATED)
+        );
+        assert_eq!(
+            relay.next().await.and_then(Result::ok).as_deref(),
+            Some(COMPLETED)
+        );
+        drop(relay); // the client read `response.completed` and closed
+        let record = rx.recv().await.expect("a record");
+        assert_eq!(record.event.status_code, 200);
+        assert!(!record.event.partial);
+        assert_eq!(record.event.error_class, None);
+        assert_eq!(record.event.input_tokens, 5);
+    }
+
+    #[tokio::test]
+    async fn hanging_up_before_the_end_is_partial() {
+        let (mut relay, mut rx) = stream(&[CREATED]);
+        assert!(relay.next().await.is_some());
+        drop(relay);
+        let record = rx.recv().await.expect("a record");
+        assert_eq!(record.event.status_code, 499);
+        assert!(record.event.partial);
+        assert_eq!(record.event.error_class.as_deref(), Some("client_closed"));
     }
 }

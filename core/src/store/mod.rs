@@ -3,6 +3,7 @@
 //! type leaves this module: table modules return domain types and [`StoreError`].
 
 pub mod audit;
+pub mod callable;
 pub mod channel_groups;
 pub mod channel_models;
 pub mod channels;
@@ -17,6 +18,7 @@ pub mod sessions;
 pub mod settings;
 pub mod tokens;
 pub mod usage;
+pub mod usage_stats;
 pub mod user_groups;
 pub mod users;
 

@@ -83,6 +83,9 @@ pub struct UsageFilter {
     pub from: Option<DateTime<Utc>>,
     /// Events before this time.
     pub to: Option<DateTime<Utc>>,
+    /// `Some(true)`: only failed requests (status 400 or above, or an error class);
+    /// `Some(false)`: only successful ones.
+    pub errors: Option<bool>,
 }
 
 const COLUMNS: &str = "id, time, request_id, user_id, token_id, model, forwarded_model, \
@@ -162,7 +165,10 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<UsageEvent> {
 
 /// Inserts events with one cached prepared statement. Call it inside one write transaction per
 /// batch: the per-row cost is then a bind and a step, with one commit for the whole batch.
-pub fn insert_batch(c: &Conn, events: &[UsageEvent]) -> Result<(), StoreError> {
+pub fn insert_batch<'a>(
+    c: &Conn,
+    events: impl IntoIterator<Item = &'a UsageEvent>,
+) -> Result<(), StoreError> {
     let mut stmt = c.prepare_cached(INSERT)?;
     for e in events {
         stmt.execute(params![
@@ -231,6 +237,12 @@ pub fn list(
     }
     if let Some(cursor) = cursor {
         add("id < ?", cursor.into());
+    }
+    // No value to bind, so these go after the last `add` (which borrows `clauses`).
+    match filter.errors {
+        Some(true) => clauses.push("(status_code >= 400 OR error_class IS NOT NULL)"),
+        Some(false) => clauses.push("(status_code < 400 AND error_class IS NULL)"),
+        None => {}
     }
     values.push((limit as i64 + 1).into());
     let condition = if clauses.is_empty() {

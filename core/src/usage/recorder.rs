@@ -91,6 +91,21 @@ impl UsageSink {
     }
 }
 
+impl UsageSink {
+    /// A sink whose records land in the returned receiver; for tests of what is recorded.
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn for_tests() -> (Self, mpsc::Receiver<Recorded>) {
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        (
+            Self {
+                tx,
+                tasks: TaskTracker::new(),
+            },
+            rx,
+        )
+    }
+}
+
 /// Starts the recorder on `tasks`; it stops after `shutdown` once the queue is empty.
 pub fn start(
     store: Store,
@@ -172,8 +187,7 @@ fn write_batch(
     tx: &crate::store::Conn,
     records: &[Recorded],
 ) -> Result<Vec<(i64, Decimal)>, StoreError> {
-    let events: Vec<UsageEvent> = records.iter().map(|r| r.event.clone()).collect();
-    usage::insert_batch(tx, &events)?;
+    usage::insert_batch(tx, records.iter().map(|r| &r.event))?;
     let mut last_used: HashMap<i64, i64> = HashMap::new();
     let mut charges: HashMap<i64, Decimal> = HashMap::new();
     for record in records {

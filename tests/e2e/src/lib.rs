@@ -7,6 +7,8 @@
     reason = "a test harness: failing loudly with a message is its job"
 )]
 
+pub mod relay;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -45,6 +47,17 @@ impl TestServer {
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = config_for(dir.path());
+        let mut server = Self::start_with(config).await;
+        server._dir = Some(dir);
+        server
+    }
+
+    /// Starts a server over a fresh temporary data directory with a configuration `tune`d
+    /// (small timeouts, routing limits) from the end-to-end defaults.
+    pub async fn start_tuned(tune: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = config_for(dir.path());
+        tune(&mut config);
         let mut server = Self::start_with(config).await;
         server._dir = Some(dir);
         server
@@ -94,6 +107,44 @@ impl TestServer {
     /// `http://127.0.0.1:PORT{path}`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// Calls `/api/admin/*` with the admin key; panics unless it succeeds; returns the JSON body.
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = reqwest::Client::new()
+            .request(method, self.url(path))
+            .bearer_auth(ADMIN_KEY);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("admin {path}: {e}"));
+        let status = response.status();
+        let value: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "admin {path}: {status} {value}");
+        value
+    }
+
+    /// The admin's view of usage events, newest first.
+    pub async fn usage_events(&self) -> Vec<Value> {
+        let body = self
+            .admin(reqwest::Method::GET, "/api/admin/usage/events", None)
+            .await;
+        body["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits (briefly) until the recorder has written `count` usage events; returns them.
+    pub async fn wait_for_usage(&self, count: usize) -> Vec<Value> {
+        for _ in 0..250 {
+            let events = self.usage_events().await;
+            if events.len() >= count {
+                return events;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("fewer than {count} usage events were recorded");
     }
 
     /// Stops the server gracefully and returns what `serve` returned.

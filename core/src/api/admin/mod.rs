@@ -2,9 +2,11 @@
 
 mod bindings;
 mod channel_groups;
+mod channel_ops;
 mod channels;
 mod codex;
 mod credentials;
+mod health;
 mod input;
 mod models;
 mod settings;
@@ -22,8 +24,10 @@ pub fn routes() -> Router<AppState> {
         .merge(settings::routes())
         .merge(users::routes())
         .merge(channels::routes())
+        .merge(channel_ops::routes())
         .merge(credentials::routes())
         .merge(codex::routes())
+        .merge(health::routes())
         .merge(models::routes())
         .merge(bindings::routes())
         .merge(channel_groups::routes())

@@ -10,7 +10,7 @@ use crate::config::RoutingConfig;
 pub enum Scope {
     /// This credential is refused or limited (401, 403, 402, 429).
     Credential,
-    /// The channel is failing (5xx, timeouts, connection errors).
+    /// The channel is failing (5xx, redirects, timeouts, connection errors).
     Channel,
     /// The channel lacks this model (404 naming the model).
     ChannelModel,
@@ -57,7 +57,8 @@ pub fn classify_status(
             retry: true,
             cooldown: Some((secs(config.channel_cooldown_secs), false)),
         },
-        408 | 500..=599 => Verdict {
+        // A redirect is never followed (nor relayed): the channel's URL is wrong or moved.
+        300..=399 | 408 | 500..=599 => Verdict {
             scope: Scope::Channel,
             retry: true,
             cooldown: Some(match retry_after {
@@ -98,6 +99,8 @@ mod tests {
             ("bad request", 400, None, false, Scope::Request, false),
             ("too large", 413, None, false, Scope::Request, false),
             ("server error", 500, None, false, Scope::Channel, true),
+            ("redirect", 302, None, false, Scope::Channel, true),
+            ("permanent redirect", 308, None, false, Scope::Channel, true),
             ("overloaded", 529, None, false, Scope::Channel, true),
         ];
         for (name, status, retry_after, mentions, scope, retry) in cases {

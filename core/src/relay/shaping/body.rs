@@ -37,9 +37,15 @@ pub fn shape_body(
     force_usage: bool,
 ) -> Shaped {
     if settings.raw_passthrough {
+        // The body goes as the client sent it, so the model sent is the client's; only Gemini,
+        // whose model is in the path, is still renamed (there, see `Inbound::upstream_path`).
+        let model = match body_model {
+            Some(model) if protocol != Protocol::Gemini => model,
+            _ => upstream_model,
+        };
         return Shaped {
             body: None,
-            model: upstream_model.to_owned(),
+            model: model.to_owned(),
         };
     }
     let effort = settings
@@ -249,6 +255,9 @@ mod tests {
             true,
         );
         assert!(shaped.body.is_none());
+        assert_eq!(shaped.model, "a", "the model actually sent, for the record");
+        let gemini = shape_body(Protocol::Gemini, b"{}", &s, None, "b", false);
+        assert_eq!(gemini.model, "b", "Gemini's model is renamed in the path");
     }
 
     #[test]

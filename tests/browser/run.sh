@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Browser tests of the console: builds `realms` and `fake-upstream`, starts both on free ports of
+# 127.0.0.1 with a throw-away data directory, runs the Playwright tests (Debian's chromium,
+# headless) and stops both. Screenshots land in tests/browser/artifacts/ (git-ignored).
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+cd "$ROOT"
+
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+export CHROMIUM_PATH=${CHROMIUM_PATH:-/usr/bin/chromium}
+if [ ! -x "$CHROMIUM_PATH" ]; then
+  echo "chromium not found at $CHROMIUM_PATH (apt-get install -y chromium)" >&2
+  exit 1
+fi
+
+echo "==> building realms and fake-upstream"
+cargo build --locked -p realms -p fake-upstream
+
+free_port() {
+  node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+DATA_DIR="$(mktemp -d)"
+LOG_DIR="$HERE/artifacts"
+mkdir -p "$LOG_DIR"
+FAKE_PORT="$(free_port)"
+REALMS_PORT="$(free_port)"
+ADMIN_KEY="browser-test-admin-key-$(date +%s)"
+PIDS=()
+
+cleanup() {
+  for pid in "${PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$DATA_DIR"
+}
+trap cleanup EXIT
+
+"$CARGO_TARGET_DIR/debug/fake-upstream" --addr "127.0.0.1:$FAKE_PORT" >"$LOG_DIR/fake-upstream.log" 2>&1 &
+PIDS+=($!)
+REALMS_DATA_DIR="$DATA_DIR" REALMS_ADDR="127.0.0.1:$REALMS_PORT" REALMS_ADMIN_API_KEY="$ADMIN_KEY" \
+  REALMS_LOG="${REALMS_LOG:-info}" "$CARGO_TARGET_DIR/debug/realms" >"$LOG_DIR/realms.log" 2>&1 &
+PIDS+=($!)
+
+echo "==> waiting for realms on 127.0.0.1:$REALMS_PORT and fake-upstream on 127.0.0.1:$FAKE_PORT"
+for _ in $(seq 1 100); do
+  if node -e "fetch('http://127.0.0.1:$REALMS_PORT/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))" 2>/dev/null; then
+    break
+  fi
+  sleep 0.2
+done
+
+cd "$HERE"
+if [ ! -d node_modules/playwright-core ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+export REALMS_URL="http://127.0.0.1:$REALMS_PORT"
+export FAKE_URL="http://127.0.0.1:$FAKE_PORT"
+export REALMS_ADMIN_API_KEY="$ADMIN_KEY"
+export REALMS_DB="$DATA_DIR/realms.db"
+echo "==> browser tests"
+node --test --test-concurrency=1 --test-reporter=spec console.test.mjs

@@ -1,0 +1,108 @@
+"""The Codex CLI (`@openai/codex` from npm) against Realms, offline: a private CODEX_HOME whose
+config points a `realms` provider at Realms' `/v1` over the Responses API. Two turns; each must
+finish with the fake's text, and the usage records must show both streamed calls with the cached
+input tokens the fake reported."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import FAKE_CACHED, FAKE_TEXT, Realms, assert_usage
+
+MODEL = "gpt-fake"
+TURN_TIMEOUT_S = 120
+
+CONFIG = """\
+model = "{model}"
+model_provider = "realms"
+check_for_update_on_startup = false
+
+[analytics]
+enabled = false
+
+[features]
+plugins = false
+
+[model_providers.realms]
+name = "Realms"
+base_url = "{base_url}"
+env_key = "REALMS_API_KEY"
+wire_api = "responses"
+# Newer Codex tries a WebSocket on `/v1/responses` first; Realms answers 426 and Codex falls back
+# to HTTP SSE at once (a 405 would cost five reconnect attempts first).
+supports_websockets = true
+"""
+
+
+def fake_requests(realms: Realms, method: str = "GET") -> list[dict]:
+    req = urllib.request.Request(f"{realms.fake_url}/__fake/requests", method=method)
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read()).get("requests", [])
+
+
+@pytest.fixture
+def codex_home(tmp_path: Path, realms: Realms) -> Path:
+    home = tmp_path / "codex-home"
+    home.mkdir()
+    (home / "config.toml").write_text(CONFIG.format(model=MODEL, base_url=realms.v1))
+    return home
+
+
+def run_codex(codex_home: Path, realms: Realms, workdir: Path) -> subprocess.CompletedProcess:
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(codex_home.parent),
+        "CODEX_HOME": str(codex_home),
+        "REALMS_API_KEY": realms.token,
+        "NO_COLOR": "1",
+        "RUST_LOG": "warn",
+    }
+    return subprocess.run(
+        [os.environ["CODEX_BIN"], "exec", "--skip-git-repo-check", "say hi"],
+        cwd=workdir,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=TURN_TIMEOUT_S,
+        check=False,
+    )
+
+
+def test_codex_exec_twice(codex_home: Path, realms: Realms, tmp_path: Path, mark: int) -> None:
+    if not os.environ.get("CODEX_BIN"):
+        pytest.fail("CODEX_BIN is not set: run through tests/clients/run.sh")
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    fake_requests(realms, "DELETE")
+    for turn in (1, 2):
+        done = run_codex(codex_home, realms, workdir)
+        assert done.returncode == 0, (
+            f"codex turn {turn} exited {done.returncode}\n"
+            f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+        )
+        assert FAKE_TEXT in done.stdout, f"turn {turn} stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+        assert "Reconnecting" not in done.stderr, f"slow WebSocket fallback:\n{done.stderr}"
+
+    events = realms.wait_usage(mark, 2)
+    assert len(events) == 2, f"expected two usage records for two turns: {events}"
+    for event in events:
+        assert_usage(event, realms, model=MODEL, endpoint="/v1/responses", stream=True)
+    assert events[1]["cached_input_tokens"] == FAKE_CACHED > 0
+
+    # What Codex sent reached the upstream untouched: a Responses stream with its cache key.
+    sent = [r for r in fake_requests(realms) if r["path"] == "/v1/responses"]
+    assert len(sent) == 2, [r["path"] for r in fake_requests(realms)]
+    for r in sent:
+        body = json.loads(r["body"])
+        assert body["stream"] is True and body["store"] is False
+        assert body["model"] == MODEL
+        assert body.get("prompt_cache_key"), "Codex's prompt_cache_key was not forwarded"
+        assert "authorization" in r["headers"]
+        assert realms.token not in r["headers"]["authorization"], "client key leaked upstream"

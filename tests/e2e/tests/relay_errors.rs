@@ -1,0 +1,415 @@
+//! Requests Realms refuses itself, each in the shape of the protocol that was called and with
+//! no upstream call; and the upstream address guard and redirect policy.
+
+use std::time::Duration;
+
+use e2e::relay::{CLAUDE, GEMINI, GPT, Setup, read, read_json};
+use e2e::{Console, TestServer};
+use fake_upstream::{Behaviour, FakeUpstream, Script};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// (case, method, path, body, token other than the default, status, shape)
+type Case<'a> = (
+    &'a str,
+    Method,
+    String,
+    Vec<u8>,
+    Option<&'a str>,
+    u16,
+    Shape,
+);
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Shape {
+    OpenAi,
+    Anthropic,
+    Gemini,
+}
+
+/// Asserts `body` is an error in `shape` for `status`.
+fn assert_shape(shape: Shape, status: u16, body: &Value, case: &str) {
+    match shape {
+        Shape::OpenAi => {
+            let error = &body["error"];
+            assert!(error["message"].is_string(), "case {case}: {body}");
+            assert!(error["type"].is_string(), "case {case}: {body}");
+            assert!(
+                error.get("code").is_some() && error.get("param").is_some(),
+                "case {case}: {body}"
+            );
+        }
+        Shape::Anthropic => {
+            assert_eq!(body["type"], "error", "case {case}: {body}");
+            assert!(
+                body["error"]["type"].is_string() && body["error"]["message"].is_string(),
+                "case {case}: {body}"
+            );
+        }
+        Shape::Gemini => {
+            assert_eq!(body["error"]["code"], status, "case {case}: {body}");
+            assert!(
+                body["error"]["status"].is_string() && body["error"]["message"].is_string(),
+                "case {case}: {body}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn bad_requests_get_each_protocols_error_and_never_reach_the_upstream() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start_tuned(|c| c.limits.max_body_bytes = 4096).await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    let (_, claude_only) = setup
+        .new_token(json!({"name": "claude only", "models": [CLAUDE]}))
+        .await;
+    let gemini = |model: &str| format!("/v1beta/models/{model}:generateContent");
+    let huge = format!("{{\"model\":\"{GPT}\",\"input\":\"{}\"}}", "x".repeat(5000));
+    let invalid_utf8 = b"{\"model\":\"\xff\xfe\"}".to_vec();
+
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "openai not json",
+            Method::POST,
+            "/v1/chat/completions".into(),
+            b"model=gpt-5".to_vec(),
+            None,
+            400,
+            Shape::OpenAi,
+        ),
+        (
+            "anthropic not json",
+            Method::POST,
+            "/v1/messages".into(),
+            b"{\"model\":".to_vec(),
+            None,
+            400,
+            Shape::Anthropic,
+        ),
+        (
+            "gemini not json",
+            Method::POST,
+            gemini(GEMINI),
+            b"[1,2".to_vec(),
+            None,
+            400,
+            Shape::Gemini,
+        ),
+        (
+            "openai invalid utf-8",
+            Method::POST,
+            "/v1/responses".into(),
+            invalid_utf8.clone(),
+            None,
+            400,
+            Shape::OpenAi,
+        ),
+        (
+            "anthropic invalid utf-8",
+            Method::POST,
+            "/v1/messages".into(),
+            invalid_utf8.clone(),
+            None,
+            400,
+            Shape::Anthropic,
+        ),
+        (
+            "gemini invalid utf-8",
+            Method::POST,
+            gemini(GEMINI),
+            invalid_utf8,
+            None,
+            400,
+            Shape::Gemini,
+        ),
+        (
+            "openai missing model",
+            Method::POST,
+            "/v1/chat/completions".into(),
+            b"{\"messages\":[]}".to_vec(),
+            None,
+            400,
+            Shape::OpenAi,
+        ),
+        (
+            "anthropic missing model",
+            Method::POST,
+            "/v1/messages".into(),
+            b"{\"max_tokens\":1}".to_vec(),
+            None,
+            400,
+            Shape::Anthropic,
+        ),
+        (
+            "openai unknown model",
+            Method::POST,
+            "/v1/embeddings".into(),
+            b"{\"model\":\"nope\"}".to_vec(),
+            None,
+            404,
+            Shape::OpenAi,
+        ),
+        (
+            "anthropic unknown model",
+            Method::POST,
+            "/v1/messages".into(),
+            b"{\"model\":\"nope\"}".to_vec(),
+            None,
+            404,
+            Shape::Anthropic,
+        ),
+        (
+            "gemini unknown model",
+            Method::POST,
+            gemini("nope"),
+            b"{}".to_vec(),
+            None,
+            404,
+            Shape::Gemini,
+        ),
+        (
+            "openai not allowed",
+            Method::POST,
+            "/v1/responses".into(),
+            format!("{{\"model\":\"{GPT}\"}}").into_bytes(),
+            Some(&claude_only),
+            403,
+            Shape::OpenAi,
+        ),
+        (
+            "gemini not allowed",
+            Method::POST,
+            gemini(GEMINI),
+            b"{}".to_vec(),
+            Some(&claude_only),
+            403,
+            Shape::Gemini,
+        ),
+        (
+            "openai too large",
+            Method::POST,
+            "/v1/responses".into(),
+            huge.clone().into_bytes(),
+            None,
+            413,
+            Shape::OpenAi,
+        ),
+        (
+            "anthropic too large",
+            Method::POST,
+            "/v1/messages".into(),
+            huge.clone().into_bytes(),
+            None,
+            413,
+            Shape::Anthropic,
+        ),
+        (
+            "gemini too large",
+            Method::POST,
+            gemini(GEMINI),
+            huge.into_bytes(),
+            None,
+            413,
+            Shape::Gemini,
+        ),
+        (
+            "openai wrong method",
+            Method::GET,
+            "/v1/chat/completions".into(),
+            Vec::new(),
+            None,
+            405,
+            Shape::OpenAi,
+        ),
+        (
+            "anthropic wrong method",
+            Method::DELETE,
+            "/v1/messages".into(),
+            Vec::new(),
+            None,
+            405,
+            Shape::Anthropic,
+        ),
+        (
+            "gemini wrong method",
+            Method::PUT,
+            gemini(GEMINI),
+            Vec::new(),
+            None,
+            405,
+            Shape::Gemini,
+        ),
+        (
+            "openai unknown path",
+            Method::POST,
+            "/v1/completions/legacy".into(),
+            b"{}".to_vec(),
+            None,
+            404,
+            Shape::OpenAi,
+        ),
+        (
+            "anthropic unknown path",
+            Method::POST,
+            "/v1/messages/batches".into(),
+            b"{}".to_vec(),
+            None,
+            404,
+            Shape::Anthropic,
+        ),
+        (
+            "gemini unknown path",
+            Method::POST,
+            "/v1beta/tunedModels".into(),
+            b"{}".to_vec(),
+            None,
+            404,
+            Shape::Gemini,
+        ),
+        (
+            "gemini unknown action",
+            Method::POST,
+            format!("/v1beta/models/{GEMINI}:explode"),
+            b"{}".to_vec(),
+            None,
+            404,
+            Shape::Gemini,
+        ),
+    ];
+    for (case, method, path, body, token, status, shape) in cases {
+        let response = setup
+            .anonymous(method, &path)
+            .bearer_auth(token.unwrap_or(&setup.token))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("send");
+        let (got, _, value) = read_json(response).await;
+        assert_eq!(got, status, "case {case}: {value}");
+        assert_shape(shape, status, &value, case);
+    }
+    assert!(fake.requests().is_empty(), "no bad request went upstream");
+}
+
+#[tokio::test]
+async fn expired_and_revoked_tokens_are_refused_at_once() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    let body = json!({"model": CLAUDE, "max_tokens": 1, "messages": []});
+    let soon = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
+    let (_, expiring) = setup
+        .new_token(json!({"name": "expiring", "expires_at": soon.to_rfc3339()}))
+        .await;
+    let call = |token: &str| {
+        setup
+            .anonymous(Method::POST, "/v1/messages")
+            .header("x-api-key", token)
+            .json(&body)
+            .send()
+    };
+    assert_eq!(
+        call(&expiring).await.expect("send").status(),
+        200,
+        "valid until it expires"
+    );
+    let left = (soon - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(left + Duration::from_millis(100)).await;
+    let (status, _, error) = read_json(call(&expiring).await.expect("send")).await;
+    assert_eq!(status, 401);
+    assert_shape(Shape::Anthropic, 401, &error, "expired");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("expired")),
+        "{error}"
+    );
+
+    assert_eq!(call(&setup.token).await.expect("send").status(), 200);
+    let mut console = Console::new(&server);
+    console.login("alice", "alice password").await;
+    let (status, revoked) = console
+        .call(
+            Method::POST,
+            &format!("/api/tokens/{}/revoke", setup.token_id),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{revoked}");
+    let (status, _, error) = read_json(call(&setup.token).await.expect("send")).await;
+    assert_eq!(status, 401, "revocation takes effect immediately");
+    assert_shape(Shape::Anthropic, 401, &error, "revoked");
+    assert_eq!(fake.count("/v1/messages"), 2);
+}
+
+#[tokio::test]
+async fn private_upstreams_are_refused_unless_allowed() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::bare(&server).await;
+    let (_, settings) = setup.admin.call(Method::GET, "/settings", None).await;
+    assert_eq!(
+        settings["settings"]["allow_private_upstreams"], false,
+        "the server default"
+    );
+    let port = fake.addr().port();
+    setup
+        .admin
+        .channel(json!({"type": "openai_compatible", "name": "literal", "base_url": fake.url(), "api_keys": ["k1"]}), &[(GPT, None)])
+        .await;
+    setup
+        .admin
+        .channel(json!({"type": "anthropic", "name": "by name", "base_url": format!("http://localhost:{port}"), "api_keys": ["k2"]}), &[(CLAUDE, None)])
+        .await;
+    let chat = json!({"model": GPT, "messages": []});
+    let messages = json!({"model": CLAUDE, "max_tokens": 1, "messages": []});
+
+    let (status, _, body) = read_json(setup.post("/v1/chat/completions", &chat).await).await;
+    assert_eq!(status, 502, "{body}");
+    assert_shape(Shape::OpenAi, 502, &body, "literal loopback");
+    assert!(
+        body.to_string().contains("allow_private_upstreams"),
+        "{body}"
+    );
+    let (status, _, body) = read_json(setup.post("/v1/messages", &messages).await).await;
+    assert_eq!(status, 502, "{body}");
+    assert_shape(Shape::Anthropic, 502, &body, "loopback by name");
+    assert!(fake.requests().is_empty(), "no connection was made");
+
+    setup
+        .admin
+        .settings(json!({"allow_private_upstreams": true}))
+        .await;
+    let (status, _, body) = read(setup.post("/v1/chat/completions", &chat).await).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let (status, _, body) = read(setup.post("/v1/messages", &messages).await).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(fake.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    fake.push(Script::new(Behaviour::Json {
+        status: 302,
+        body: json!({"moved": true}),
+        headers: vec![("location".into(), fake.url_for("/v1/embeddings"))],
+    }));
+    let response = setup
+        .post(&format!("/v1beta/models/{GEMINI}:countTokens"), &json!({}))
+        .await;
+    let location = response.headers().get("location").cloned();
+    let (status, _, body) = read_json(response).await;
+    assert_eq!(status, 502, "a redirect is the upstream's failure: {body}");
+    assert_shape(Shape::Gemini, 502, &body, "redirect");
+    assert_eq!(
+        location, None,
+        "the upstream's redirect target is not passed on"
+    );
+    assert_eq!(fake.requests().len(), 1, "the redirect was not followed");
+    assert_eq!(fake.count("/v1/embeddings"), 0);
+}

@@ -1,0 +1,545 @@
+//! Failover and health over real sockets: which failures try the next channel or credential,
+//! which cool what down (honouring `retry-after`), which are relayed as they are; failover until
+//! the first event and in-band errors after it; bounded attempts; sticky sessions.
+
+use std::time::Duration;
+
+use e2e::TestServer;
+use e2e::relay::{
+    ANTHROPIC_KEY, CLAUDE, GEMINI, GEMINI_KEY, GPT, OPENAI_KEY, Setup, read, read_json,
+    same_decimal,
+};
+use fake_upstream::{
+    DEFAULT_USAGE, FakeUpstream, Match, Script, SseScript, anthropic, gemini, openai, responses_sse,
+};
+use serde_json::json;
+
+/// The bearer header a key is sent with.
+fn bearer(key: &str) -> String {
+    format!("Bearer {key}")
+}
+
+/// How many calls the fake got with this `authorization` (OpenAI kinds) or `x-api-key`.
+fn calls_with(fake: &FakeUpstream, key: &str) -> usize {
+    let bearer = bearer(key);
+    fake.requests()
+        .iter()
+        .filter(|r| {
+            r.header("authorization") == Some(bearer.as_str()) || r.header("x-api-key") == Some(key)
+        })
+        .count()
+}
+
+/// A user and token plus OpenAI-compatible channels at `upstream`, one per entry of
+/// `channels` (`(name, priority, keys)`), each serving [`GPT`]; returns the channel ids.
+async fn openai_channels(
+    setup: &Setup,
+    upstream: &str,
+    channels: &[(&str, i32, &[&str])],
+) -> Vec<i64> {
+    setup
+        .admin
+        .settings(json!({"allow_private_upstreams": true}))
+        .await;
+    let mut ids = Vec::new();
+    for (name, priority, keys) in channels {
+        let body = json!({"type": "openai_compatible", "name": name, "base_url": upstream,
+                          "api_keys": keys, "priority": priority});
+        ids.push(setup.admin.channel(body, &[(GPT, None)]).await);
+    }
+    ids
+}
+
+fn chat() -> serde_json::Value {
+    json!({"model": GPT, "messages": [{"role": "user", "content": "hi"}]})
+}
+
+#[tokio::test]
+async fn server_errors_fail_over_to_the_next_channel_and_cool_the_failed_one() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::bare(&server).await;
+    let ids = openai_channels(
+        &setup,
+        &fake.url(),
+        &[("a", 10, &["key-a"]), ("b", 0, &["key-b"])],
+    )
+    .await;
+    fake.push(
+        Script::status(500, "{\"error\":{\"message\":\"down\"}}")
+            .when(Match::any().header("authorization", bearer("key-a"))),
+    );
+
+    let (status, id, _) = read(setup.post("/v1/chat/completions", &chat()).await).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (calls_with(&fake, "key-a"), calls_with(&fake, "key-b")),
+        (1, 1)
+    );
+    let event = setup.admin.usage_event(&id).await;
+    assert_eq!(
+        event["channel_id"], ids[1],
+        "the record names the channel that served"
+    );
+    assert!(same_decimal(&event["cost_usd"], "0.000576"));
+
+    for _ in 0..2 {
+        let (status, _, _) = read(setup.post("/v1/chat/completions", &chat()).await).await;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(
+        (calls_with(&fake, "key-a"), calls_with(&fake, "key-b")),
+        (1, 3),
+        "the failed channel cools down; its priority does not bring it back at once"
+    );
+}
+
+#[tokio::test]
+async fn an_upstream_that_refuses_connections_fails_over() {
+    let fake = FakeUpstream::start().await;
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr")
+    };
+    let server = TestServer::start().await;
+    let setup = Setup::bare(&server).await;
+    let ids = openai_channels(&setup, &fake.url(), &[("b", 0, &["key-b"])]).await;
+    let dead = json!({"type": "openai_compatible", "name": "dead", "base_url": format!("http://{closed}"),
+                      "api_keys": ["key-dead"], "priority": 10});
+    setup.admin.channel(dead, &[(GPT, None)]).await;
+
+    let (status, id, _) = read(setup.post("/v1/chat/completions", &chat()).await).await;
+    assert_eq!(status, 200);
+    assert_eq!(fake.requests().len(), 1);
+    assert_eq!(setup.admin.usage_event(&id).await["channel_id"], ids[0]);
+}
+
+#[tokio::test]
+async fn rate_limits_and_auth_failures_move_to_another_credential() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::bare(&server).await;
+    openai_channels(
+        &setup,
+        &fake.url(),
+        &[
+            ("a", 10, &["key-1", "key-2", "key-3"]),
+            ("b", 0, &["key-b"]),
+        ],
+    )
+    .await;
+
+    // The first key asked is rate limited: the next key of the same channel answers.
+    fake.push(Script::rate_limited(60));
+    let (status, _, _) = read(setup.post("/v1/chat/completions", &chat()).await).await;
+    assert_eq!(status, 200);
+    let log = fake.requests();
+    let limited = log[0].header("authorization").expect("auth").to_owned();
+    let second = log[1].header("authorization").expect("auth").to_owned();
+    assert_ne!(limited, second, "another credential");
+    assert!(
+        second.starts_with("Bearer key-"),
+        "of the same channel: {second}"
+    );
+    assert_eq!(calls_with(&fake, "key-b"), 0);
+
+    // The next key asked answers 401: the remaining key is tried, and then used alone.
+    fake.push(Script::status(401, "{\"error\":{\"message\":\"bad key\"}}"));
+    for _ in 0..4 {
+        let (status, _, _) = read(setup.post("/v1/chat/completions", &chat()).await).await;
+        assert_eq!(status, 200);
+    }
+    let log = fake.requests();
+    assert_eq!(log.len(), 2 + 4 + 1, "one extra call for the 401");
+    let after: Vec<&str> = log[2..]
+        .iter()
+        .filter_map(|r| r.header("authorization"))
+        .collect();
+    let refused = after[0];
+    assert!(
+        refused != limited && after[1] != refused && after[1] != limited,
+        "{after:?}"
+    );
+    assert!(
+        after[1..].iter().all(|a| *a == after[1]),
+        "the rate-limited and the refused key both cool down: {after:?}"
+    );
+    assert_eq!(
+        calls_with(&fake, "key-b"),
+        0,
+        "the channel itself stays healthy"
+    );
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_and_all_cooling_answers_429_with_retry_after() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::bare(&server).await;
+    openai_channels(&setup, &fake.url(), &[("only", 0, &["key-1"])]).await;
+    fake.push(Script::rate_limited(1));
+
+    let response = setup.post("/v1/chat/completions", &chat()).await;
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let (_, _, body) = read_json(response).await;
+    assert_eq!(body["error"]["type"], "rate_limit_error", "{body}");
+
+    let response = setup
+        .post("/v1/responses", &json!({"model": GPT, "input": "again"}))
+        .await;
+    let retry_after = response.headers().get("retry-after").cloned();
+    let (status, _, body) = read_json(response).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "rate_limit_exceeded", "{body}");
+    assert_eq!(
+        retry_after.as_ref().and_then(|v| v.to_str().ok()),
+        Some("1"),
+        "every candidate cooling: 429 with Retry-After"
+    );
+    assert_eq!(
+        fake.requests().len(),
+        1,
+        "nothing is sent while the only key cools"
+    );
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, _, _) = read(setup.post("/v1/chat/completions", &chat()).await).await;
+    assert_eq!(status, 200, "usable again once `retry-after` has passed");
+    assert_eq!(fake.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn client_faults_are_relayed_verbatim_without_failover() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::bare(&server).await;
+    openai_channels(
+        &setup,
+        &fake.url(),
+        &[("a", 10, &["key-a"]), ("b", 0, &["key-b"])],
+    )
+    .await;
+    let error = json!({"error": {"message": "Unsupported parameter: 'temperature'", "type": "invalid_request_error", "param": "temperature", "code": "unsupported_parameter"}});
+    fake.push(Script::json(400, error.clone()));
+
+    let (status, id, body) = read(setup.post("/v1/chat/completions", &chat()).await).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body,
+        serde_json::to_vec(&error).expect("json"),
+        "the upstream's body, verbatim"
+    );
+    assert_eq!(fake.requests().len(), 1, "exactly one upstream call");
+    let event = setup.admin.usage_event(&id).await;
+    assert_eq!(event["status_code"], 400);
+    assert_eq!(event["error_class"], "upstream_rejected");
+}
+
+#[tokio::test]
+async fn an_error_as_the_first_event_fails_over_before_anything_reaches_the_client() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    let mut backups = Vec::new();
+    for (kind, model) in [
+        ("openai_compatible", GPT),
+        ("anthropic", CLAUDE),
+        ("gemini", GEMINI),
+    ] {
+        let body = json!({"type": kind, "name": format!("{kind} backup"), "base_url": fake.url(),
+                          "api_keys": ["backup-key"], "priority": -1});
+        backups.push(setup.admin.channel(body, &[(model, None)]).await);
+    }
+    let gemini_path = format!("/v1beta/models/{GEMINI}:streamGenerateContent");
+    let cases = [
+        (
+            "chat",
+            "/v1/chat/completions".to_owned(),
+            json!({"model": GPT, "stream": true, "messages": []}),
+            Script::sse(vec![openai::chat_error_event("The server is overloaded")])
+                .when(Match::any().header("authorization", bearer(OPENAI_KEY))),
+            "data: [DONE]\n\n",
+        ),
+        (
+            "messages",
+            "/v1/messages".to_owned(),
+            json!({"model": CLAUDE, "stream": true, "messages": []}),
+            Script::sse(vec![anthropic::error_event(
+                "overloaded_error",
+                "Overloaded",
+            )])
+            .when(Match::any().header("x-api-key", ANTHROPIC_KEY)),
+            "event: message_stop\n",
+        ),
+        (
+            "gemini",
+            format!("{gemini_path}?alt=sse"),
+            json!({"contents": []}),
+            Script::sse(vec![gemini::error_event(503, "The model is overloaded")])
+                .when(Match::any().header("x-goog-api-key", GEMINI_KEY)),
+            "\"finishReason\":\"STOP\"",
+        ),
+    ];
+    for ((name, path, body, script, end), backup) in cases.into_iter().zip(backups) {
+        fake.clear_requests();
+        fake.push(script);
+        let (status, id, answer) = read(setup.post(&path, &body).await).await;
+        let text = String::from_utf8(answer).expect("utf-8");
+        assert_eq!(status, 200, "case {name}");
+        assert!(text.contains(end), "case {name}: a whole answer: {text}");
+        assert!(
+            !text.to_lowercase().contains("overloaded"),
+            "case {name}: the failed attempt left no trace: {text}"
+        );
+        assert_eq!(
+            fake.requests().len(),
+            2,
+            "case {name}: primary, then backup"
+        );
+        let event = setup.admin.usage_event(&id).await;
+        assert_eq!(event["channel_id"], backup, "case {name}");
+        assert_eq!(event["partial"], false, "case {name}");
+    }
+    assert_eq!(fake.pending_scripts(), 0);
+}
+
+#[tokio::test]
+async fn a_cut_after_the_first_event_ends_in_band_in_the_clients_protocol_without_retry() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    // A second channel of each kind could serve, but after commit nothing is retried.
+    for (kind, model) in [
+        ("openai_compatible", GPT),
+        ("anthropic", CLAUDE),
+        ("gemini", GEMINI),
+    ] {
+        let body = json!({"type": kind, "name": format!("{kind} backup"), "base_url": fake.url(), "api_keys": ["backup-key"], "priority": -1});
+        setup.admin.channel(body, &[(model, None)]).await;
+    }
+    let gemini_path = format!("/v1beta/models/{GEMINI}:streamGenerateContent");
+    let cases = [
+        (
+            "responses",
+            "/v1/responses".to_owned(),
+            "/v1/responses".to_owned(),
+            json!({"model": GPT, "stream": true}),
+            responses_sse(GPT, "a b c", DEFAULT_USAGE),
+            "event: error\ndata: {",
+        ),
+        (
+            "messages",
+            "/v1/messages".to_owned(),
+            "/v1/messages".to_owned(),
+            json!({"model": CLAUDE, "stream": true, "messages": []}),
+            anthropic::messages_sse(CLAUDE, "a b c", DEFAULT_USAGE),
+            "event: error\ndata: {\"type\":\"error\"",
+        ),
+        (
+            "gemini",
+            format!("{gemini_path}?alt=sse"),
+            gemini_path.clone(),
+            json!({"contents": []}),
+            gemini::stream_sse(GEMINI, "a b c", DEFAULT_USAGE),
+            "data: {\"error\":{\"code\":502",
+        ),
+    ];
+    for (name, path, upstream_path, body, events, in_band) in cases {
+        let sent: String = events[..2].concat();
+        fake.push(Script::new(SseScript::new(events).cut_after(2)));
+        let (status, id, answer) = read(setup.post(&path, &body).await).await;
+        let text = String::from_utf8(answer).expect("utf-8");
+        assert_eq!(status, 200, "case {name}: committed");
+        assert!(
+            text.starts_with(&sent),
+            "case {name}: the events before the cut: {text}"
+        );
+        let tail = &text[sent.len()..];
+        assert!(
+            tail.starts_with(in_band),
+            "case {name}: one in-band error event: {tail}"
+        );
+        assert!(
+            tail.ends_with("\n\n") && tail.matches("data:").count() == 1,
+            "case {name}: {tail}"
+        );
+        assert_eq!(
+            fake.count(&upstream_path),
+            1,
+            "case {name}: no retry after commit"
+        );
+        let event = setup.admin.usage_event(&id).await;
+        assert_eq!(event["partial"], true, "case {name}");
+        assert_eq!(event["error_class"], "upstream_failed", "case {name}");
+        fake.clear_requests();
+    }
+}
+
+#[tokio::test]
+async fn a_slow_first_byte_fails_over_within_the_configured_timeout() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start_tuned(|c| c.limits.first_byte_timeout_secs = 1).await;
+    let setup = Setup::bare(&server).await;
+    openai_channels(
+        &setup,
+        &fake.url(),
+        &[("a", 10, &["key-a"]), ("b", 0, &["key-b"])],
+    )
+    .await;
+    let slow = Match::any().header("authorization", bearer("key-a"));
+    fake.push(
+        Script::default_answer()
+            .when(slow.clone())
+            .first_byte_delay(Duration::from_secs(3)),
+    );
+
+    let started = std::time::Instant::now();
+    let (status, _, _) = read(setup.post("/v1/chat/completions", &chat()).await).await;
+    assert_eq!(status, 200);
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        (calls_with(&fake, "key-a"), calls_with(&fake, "key-b")),
+        (1, 1)
+    );
+
+    // Headers at once but no first event in time: the peek times out the same way.
+    let fake2 = FakeUpstream::start().await;
+    let server2 = TestServer::start_tuned(|c| c.limits.first_byte_timeout_secs = 1).await;
+    let setup2 = Setup::bare(&server2).await;
+    openai_channels(
+        &setup2,
+        &fake2.url(),
+        &[("a", 10, &["key-a"]), ("b", 0, &["key-b"])],
+    )
+    .await;
+    let events = responses_sse(GPT, "x", DEFAULT_USAGE);
+    fake2.push(
+        Script::new(SseScript::new(events).stall_after(0, Duration::from_secs(3))).when(slow),
+    );
+    let (status, _, answer) = read(
+        setup2
+            .post("/v1/responses", &json!({"model": GPT, "stream": true}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&answer).contains("response.completed"));
+    assert_eq!(
+        (calls_with(&fake2, "key-a"), calls_with(&fake2, "key-b")),
+        (1, 1)
+    );
+}
+
+#[tokio::test]
+async fn attempts_are_bounded_by_the_configuration() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start_tuned(|c| c.routing.max_attempts = 2).await;
+    let setup = Setup::bare(&server).await;
+    openai_channels(
+        &setup,
+        &fake.url(),
+        &[
+            ("a", 3, &["key-a"]),
+            ("b", 2, &["key-b"]),
+            ("c", 1, &["key-c"]),
+        ],
+    )
+    .await;
+    fake.set_default(Script::status(
+        503,
+        "{\"error\":{\"message\":\"overloaded\"}}",
+    ));
+
+    let (status, id, body) = read_json(setup.post("/v1/chat/completions", &chat()).await).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["type"], "upstream_error");
+    assert_eq!(fake.requests().len(), 2, "max_attempts = 2");
+    assert_eq!(calls_with(&fake, "key-c"), 0);
+    let event = setup.admin.usage_event(&id).await;
+    assert_eq!(event["status_code"], 502);
+}
+
+#[tokio::test]
+async fn a_session_sticks_to_its_channel_and_credential_until_that_one_fails() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start_tuned(|c| c.routing.channel_cooldown_secs = 1).await;
+    let setup = Setup::bare(&server).await;
+    openai_channels(
+        &setup,
+        &fake.url(),
+        &[
+            ("a", 0, &["a-1", "a-2", "a-3"]),
+            ("b", 0, &["b-1", "b-2", "b-3"]),
+        ],
+    )
+    .await;
+    let turn =
+        |session: &str| json!({"model": GPT, "input": "next turn", "prompt_cache_key": session});
+    let used = |fake: &FakeUpstream| -> Vec<String> {
+        fake.requests()
+            .iter()
+            .filter_map(|r| r.header("authorization").map(str::to_owned))
+            .collect()
+    };
+
+    for _ in 0..5 {
+        let (status, _, _) = read(setup.post("/v1/responses", &turn("conversation-1")).await).await;
+        assert_eq!(status, 200);
+    }
+    let first = used(&fake);
+    assert!(
+        first.iter().all(|a| *a == first[0]),
+        "one channel and credential: {first:?}"
+    );
+    // Other sessions spread over the targets (rendezvous hashing), each sticking too.
+    for n in 0..12 {
+        let session = format!("conversation-other-{n}");
+        for _ in 0..2 {
+            read(setup.post("/v1/responses", &turn(&session)).await).await;
+        }
+    }
+    let all = used(&fake);
+    let others: Vec<&String> = all[5..].iter().collect();
+    assert!(
+        others.chunks(2).all(|pair| pair[0] == pair[1]),
+        "each session sticks: {others:?}"
+    );
+    let distinct: std::collections::HashSet<&String> = others.iter().copied().collect();
+    assert!(distinct.len() > 1, "sessions spread: {distinct:?}");
+
+    // The sticky target fails: the session moves, and stays where it moved.
+    fake.clear_requests();
+    fake.push(
+        Script::status(500, "{}").when(Match::any().header("authorization", first[0].clone())),
+    );
+    for _ in 0..4 {
+        let (status, _, _) = read(setup.post("/v1/responses", &turn("conversation-1")).await).await;
+        assert_eq!(status, 200);
+    }
+    let moved = used(&fake);
+    assert_eq!(moved[0], first[0], "the failed attempt");
+    assert_ne!(moved[1], first[0], "failed over");
+    assert!(
+        moved[1..].iter().all(|a| *a == moved[1]),
+        "sticks to the new target: {moved:?}"
+    );
+
+    // Once the first target has recovered, the stored binding still keeps the session where it
+    // moved (rendezvous alone would send it back), so the new target's prompt cache keeps hitting.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    fake.clear_requests();
+    for _ in 0..3 {
+        let (status, _, _) = read(setup.post("/v1/responses", &turn("conversation-1")).await).await;
+        assert_eq!(status, 200);
+    }
+    assert!(
+        used(&fake).iter().all(|a| *a == moved[1]),
+        "{:?}",
+        used(&fake)
+    );
+}

@@ -1,0 +1,227 @@
+//! Committed streams over real sockets: keepalives in each protocol's own form while the
+//! upstream is idle, the idle timeout ending a stream in-band with a partial record, and a
+//! graceful shutdown that ends open streams and still writes their usage.
+#![expect(clippy::expect_used, reason = "test helpers fail loudly")]
+
+use std::time::{Duration, Instant};
+
+use e2e::relay::{CLAUDE, GEMINI, GPT, Setup, read, read_until};
+use e2e::{TestServer, config_for};
+use fake_upstream::{DEFAULT_USAGE, FakeUpstream, Script, SseScript, anthropic, gemini};
+use realms_core::store::{Store, usage};
+use serde_json::json;
+
+const OPENAI_KEEPALIVE: &str = ": keepalive\n\n";
+const ANTHROPIC_KEEPALIVE: &str = "event: ping\ndata: {\"type\": \"ping\"}\n\n";
+
+/// Streams `events` (stalled 2.5 s after the first) from `upstream_path` to the client through
+/// `path`; returns what the client got.
+async fn stalled(
+    setup: &Setup,
+    fake: &FakeUpstream,
+    (path, upstream_path): (&str, &str),
+    body: serde_json::Value,
+    events: Vec<String>,
+) -> String {
+    let script = SseScript::new(events).stall_after(1, Duration::from_millis(2500));
+    fake.push(Script::new(script).on_path(upstream_path));
+    let (status, _, bytes) = read(setup.post(path, &body).await).await;
+    assert_eq!(status, 200, "{path}");
+    String::from_utf8(bytes).expect("utf-8")
+}
+
+#[tokio::test]
+async fn idle_streams_get_keepalives_in_each_protocols_own_form() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start_tuned(|c| c.routing.keepalive_secs = 1).await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    let responses = fake_upstream::responses_sse(GPT, "a b", DEFAULT_USAGE);
+    let messages = anthropic::messages_sse(CLAUDE, "a b", DEFAULT_USAGE);
+    let chunks = gemini::stream_sse(GEMINI, "a b", DEFAULT_USAGE);
+    let gemini_path = format!("/v1beta/models/{GEMINI}:streamGenerateContent");
+    let gemini_sse = format!("{gemini_path}?alt=sse");
+
+    let (openai, claude, google) = tokio::join!(
+        stalled(
+            &setup,
+            &fake,
+            ("/v1/responses", "/v1/responses"),
+            json!({"model": GPT, "stream": true}),
+            responses.clone(),
+        ),
+        stalled(
+            &setup,
+            &fake,
+            ("/v1/messages", "/v1/messages"),
+            json!({"model": CLAUDE, "stream": true, "messages": []}),
+            messages.clone(),
+        ),
+        stalled(
+            &setup,
+            &fake,
+            (&gemini_sse, &gemini_path),
+            json!({"contents": []}),
+            chunks.clone(),
+        ),
+    );
+
+    let keepalives = openai.matches(OPENAI_KEEPALIVE).count();
+    assert!(
+        (1..=3).contains(&keepalives),
+        "about one a second: {openai}"
+    );
+    assert_eq!(
+        openai.replace(OPENAI_KEEPALIVE, ""),
+        responses.concat(),
+        "keepalives only between events"
+    );
+    assert!(openai.starts_with(&responses[0]));
+
+    let pings = claude.matches(ANTHROPIC_KEEPALIVE).count();
+    assert!((1..=3).contains(&pings), "{claude}");
+    assert_eq!(claude.replace(ANTHROPIC_KEEPALIVE, ""), messages.concat());
+    assert!(!claude.contains(OPENAI_KEEPALIVE));
+
+    assert_eq!(
+        google,
+        chunks.concat(),
+        "Gemini clients accept only `data:` lines: nothing is added"
+    );
+}
+
+#[tokio::test]
+async fn the_idle_timeout_ends_a_stream_in_band_with_a_partial_record() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start_tuned(|c| c.limits.idle_timeout_secs = 1).await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    let events = anthropic::messages_sse(CLAUDE, "a b c", DEFAULT_USAGE);
+    let sent = events[..3].concat();
+    fake.push(Script::new(
+        SseScript::new(events).stall_after(3, Duration::from_secs(4)),
+    ));
+
+    let started = Instant::now();
+    let body = json!({"model": CLAUDE, "stream": true, "messages": []});
+    let (status, id, bytes) = read(setup.post("/v1/messages", &body).await).await;
+    let elapsed = started.elapsed();
+    let text = String::from_utf8(bytes).expect("utf-8");
+    assert_eq!(status, 200);
+    assert!(
+        elapsed < Duration::from_millis(2500),
+        "ended by the idle timeout, not the upstream: {elapsed:?}"
+    );
+    let tail = text
+        .strip_prefix(&sent)
+        .expect("the events before the stall");
+    assert!(
+        tail.starts_with(
+            "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\""
+        ),
+        "an in-band Anthropic error: {tail}"
+    );
+    let event = setup.admin.usage_event(&id).await;
+    assert_eq!(event["partial"], true);
+    assert_eq!(event["error_class"], "upstream_timeout");
+    assert_eq!(
+        event["input_tokens"], 120,
+        "usage seen before the stall is kept"
+    );
+}
+
+#[tokio::test]
+async fn a_graceful_shutdown_ends_open_streams_and_records_their_usage() {
+    let fake = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = config_for(dir.path());
+    config.limits.shutdown_grace_secs = 1;
+    let server = TestServer::start_with(config).await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    let events = anthropic::messages_sse(CLAUDE, &"word ".repeat(40), DEFAULT_USAGE);
+    fake.push(Script::new(
+        SseScript::new(events).gap(Duration::from_millis(200)),
+    ));
+    let body = json!({"model": CLAUDE, "stream": true, "messages": []});
+    let mut response = setup.post("/v1/messages", &body).await;
+    let id = e2e::relay::request_id(&response);
+    read_until(&mut response, b"content_block_delta").await;
+
+    let started = Instant::now();
+    let rest = async {
+        let mut rest = Vec::new();
+        while let Ok(Some(chunk)) = response.chunk().await {
+            rest.extend_from_slice(&chunk);
+        }
+        rest
+    };
+    let (stopped, rest) = tokio::join!(server.stop(), rest);
+    stopped.expect("clean stop");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the grace period bounds the stop"
+    );
+    let rest = String::from_utf8(rest).expect("utf-8");
+    assert!(
+        rest.contains("event: error\ndata: "),
+        "the stream was ended in-band: {rest}"
+    );
+
+    let (store, _) = Store::open(&dir.path().join("realms.db"))
+        .await
+        .expect("open the database");
+    let page = store
+        .read(|c| usage::list(c, &usage::UsageFilter::default(), None, 100))
+        .await
+        .expect("usage rows");
+    let row = page
+        .items
+        .iter()
+        .find(|e| e.request_id == id)
+        .expect("the stream's usage row was written before the process ended");
+    assert!(row.partial);
+    assert_eq!(row.input_tokens, 120);
+    assert_eq!(row.channel_id, Some(setup.anthropic));
+}
+
+#[tokio::test]
+async fn a_shutdown_does_not_wait_past_its_grace_for_an_upstream_that_has_not_answered() {
+    let fake = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = config_for(dir.path());
+    config.limits.shutdown_grace_secs = 1;
+    let server = TestServer::start_with(config).await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    fake.push(Script::default_answer().first_byte_delay(Duration::from_secs(8)));
+
+    let started = Instant::now();
+    let body = json!({"model": GPT, "messages": []});
+    let call = setup.post("/v1/chat/completions", &body);
+    let stop = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        server.stop().await
+    };
+    let (response, stopped) = tokio::join!(call, stop);
+    stopped.expect("clean stop");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "stopped after {:?}, not when the upstream answered",
+        started.elapsed()
+    );
+    let (status, id, body) = e2e::relay::read_json(response).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["type"], "upstream_error");
+
+    let (store, _) = Store::open(&dir.path().join("realms.db"))
+        .await
+        .expect("open the database");
+    let page = store
+        .read(|c| usage::list(c, &usage::UsageFilter::default(), None, 100))
+        .await
+        .expect("usage rows");
+    let row = page
+        .items
+        .iter()
+        .find(|e| e.request_id == id)
+        .expect("the request was recorded before the process ended");
+    assert_eq!(row.status_code, 503);
+    assert_eq!(row.channel_id, Some(setup.openai));
+}

@@ -1,0 +1,478 @@
+//! Usage records: one per request with every field of API.md's usage event, tokens normalised per
+//! protocol, the upstream's usage verbatim and the cost exact; also for a client that goes away,
+//! an upstream error and requests Realms refuses; never for unauthenticated calls.
+#![expect(clippy::expect_used, reason = "test helpers fail loudly")]
+
+use e2e::TestServer;
+use e2e::relay::{CLAUDE, EMBED, GEMINI, GPT, Setup, read, read_json, read_until, same_decimal};
+use fake_upstream::{DEFAULT_USAGE, FakeUpstream, Script, SseScript, anthropic};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// Every field API.md names for a usage event.
+const FIELDS: &[&str] = &[
+    "id",
+    "time",
+    "request_id",
+    "user_id",
+    "token_id",
+    "model",
+    "forwarded_model",
+    "upstream_model",
+    "channel_id",
+    "endpoint",
+    "is_stream",
+    "status_code",
+    "error_class",
+    "latency_ms",
+    "first_token_latency_ms",
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "upstream_usage",
+];
+
+/// A successful call and what its record must say.
+struct Case {
+    name: &'static str,
+    path: String,
+    body: Value,
+    model: &'static str,
+    stream: bool,
+    endpoint: &'static str,
+    /// input, cached, cache write, output, reasoning
+    tokens: [u64; 5],
+    upstream_usage: Value,
+    cost: &'static str,
+}
+
+fn cases() -> Vec<Case> {
+    let u = DEFAULT_USAGE;
+    // Prices (per 1M): input 2, output 8, cached 0.5, cache write 2.5.
+    // OpenAI/Gemini: (120 - 32) × 2 + 32 × 0.5 + 48 × 8 = 576 → 0.000576
+    // Anthropic: (120 - 32 - 8) × 2 + 32 × 0.5 + 8 × 2.5 + 48 × 8 = 580 → 0.00058
+    let openai = [120, 32, 0, 48, 16];
+    let chat = |stream: bool| json!({"model": GPT, "stream": stream, "messages": [{"role": "user", "content": "hi"}]});
+    let responses = |stream: bool| json!({"model": GPT, "stream": stream, "input": "hi"});
+    let messages =
+        |stream: bool| json!({"model": CLAUDE, "stream": stream, "max_tokens": 9, "messages": []});
+    let gemini = json!({"contents": [{"parts": [{"text": "hi"}]}]});
+    let g = |action: &str| format!("/v1beta/models/{GEMINI}:{action}");
+    let case =
+        |name, path: String, body, model, stream, endpoint, tokens, upstream_usage, cost| Case {
+            name,
+            path,
+            body,
+            model,
+            stream,
+            endpoint,
+            tokens,
+            upstream_usage,
+            cost,
+        };
+    vec![
+        case(
+            "chat",
+            "/v1/chat/completions".into(),
+            chat(false),
+            GPT,
+            false,
+            "/v1/chat/completions",
+            openai,
+            u.chat_json(),
+            "0.000576",
+        ),
+        case(
+            "chat stream",
+            "/v1/chat/completions".into(),
+            chat(true),
+            GPT,
+            true,
+            "/v1/chat/completions",
+            openai,
+            u.chat_json(),
+            "0.000576",
+        ),
+        case(
+            "responses",
+            "/v1/responses".into(),
+            responses(false),
+            GPT,
+            false,
+            "/v1/responses",
+            openai,
+            u.responses_json(),
+            "0.000576",
+        ),
+        case(
+            "responses stream",
+            "/v1/responses".into(),
+            responses(true),
+            GPT,
+            true,
+            "/v1/responses",
+            openai,
+            u.responses_json(),
+            "0.000576",
+        ),
+        case(
+            "messages",
+            "/v1/messages".into(),
+            messages(false),
+            CLAUDE,
+            false,
+            "/v1/messages",
+            [120, 32, 8, 48, 0],
+            u.anthropic_json(),
+            "0.00058",
+        ),
+        case(
+            "messages stream",
+            "/v1/messages".into(),
+            messages(true),
+            CLAUDE,
+            true,
+            "/v1/messages",
+            [120, 32, 8, 48, 0],
+            u.anthropic_json(),
+            "0.00058",
+        ),
+        case(
+            "gemini",
+            g("generateContent"),
+            gemini.clone(),
+            GEMINI,
+            false,
+            "/v1beta/models/{model}:generateContent",
+            [120, 32, 0, 48, 16],
+            u.gemini_json(),
+            "0.000576",
+        ),
+        case(
+            "gemini stream",
+            format!("{}?alt=sse", g("streamGenerateContent")),
+            gemini,
+            GEMINI,
+            true,
+            "/v1beta/models/{model}:streamGenerateContent",
+            [120, 32, 0, 48, 16],
+            u.gemini_json(),
+            "0.000576",
+        ),
+        // Without `alt=sse` Gemini streams one JSON array; its last chunk has the counts.
+        case(
+            "gemini array stream",
+            g("streamGenerateContent"),
+            json!({"contents": []}),
+            GEMINI,
+            true,
+            "/v1beta/models/{model}:streamGenerateContent",
+            [120, 32, 0, 48, 16],
+            u.gemini_json(),
+            "0.000576",
+        ),
+        // 120 × 2 = 240 → 0.00024
+        case(
+            "embeddings",
+            "/v1/embeddings".into(),
+            json!({"model": EMBED, "input": "hi"}),
+            EMBED,
+            false,
+            "/v1/embeddings",
+            [120, 0, 0, 0, 0],
+            json!({"prompt_tokens": 120, "total_tokens": 120}),
+            "0.00024",
+        ),
+    ]
+}
+
+/// A decimal USD string with at most six places, in millionths.
+fn micro_usd(text: &str) -> i64 {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let whole: i64 = whole.parse().expect("whole dollars");
+    let fraction: i64 = format!("{fraction:0<6}")
+        .parse()
+        .expect("six places at most");
+    whole * 1_000_000 + fraction
+}
+
+#[tokio::test]
+async fn every_protocol_is_recorded_with_every_field_normalised_and_priced() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    let mut charged_micro_usd = 0;
+    for case in cases() {
+        let name = case.name;
+        let (status, id, body) = read(setup.post(&case.path, &case.body).await).await;
+        assert_eq!(
+            status,
+            200,
+            "case {name}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        let event = setup.admin.usage_event(&id).await;
+        for field in FIELDS {
+            assert!(
+                event.get(*field).is_some(),
+                "case {name}: `{field}` missing in {event}"
+            );
+        }
+        let channel = match case.model {
+            CLAUDE => setup.anthropic,
+            GEMINI => setup.gemini,
+            _ => setup.openai,
+        };
+        assert_eq!(event["user_id"], setup.user_id, "case {name}");
+        assert_eq!(event["token_id"], setup.token_id, "case {name}");
+        assert_eq!(event["model"], case.model, "case {name}");
+        assert_eq!(event["forwarded_model"], case.model, "case {name}");
+        assert_eq!(
+            event["upstream_model"], case.model,
+            "case {name}: the fake echoes it"
+        );
+        assert_eq!(event["channel_id"], channel, "case {name}");
+        assert_eq!(event["endpoint"], case.endpoint, "case {name}");
+        assert_eq!(event["is_stream"], case.stream, "case {name}");
+        assert_eq!(event["status_code"], 200, "case {name}");
+        assert_eq!(event["error_class"], Value::Null, "case {name}");
+        assert_eq!(event["partial"], false, "case {name}");
+        let tokens = [
+            "input_tokens",
+            "cached_input_tokens",
+            "cache_write_tokens",
+            "output_tokens",
+            "reasoning_tokens",
+        ]
+        .map(|f| event[f].as_u64().expect("an integer"));
+        assert_eq!(tokens, case.tokens, "case {name}: normalised tokens");
+        assert_eq!(
+            event["upstream_usage"], case.upstream_usage,
+            "case {name}: verbatim"
+        );
+        assert!(
+            same_decimal(&event["cost_usd"], case.cost),
+            "case {name}: cost {}",
+            event["cost_usd"]
+        );
+        charged_micro_usd += micro_usd(case.cost);
+        let latency = event["latency_ms"].as_u64().expect("latency");
+        let first = event["first_token_latency_ms"]
+            .as_u64()
+            .expect("first token latency");
+        assert!(first <= latency, "case {name}: {first} > {latency}");
+        assert!(event["request_bytes"].as_u64() > Some(0), "case {name}");
+        assert_eq!(
+            event["response_bytes"].as_u64(),
+            Some(body.len() as u64),
+            "case {name}"
+        );
+    }
+
+    // Each cost was charged to the user's balance, exactly.
+    let left = 100_000_000 - charged_micro_usd;
+    let user = setup
+        .admin
+        .ok(
+            Method::GET,
+            &format!("/users/{}", setup.user_id),
+            Value::Null,
+        )
+        .await;
+    let want = format!("{}.{:06}", left / 1_000_000, left % 1_000_000);
+    assert!(
+        same_decimal(&user["user"]["balance_usd"], &want),
+        "balance {} after charges of {charged_micro_usd} µUSD",
+        user["user"]["balance_usd"]
+    );
+}
+
+#[tokio::test]
+async fn chat_streams_are_asked_for_usage_and_recorded() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    let body = json!({"model": GPT, "stream": true, "messages": [{"role": "user", "content": "hi"}],
+                      "stream_options": {"include_obfuscation": false}});
+    let (status, id, answer) = read(setup.post("/v1/chat/completions", &body).await).await;
+    assert_eq!(status, 200);
+    let sent = fake
+        .requests_to("/v1/chat/completions")
+        .pop()
+        .expect("forwarded");
+    let sent = sent.json().expect("json");
+    assert_eq!(sent["stream_options"]["include_usage"], true, "forced on");
+    assert_eq!(
+        sent["stream_options"]["include_obfuscation"], false,
+        "the client's option kept"
+    );
+    assert_eq!(sent["messages"], body["messages"]);
+    assert!(String::from_utf8_lossy(&answer).contains("\"prompt_tokens\":120"));
+    let event = setup.admin.usage_event(&id).await;
+    assert_eq!(event["input_tokens"], 120);
+    assert_eq!(event["output_tokens"], 48);
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_mid_stream_is_recorded_as_partial() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    let events = anthropic::messages_sse(CLAUDE, "one two three four five six", DEFAULT_USAGE);
+    let script = SseScript::new(events).gap(std::time::Duration::from_millis(200));
+    fake.push(Script::new(script));
+    let mut response = setup
+        .post(
+            "/v1/messages",
+            &json!({"model": CLAUDE, "stream": true, "max_tokens": 9, "messages": []}),
+        )
+        .await;
+    let id = e2e::relay::request_id(&response);
+    let seen = read_until(&mut response, b"content_block_delta").await;
+    assert!(!seen.is_empty());
+    drop(response);
+
+    let event = setup.admin.usage_event(&id).await;
+    assert_eq!(event["partial"], true, "{event}");
+    assert_eq!(event["error_class"], "client_closed");
+    assert_eq!(event["is_stream"], true);
+    assert_eq!(event["channel_id"], setup.anthropic);
+    assert_eq!(
+        event["input_tokens"], 120,
+        "what `message_start` reported is kept"
+    );
+    assert_eq!(event["cache_write_tokens"], 8);
+    assert!(event["first_token_latency_ms"].as_u64().is_some());
+}
+
+#[tokio::test]
+async fn upstream_errors_and_refusals_are_recorded_but_anonymous_calls_are_not() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    let chat = |model: &str| json!({"model": model, "messages": []});
+
+    fake.push(Script::status(
+        500,
+        "{\"error\":{\"message\":\"boom at 10.0.0.7\"}}",
+    ));
+    let (status, id, body) = read_json(setup.post("/v1/chat/completions", &chat(GPT)).await).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        !body.to_string().contains("10.0.0.7"),
+        "upstream internals are summarised: {body}"
+    );
+    let event = setup.admin.usage_event(&id).await;
+    assert_eq!(event["status_code"], 502);
+    assert_eq!(event["error_class"], "upstream_failed");
+    assert_eq!(event["channel_id"], setup.openai);
+    assert!(same_decimal(&event["cost_usd"], "0"));
+
+    let (status, id, _) = read_json(
+        setup
+            .post("/v1/chat/completions", &chat("no-such-model"))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let event = setup.admin.usage_event(&id).await;
+    assert_eq!(
+        (event["status_code"].as_u64(), event["error_class"].as_str()),
+        (Some(404), Some("model_not_found"))
+    );
+    assert_eq!(event["model"], "no-such-model");
+    assert_eq!(event["user_id"], setup.user_id);
+
+    let (_, limited) = setup
+        .new_token(json!({"name": "claude only", "models": [CLAUDE]}))
+        .await;
+    let response = setup
+        .anonymous(Method::POST, "/v1/chat/completions")
+        .bearer_auth(&limited)
+        .json(&chat(GPT))
+        .send()
+        .await
+        .expect("send");
+    let (status, id, body) = read_json(response).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["type"], "permission_error");
+    let event = setup.admin.usage_event(&id).await;
+    assert_eq!(
+        (event["status_code"].as_u64(), event["error_class"].as_str()),
+        (Some(403), Some("forbidden"))
+    );
+
+    setup
+        .admin
+        .ok(
+            Method::PATCH,
+            &format!("/models/{}", setup.model_id(GPT)),
+            json!({"enabled": false}),
+        )
+        .await;
+    let (status, id, body) = read_json(setup.post("/v1/chat/completions", &chat(GPT)).await).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("disabled")),
+        "{body}"
+    );
+    let event = setup.admin.usage_event(&id).await;
+    assert_eq!(event["error_class"], "model_not_found");
+
+    let response = setup
+        .anonymous(Method::POST, "/v1/messages")
+        .header("x-api-key", "sk_not_a_token")
+        .json(&chat(CLAUDE))
+        .send()
+        .await
+        .expect("send");
+    let (status, anonymous, _) = read_json(response).await;
+    assert_eq!(status, 401);
+    let (status, later, _) = read_json(
+        setup
+            .post(
+                "/v1/messages",
+                &json!({"model": CLAUDE, "max_tokens": 1, "messages": []}),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    setup.admin.assert_no_usage_event(&anonymous, &later).await;
+    assert_eq!(
+        fake.count("/v1/chat/completions"),
+        1,
+        "only the first call went upstream"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_gives_up_before_the_first_byte_is_recorded_too() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    fake.push(Script::default_answer().first_byte_delay(std::time::Duration::from_secs(2)));
+    let id = "client-gave-up-0001";
+    let result = setup
+        .request(Method::POST, "/v1/chat/completions")
+        .header("x-request-id", id)
+        .timeout(std::time::Duration::from_millis(300))
+        .json(&json!({"model": GPT, "messages": []}))
+        .send()
+        .await;
+    assert!(result.is_err(), "the client timed out");
+
+    let event = setup.admin.usage_event(id).await;
+    assert_eq!(event["status_code"], 499, "{event}");
+    assert_eq!(event["error_class"], "client_closed");
+    assert_eq!(
+        event["channel_id"], setup.openai,
+        "the attempt in flight is named"
+    );
+    assert_eq!(event["user_id"], setup.user_id);
+}

@@ -1,0 +1,110 @@
+// The one way the console talks to `/api/*`: JSON in and out, the `Realms-User` CSRF header on
+// every call, the server's `{"error": {"code", "message"}}` turned into an `ApiError`, and a
+// hook for "the session is gone" so the app can go back to the sign-in page.
+
+const USER_KEY = "realms.user";
+
+/** An error answer from the API, with the server's stable code and human message. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+let userId: string | null = readUserId();
+let onSessionLost: (() => void) | null = null;
+
+function readUserId(): string | null {
+  try {
+    return window.localStorage.getItem(USER_KEY);
+  } catch {
+    return null;
+  }
+}
+
+/** The signed-in user's id as the CSRF header carries it, or null when signed out. */
+export function currentUserId(): string | null {
+  return userId;
+}
+
+/** Remembers (or forgets) the signed-in user's id for the `Realms-User` header. */
+export function setCurrentUserId(id: number | null): void {
+  userId = id === null ? null : String(id);
+  try {
+    if (userId === null) window.localStorage.removeItem(USER_KEY);
+    else window.localStorage.setItem(USER_KEY, userId);
+  } catch {
+    // Private mode without storage: the id still lives in memory for this tab.
+  }
+}
+
+/** Called once by the app: what to do when a call finds the session expired. */
+export function setSessionLostHandler(handler: () => void): void {
+  onSessionLost = handler;
+}
+
+type Method = "GET" | "POST" | "PATCH" | "DELETE" | "PUT";
+
+/** Calls the API; resolves with the parsed JSON body (undefined for 204), rejects with ApiError. */
+export async function api<T>(method: Method, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { Accept: "application/json" };
+  if (userId) headers["Realms-User"] = userId;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, "network_error", "");
+  }
+  if (response.status === 204) return undefined as T;
+  const text = await response.text();
+  let data: unknown = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = null;
+    }
+  }
+  if (!response.ok) {
+    const error = (data as { error?: { code?: string; message?: string } } | null)?.error;
+    const err = new ApiError(
+      response.status,
+      error?.code ?? `http_${response.status}`,
+      error?.message ?? response.statusText,
+    );
+    const lost =
+      (response.status === 401 && !path.startsWith("/api/auth/")) ||
+      err.code === "csrf_header_mismatch";
+    if (lost && userId !== null) {
+      setCurrentUserId(null);
+      onSessionLost?.();
+    }
+    throw err;
+  }
+  return data as T;
+}
+
+export const get = <T>(path: string) => api<T>("GET", path);
+export const post = <T>(path: string, body?: unknown) => api<T>("POST", path, body ?? {});
+export const patch = <T>(path: string, body: unknown) => api<T>("PATCH", path, body);
+export const del = (path: string) => api<void>("DELETE", path);
+
+/** A query string from the defined, non-empty values of `params`. */
+export function qs(params: Record<string, string | number | undefined | null>): string {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null && value !== "") search.set(key, String(value));
+  }
+  const text = search.toString();
+  return text ? `?${text}` : "";
+}
