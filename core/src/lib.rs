@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod api;
 pub mod build_info;
+pub mod codex;
 pub mod config;
 pub mod crypto;
 pub mod error;

@@ -59,6 +59,12 @@ const SPECS: &[Spec] = &[
         kind: Kind::Bool,
         default: None,
     },
+    // Follows self mode unless set: the desktop app catches the Codex sign-in redirect itself.
+    Spec {
+        key: "codex_oauth_listener",
+        kind: Kind::Bool,
+        default: None,
+    },
     Spec {
         key: "trust_proxy_headers",
         kind: Kind::Bool,
@@ -105,6 +111,8 @@ pub struct Settings {
     pub feature_disable_models: bool,
     /// Whether upstream URLs may resolve to private, loopback or link-local addresses.
     pub allow_private_upstreams: bool,
+    /// Whether a Codex sign-in listens on `127.0.0.1:1455` for the OAuth redirect itself.
+    pub codex_oauth_listener: bool,
     /// Whether `X-Forwarded-For` / `X-Forwarded-Proto` from trusted proxies are believed.
     pub trust_proxy_headers: bool,
     /// Proxies whose forwarding headers are believed.
@@ -148,6 +156,10 @@ impl Settings {
             feature_disable_billing: bool_of("feature_disable_billing") || self_mode,
             feature_disable_models: bool_of("feature_disable_models"),
             allow_private_upstreams: allow_private,
+            codex_oauth_listener: values
+                .get("codex_oauth_listener")
+                .and_then(Value::as_bool)
+                .unwrap_or(self_mode),
             trust_proxy_headers: bool_of("trust_proxy_headers"),
             trusted_proxy_cidrs: cidrs,
             overridden: overridden.into_iter().map(|(k, _)| k).collect(),
@@ -171,6 +183,9 @@ impl Settings {
         if let Some(self_mode) = config.self_mode {
             out.push(("self_mode", json!(self_mode)));
         }
+        if let Some(listener) = config.codex_oauth_listener {
+            out.push(("codex_oauth_listener", json!(listener)));
+        }
         out
     }
 
@@ -183,6 +198,7 @@ impl Settings {
             "feature_disable_billing": self.feature_disable_billing,
             "feature_disable_models": self.feature_disable_models,
             "allow_private_upstreams": self.allow_private_upstreams,
+            "codex_oauth_listener": self.codex_oauth_listener,
             "trust_proxy_headers": self.trust_proxy_headers,
             "trusted_proxy_cidrs": self.trusted_proxy_cidrs.iter().map(ToString::to_string).collect::<Vec<_>>(),
         })
@@ -283,6 +299,16 @@ mod tests {
         stored.insert("self_mode".to_owned(), json!(true));
         let desktop = Settings::resolve(&stored, &config);
         assert!(desktop.allow_private_upstreams && desktop.feature_disable_billing);
+        assert!(!server.codex_oauth_listener && desktop.codex_oauth_listener);
+        let locked = Settings::resolve(
+            &stored,
+            &Config {
+                codex_oauth_listener: Some(false),
+                ..Config::default()
+            },
+        );
+        assert!(!locked.codex_oauth_listener);
+        assert!(locked.overridden.contains(&"codex_oauth_listener"));
     }
 
     #[test]

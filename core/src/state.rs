@@ -6,6 +6,7 @@ use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::codex::{CodexState, upkeep};
 use crate::config::Config;
 use crate::crypto::Sealer;
 use crate::relay::routing::{build, table::RoutingTable};
@@ -36,6 +37,8 @@ pub struct Inner {
     pub streams_stop: CancellationToken,
     /// The data plane's state.
     pub relay: RelayState,
+    /// Codex OAuth sign-ins, token refresh and quota.
+    pub codex: CodexState,
 }
 
 impl std::ops::Deref for AppState {
@@ -60,6 +63,7 @@ impl AppState {
             shutdown.clone(),
         );
         let relay = RelayState::new(&config, sink, balances);
+        let codex = CodexState::new(store.clone(), &tasks, shutdown.clone());
         let state = Self(Arc::new(Inner {
             config: Arc::new(config),
             store,
@@ -69,8 +73,10 @@ impl AppState {
             shutdown,
             streams_stop: CancellationToken::new(),
             relay,
+            codex,
         }));
         state.rebuild_routing().await?;
+        upkeep::start(&state);
         Ok(state)
     }
 

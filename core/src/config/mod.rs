@@ -21,6 +21,8 @@ pub use secret::Secret;
 pub const ENV_PREFIX: &str = "REALMS_";
 /// Environment variables with the prefix that are not configuration keys.
 const ENV_NOT_CONFIG: &[&str] = &["CONFIG", "BUILD_DATE", "GIT_COMMIT"];
+/// The issuer of the Codex CLI's public OAuth client.
+pub const DEFAULT_CODEX_OAUTH_ISSUER: &str = "https://auth.openai.com";
 /// The config file read from the working directory when `REALMS_CONFIG` / `--config` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "realms.toml";
 
@@ -76,6 +78,18 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Upstream selection, failover and cooldowns.
     pub routing: RoutingConfig,
+    /// The OAuth issuer of Codex sign-ins (`REALMS_CODEX_OAUTH_ISSUER`): Realms uses
+    /// `{issuer}/oauth/authorize` and `{issuer}/oauth/token`. Point it elsewhere for mirrors and tests.
+    pub codex_oauth_issuer: String,
+    /// Port of the local callback listener during a Codex sign-in
+    /// (`REALMS_CODEX_OAUTH_CALLBACK_PORT`); the public client's redirect is
+    /// `http://localhost:1455/auth/callback`. 0 picks a free port (tests only).
+    pub codex_oauth_callback_port: u16,
+    /// Forces the local callback listener on or off, locking the console setting
+    /// (`REALMS_CODEX_OAUTH_LISTENER`).
+    pub codex_oauth_listener: Option<bool>,
+    /// How often each Codex account's quota is polled, in seconds (`REALMS_CODEX_QUOTA_POLL_SECS`).
+    pub codex_quota_poll_secs: u64,
 }
 
 impl Default for Config {
@@ -94,6 +108,10 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             auth: AuthConfig::default(),
             routing: RoutingConfig::default(),
+            codex_oauth_issuer: DEFAULT_CODEX_OAUTH_ISSUER.into(),
+            codex_oauth_callback_port: 1455,
+            codex_oauth_listener: None,
+            codex_quota_poll_secs: 10 * 60,
         }
     }
 }
@@ -166,6 +184,12 @@ impl Config {
                 "`root_username` must not be empty".into(),
             ));
         }
+        check_issuer(&self.codex_oauth_issuer)?;
+        if self.codex_quota_poll_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "`codex_quota_poll_secs` must be greater than 0".into(),
+            ));
+        }
         if let Some(key) = &self.admin_api_key
             && key.expose().len() < 16
         {
@@ -208,6 +232,27 @@ impl Config {
     }
 }
 
+/// The issuer must be an `http(s)` URL with a host and no query, user info or fragment: Realms
+/// appends `/oauth/...` to it.
+fn check_issuer(issuer: &str) -> Result<(), ConfigError> {
+    let valid = url::Url::parse(issuer.trim()).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https")
+            && u.host_str().is_some_and(|h| !h.is_empty())
+            && u.query().is_none()
+            && u.fragment().is_none()
+            && u.username().is_empty()
+            && u.password().is_none()
+    });
+    if valid {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid(
+            "`codex_oauth_issuer` must be an http(s) URL with a host, such as `https://auth.openai.com`"
+                .into(),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +288,23 @@ mod tests {
         let text = config.redacted().to_string();
         assert!(!text.contains("a-very-long-admin-key-123"), "{text}");
         assert!(text.contains("[redacted]"), "{text}");
+    }
+
+    #[test]
+    fn codex_issuer_must_be_a_url() {
+        let config = Config::from_toml("").expect("defaults");
+        assert_eq!(config.codex_oauth_issuer, "https://auth.openai.com");
+        let config =
+            Config::from_toml("codex_oauth_issuer = \"http://127.0.0.1:9/\"").expect("loopback ok");
+        assert_eq!(config.codex_oauth_issuer, "http://127.0.0.1:9/");
+        for bad in ["auth.openai.com", "ftp://x.test", "https://x.test/?a=1", ""] {
+            let err =
+                Config::from_toml(&format!("codex_oauth_issuer = \"{bad}\"")).expect_err("refused");
+            assert!(
+                err.to_string().contains("codex_oauth_issuer"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -13,11 +13,12 @@ use futures_util::StreamExt;
 
 use super::error::RelayError;
 use super::inbound::Inbound;
-use super::protocol::{Protocol, RequestFacts, StreamObserver, observe_json};
+use super::protocol::{Protocol, RequestFacts, SessionSource, StreamObserver, observe_json};
 use super::record::Draft;
 use super::routing::failover::{Scope, Verdict, classify_status, classify_transport};
 use super::routing::health::Target;
 use super::routing::select::Pick;
+use super::routing::table::ChannelKind;
 use super::shaping::shape_body;
 use super::stream::{RelayStream, StreamParts, StreamTiming};
 use super::upstream::{auth, guard, headers, url};
@@ -35,7 +36,8 @@ pub struct Failure {
     pub verdict: Verdict,
 }
 
-fn transport(state: &AppState, error: RelayError) -> Failure {
+/// A failure with no HTTP answer to judge (connect, timeout, broken or cut stream).
+pub(super) fn transport(state: &AppState, error: RelayError) -> Failure {
     Failure {
         error,
         verdict: classify_transport(&state.config.routing),
@@ -106,13 +108,19 @@ pub async fn send(
     let mut draft = draft.clone();
     draft.forwarded_model = Some(shaped.model.clone());
     let body = shaped.body.unwrap_or_else(|| inbound.body.clone());
+    let codex = channel.kind == ChannelKind::CodexOauth;
+    let body = if codex && inbound.endpoint == "/v1/responses" {
+        super::codex::shape_body(body)
+    } else {
+        body
+    };
 
     let query = url::strip_credential_params(inbound.query.as_deref());
-    let target = url::join(
-        &channel.base_url,
-        &inbound.upstream_path(&shaped.model),
-        query.as_deref(),
-    );
+    let mut path = inbound.upstream_path(&shaped.model);
+    if codex {
+        path = super::codex::upstream_path(&path);
+    }
+    let target = url::join(&channel.base_url, &path, query.as_deref());
     let target: reqwest::Url = target.parse().map_err(|_| {
         transport(
             state,
@@ -146,6 +154,18 @@ pub async fn send(
         settings,
         &mut upstream_headers,
     );
+    if codex {
+        let prompt_cache_key = facts
+            .session_keys
+            .iter()
+            .find(|k| k.source == SessionSource::PromptCacheKey)
+            .map(|k| k.value.as_str());
+        auth::codex(
+            &mut upstream_headers,
+            pick.credential().account_id.as_deref(),
+            prompt_cache_key,
+        );
+    }
 
     let limits = &state.config.limits;
     let first_byte = Duration::from_secs(limits.first_byte_timeout_secs).min(
@@ -179,11 +199,22 @@ pub async fn send(
         }
         Ok(Ok(response)) => response,
     };
+    if codex {
+        super::codex::note_quota(state, pick.credential().id, response.headers());
+    }
     let status = response.status();
     if !status.is_success() {
-        return Err(failed_status(state, settings, response).await);
+        if codex && status.as_u16() == 401 {
+            // the access token may have been revoked or rotated elsewhere: refresh it now
+            crate::codex::tokens::refresh_rejected(state, pick.credential().id);
+        }
+        return Err(failed_status(state, settings, response, codex).await);
     }
-    if headers::is_event_stream(response.headers()) {
+    let streamed = headers::is_event_stream(response.headers());
+    if codex && streamed && !facts.stream {
+        return super::codex::collect(state, response, draft, first_byte_deadline).await;
+    }
+    if streamed {
         peek_and_stream(state, inbound, response, draft, first_byte_deadline).await
     } else {
         whole_answer(state, inbound, response, draft).await
@@ -195,8 +226,10 @@ async fn failed_status(
     state: &AppState,
     settings: &crate::relay::shaping::ChannelSettings,
     response: reqwest::Response,
+    codex: bool,
 ) -> Failure {
     let status = response.status().as_u16();
+    let upstream_headers = codex.then(|| response.headers().clone());
     let retry_after = response
         .headers()
         .get(header::RETRY_AFTER)
@@ -207,6 +240,14 @@ async fn failed_status(
         .await
         .unwrap_or_default();
     let mentions_model = status == 404 && body.windows(5).any(|w| w.eq_ignore_ascii_case(b"model"));
+    // A Codex usage limit cools the account until its window resets, whatever the status says.
+    let usage_limit = upstream_headers
+        .as_ref()
+        .and_then(|h| super::codex::usage_limit_wait(status, h, &body));
+    let (status, retry_after) = match usage_limit {
+        Some(wait) => (429, Some(wait).filter(|w| *w > 0).or(retry_after)),
+        None => (status, retry_after),
+    };
     let verdict = classify_status(status, retry_after, mentions_model, &state.config.routing);
     let mapped = settings.status_map.get(&status).copied();
     let error = match verdict.scope {
@@ -381,7 +422,7 @@ async fn peek_and_stream(
 }
 
 /// An error event before any content: rate limits cool the credential, the rest the channel.
-fn first_event_error(state: &AppState, observer: StreamObserver) -> Failure {
+pub(super) fn first_event_error(state: &AppState, observer: StreamObserver) -> Failure {
     let observed = observer.finish();
     let (kind, message) = observed
         .error

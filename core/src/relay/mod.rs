@@ -4,6 +4,7 @@
 
 pub mod attempt;
 pub mod auth;
+pub mod codex;
 pub mod dialect;
 pub mod error;
 pub mod http;

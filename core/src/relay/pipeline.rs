@@ -187,6 +187,11 @@ async fn run(
         let pick = match select::pick(&table, &request, &state.relay.health, &tried, now) {
             Ok(pick) => pick,
             Err(NoTarget::NoChannel) => {
+                if last.is_none()
+                    && let Some(error) = super::codex::protocol_mismatch(&table, &request)
+                {
+                    return Err(error);
+                }
                 return Err(last.unwrap_or_else(|| {
                     RelayError::NoRoute(format!(
                         "no channel can serve the model `{model}` for this API key right now"

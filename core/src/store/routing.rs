@@ -117,6 +117,9 @@ pub struct RoutingRows {
     pub members: Vec<(i64, i64)>,
     /// Usable tokens.
     pub tokens: Vec<TokenRow>,
+    /// Codex OAuth accounts: credential id → ChatGPT account id. A `codex_oauth` channel is
+    /// served only by credentials listed here.
+    pub codex_accounts: HashMap<i64, String>,
 }
 
 fn collect<T>(
@@ -259,7 +262,13 @@ pub fn load(c: &Conn) -> Result<RoutingRows, StoreError> {
             None => allowed.to_vec(),
         };
     }
+    let codex_accounts = collect(c, "SELECT id, account_id FROM codex_accounts", |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?
+    .into_iter()
+    .collect();
     Ok(RoutingRows {
+        codex_accounts,
         channels,
         credentials,
         models,

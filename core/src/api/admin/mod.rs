@@ -4,6 +4,7 @@ mod bindings;
 mod channel_groups;
 mod channel_ops;
 mod channels;
+mod codex;
 mod credentials;
 mod input;
 mod models;
@@ -24,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .merge(channels::routes())
         .merge(channel_ops::routes())
         .merge(credentials::routes())
+        .merge(codex::routes())
         .merge(models::routes())
         .merge(bindings::routes())
         .merge(channel_groups::routes())

@@ -41,6 +41,7 @@ pub fn build(rows: RoutingRows, sealer: &Sealer) -> RoutingTable {
                 .push(CredentialRoute {
                     id: row.id,
                     secret: Secret::new(secret),
+                    account_id: rows.codex_accounts.get(&row.id).cloned(),
                 }),
             Err(_) => tracing::error!(
                 credential_id = row.id,
@@ -61,6 +62,11 @@ pub fn build(rows: RoutingRows, sealer: &Sealer) -> RoutingTable {
                 tracing::error!(channel_id = row.id, %problem, "channel settings are invalid; using defaults");
                 ChannelSettings::default()
             });
+        let mut own = credentials.remove(&row.id).unwrap_or_default();
+        if kind == ChannelKind::CodexOauth {
+            // The Codex backend needs the account id beside the token: only accounts serve.
+            own.retain(|c| c.account_id.is_some());
+        }
         let channel = ChannelRoute {
             id: row.id,
             name: row.name,
@@ -70,7 +76,7 @@ pub fn build(rows: RoutingRows, sealer: &Sealer) -> RoutingTable {
             weight: u32::try_from(row.weight.max(0)).unwrap_or(u32::MAX),
             promoted: row.promoted,
             disabled_protocols: disabled_protocols(&settings),
-            credentials: credentials.remove(&row.id).unwrap_or_default(),
+            credentials: own,
             settings: Arc::new(settings),
         };
         channels.insert(row.id, Arc::new(channel));

@@ -109,6 +109,17 @@ impl Health {
         map.retain(|t, _| !matches!(t, Target::ChannelModel(c, _) if *c == channel));
     }
 
+    /// Ends the cooldown of `target` if `lift` says so (e.g. an auth failure after the
+    /// credential was renewed), keeping any other.
+    pub fn lift(&self, target: &Target, lift: impl FnOnce(&Cooldown) -> bool) {
+        let Ok(mut map) = self.cooldowns.lock() else {
+            return;
+        };
+        if map.get(target).is_some_and(lift) {
+            map.remove(target);
+        }
+    }
+
     /// Requests in flight on a credential.
     pub fn inflight(&self, credential: i64) -> u32 {
         self.inflight

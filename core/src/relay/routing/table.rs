@@ -61,6 +61,8 @@ pub struct CredentialRoute {
     pub id: i64,
     /// The opened secret (API key or access token).
     pub secret: Secret,
+    /// For a Codex OAuth account: the ChatGPT account id (`chatgpt-account-id`).
+    pub account_id: Option<String>,
 }
 
 /// A channel as routing sees it.

@@ -8,6 +8,10 @@ use crate::relay::shaping::ChannelSettings;
 
 /// The Anthropic API version sent when the client did not name one.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+/// The beta switch the Codex backend requires on `/responses`.
+pub const CODEX_BETA: &str = "responses=experimental";
+/// The `originator` sent to the Codex backend when the client named none (the Codex CLI's).
+pub const CODEX_ORIGINATOR: &str = "codex_cli_rs";
 
 /// Adds the credential in the form the upstream expects, then applies the channel's header
 /// overrides (set, or remove with `null`). The overrides come last so an operator can fix a
@@ -58,6 +62,28 @@ pub fn apply(kind: ChannelKind, secret: &str, settings: &ChannelSettings, header
     }
 }
 
+/// The Codex backend's headers, added after [`apply`] for a `codex_oauth` account: the
+/// `chatgpt-account-id` of the account, `OpenAI-Beta: responses=experimental`, an `originator`
+/// when the client sent none, and `session_id` = the request's `prompt_cache_key` (so the
+/// backend's prompt cache follows the session; without one the client's header is kept).
+pub fn codex(headers: &mut HeaderMap, account_id: Option<&str>, prompt_cache_key: Option<&str>) {
+    if let Some(value) = account_id.and_then(|id| HeaderValue::from_str(id).ok()) {
+        headers.insert(HeaderName::from_static("chatgpt-account-id"), value);
+    }
+    headers.insert(
+        HeaderName::from_static("openai-beta"),
+        HeaderValue::from_static(CODEX_BETA),
+    );
+    insert_if_absent(
+        headers,
+        HeaderName::from_static("originator"),
+        HeaderValue::from_static(CODEX_ORIGINATOR),
+    );
+    if let Some(value) = prompt_cache_key.and_then(|key| HeaderValue::from_str(key).ok()) {
+        headers.insert(HeaderName::from_static("session_id"), value);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +108,29 @@ mod tests {
         apply(ChannelKind::Gemini, "AIza", &settings, &mut h);
         assert_eq!(h["x-goog-api-key"], "AIza");
         assert!(h["x-goog-api-key"].is_sensitive());
+    }
+
+    #[test]
+    fn codex_accounts_send_the_backend_headers() {
+        let settings = ChannelSettings::default();
+        let mut h = HeaderMap::new();
+        h.insert("openai-beta", HeaderValue::from_static("other"));
+        h.insert("originator", HeaderValue::from_static("codex_exec"));
+        h.insert("session_id", HeaderValue::from_static("client-session"));
+        apply(ChannelKind::CodexOauth, "at-1", &settings, &mut h);
+        codex(&mut h, Some("acct-9"), Some("cache-key-1"));
+        assert_eq!(h["authorization"], "Bearer at-1");
+        assert_eq!(h["chatgpt-account-id"], "acct-9");
+        assert_eq!(h["openai-beta"], "responses=experimental");
+        assert_eq!(
+            h["originator"], "codex_exec",
+            "the client's own originator is kept"
+        );
+        assert_eq!(h["session_id"], "cache-key-1");
+        let mut h = HeaderMap::new();
+        codex(&mut h, Some("acct-9"), None);
+        assert_eq!(h["originator"], "codex_cli_rs");
+        assert!(!h.contains_key("session_id"));
     }
 
     #[test]

@@ -33,6 +33,7 @@ fn channel(
             .map(|id| CredentialRoute {
                 id: *id,
                 secret: Secret::new(format!("k{id}")),
+                account_id: None,
             })
             .collect(),
         settings: Arc::new(crate::relay::shaping::ChannelSettings::default()),
