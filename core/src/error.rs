@@ -49,6 +49,8 @@ pub enum ErrorCode {
     Unprocessable,
     /// Too many failed logins.
     TooManyAttempts,
+    /// The request took longer than `limits.api_timeout_secs`.
+    Timeout,
     /// Something failed on our side.
     Internal,
 }
@@ -76,6 +78,7 @@ impl ErrorCode {
             Self::SettingOverridden => "setting_overridden",
             Self::Unprocessable => "unprocessable",
             Self::TooManyAttempts => "too_many_attempts",
+            Self::Timeout => "timeout",
             Self::Internal => "internal",
         }
     }
@@ -97,6 +100,7 @@ impl ErrorCode {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            Self::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -39,4 +39,24 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .layer(DefaultBodyLimit::max(
             state.config.limits.max_api_body_bytes,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            time_limit,
+        ))
+}
+
+/// Ends a console API request that runs past `limits.api_timeout_secs` with a JSON 503, so a
+/// stuck database or upstream (the channel test) never holds a browser tab forever.
+async fn time_limit(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let limit = std::time::Duration::from_secs(state.config.limits.api_timeout_secs);
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(ErrorCode::Timeout, "the request took too long; try again")
+            .into_response(),
+    }
 }

@@ -32,7 +32,7 @@ impl Default for LimitsConfig {
             max_body_bytes: 32 * 1024 * 1024,
             max_api_body_bytes: 1024 * 1024,
             max_name_chars: 128,
-            api_timeout_secs: 30,
+            api_timeout_secs: 60,
             connect_timeout_secs: 10,
             first_byte_timeout_secs: 300,
             idle_timeout_secs: 300,
