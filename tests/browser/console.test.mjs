@@ -173,6 +173,76 @@ test("channels: create an OpenAI-compatible channel on the fake upstream and bin
   assert.equal(channel.models[0].public_id, MODEL);
 });
 
+test("codex accounts: a codex_oauth channel on the fake backend, import an account, refresh its quota, sign in by pasting", async () => {
+  const { page } = root;
+  await page.goto(`${BASE}/admin/channels`);
+  await page.getByRole("button", { name: "Add channel" }).first().click();
+  await page.selectOption("#ch-type", "codex_oauth");
+  await page.fill("#ch-name", "fake-codex");
+  await page.fill("#ch-url", `${FAKE}/backend-api/codex`);
+  await page.getByRole("button", { name: "Create channel" }).click();
+  await page.getByRole("tab", { name: /Codex accounts/ }).click();
+  await page.getByText("No accounts yet").waitFor();
+  await shot(page, "12c-admin-codex-empty");
+
+  // Manual import: the tokens are write-only (password inputs) and never come back.
+  const access = "at-browser-import-0001";
+  const refresh = "rt-browser-import-0001";
+  await page.fill("#codex-access", access);
+  await page.fill("#codex-refresh", refresh);
+  await page.fill("#codex-account", "acct-browser-0001");
+  await page.fill("#codex-email", "import@example.test");
+  assert.equal(await page.locator("#codex-access").getAttribute("type"), "password");
+  await page.getByRole("button", { name: "Import account" }).click();
+  const card = page.getByTestId("codex-account").first();
+  await card.getByText("import@example.test").waitFor();
+
+  // Refresh quota: a token refresh at the fake issuer, then the fake backend's usage endpoint
+  // (25 % of the 5-hour window, 10 % of the week; the plan comes from the refreshed id_token).
+  await card.getByRole("button", { name: "Refresh quota" }).click();
+  await page.getByText("Tokens and quota refreshed").first().waitFor();
+  await card.getByText("25% used").waitFor();
+  await card.getByText("10% used").waitFor();
+  await card.getByText("plus", { exact: true }).waitFor();
+  assert.equal(await card.getByText(/^Resets \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/).count(), 2);
+  const html = await page.content();
+  for (const secret of [access, refresh, "rt_fake_"]) assert.ok(!html.includes(secret), `${secret} is not on the page`);
+
+  // Sign-in by pasting: the link goes to the fake issuer, which redirects at once; paste that.
+  await page.getByRole("button", { name: "Start sign-in" }).click();
+  const link = page.getByTestId("codex-auth-url");
+  const authUrl = await link.getAttribute("href");
+  assert.ok(authUrl.startsWith(`${FAKE}/oauth/authorize?`), authUrl);
+  await page.getByText("ends on a localhost address").waitFor();
+  const res = await fetch(authUrl, { redirect: "manual" });
+  const callback = res.headers.get("location");
+  assert.match(callback, /^http:\/\/localhost:1455\/auth\/callback\?code=/);
+  await page.fill("#codex-callback", callback);
+  await page.getByRole("button", { name: "Add account", exact: true }).click();
+  await page.getByText("Account added").first().waitFor();
+  await page.getByTestId("codex-account").nth(1).waitFor();
+  await shot(page, "12d-admin-codex-accounts");
+
+  // Disable, then delete (after confirming), the signed-in account.
+  const signed = page.getByTestId("codex-account").filter({ hasText: "7f6b3c1e-2d4a-4b8c-9e0f-00000000fa4e" });
+  await signed.getByRole("button", { name: "Disable" }).click();
+  await signed.getByRole("button", { name: "Enable" }).waitFor();
+  await signed.getByRole("button", { name: "Delete" }).click();
+  await page.locator(".modal").getByRole("button", { name: "Delete" }).click();
+  await page.getByText("Account deleted").first().waitFor();
+  assert.equal(await page.getByTestId("codex-account").count(), 1);
+  await page.keyboard.press("Escape");
+
+  const { body: list } = await admin("GET", "/api/admin/channels");
+  const channel = list.items.find((c) => c.name === "fake-codex");
+  assert.equal(channel.base_url, `${FAKE}/backend-api/codex`);
+  const { body } = await admin("GET", `/api/admin/channels/${channel.id}/codex-accounts`);
+  assert.equal(body.items.length, 1);
+  assert.equal(body.items[0].account_id, "acct-browser-0001");
+  assert.equal(body.items[0].quota.primary.used_percent, 25);
+  assert.ok(!JSON.stringify(body).includes(access));
+});
+
 test("groups pages list the default groups", async () => {
   const { page } = root;
   await page.goto(`${BASE}/admin/channel-groups`);

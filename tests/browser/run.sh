@@ -47,7 +47,9 @@ trap cleanup EXIT
 
 "$CARGO_TARGET_DIR/debug/fake-upstream" --addr "127.0.0.1:$FAKE_PORT" >"$LOG_DIR/fake-upstream.log" 2>&1 &
 PIDS+=($!)
-REALMS_DATA_DIR="$DATA_DIR" REALMS_ADDR="127.0.0.1:$REALMS_PORT" REALMS_ADMIN_API_KEY="$ADMIN_KEY" \
+# Codex sign-ins and token refreshes go to the fake's OAuth issuer; no listener on port 1455.
+REALMS_CODEX_OAUTH_ISSUER="http://127.0.0.1:$FAKE_PORT" REALMS_CODEX_OAUTH_LISTENER=false \
+  REALMS_DATA_DIR="$DATA_DIR" REALMS_ADDR="127.0.0.1:$REALMS_PORT" REALMS_ADMIN_API_KEY="$ADMIN_KEY" \
   REALMS_LOG="${REALMS_LOG:-info}" "$CARGO_TARGET_DIR/debug/realms" >"$LOG_DIR/realms.log" 2>&1 &
 PIDS+=($!)
 

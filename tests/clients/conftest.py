@@ -38,12 +38,17 @@ MODELS = {
     "text-embedding-fake": "openai",
     "claude-fake": "anthropic",
     "gemini-fake": "gemini",
+    "gpt-codex-fake": "codex",
 }
 CHANNEL_TYPES = {
     "openai": "openai_compatible",
     "anthropic": "anthropic",
     "gemini": "gemini",
 }
+
+# The ChatGPT account imported into the `codex_oauth` channel (the fake Codex backend and its
+# OAuth issuer accept any token strings; Realms must send this id as `chatgpt-account-id`).
+CODEX_ACCOUNT_ID = "acct-clients-codex-0001"
 
 # How long a usage record may take to appear (the recorder writes in batches).
 USAGE_WAIT_S = 10.0
@@ -110,6 +115,7 @@ class Realms:
                 },
             )["channel"]
             self.channels[kind] = ch["id"]
+        self.seed_codex()
         for model, kind in MODELS.items():
             self.admin("POST", "/api/admin/models", {"public_id": model, **PRICES})
             self.admin(
@@ -124,6 +130,26 @@ class Realms:
         self.user_id = user["id"]
         tok = self.admin("POST", f"/api/admin/users/{self.user_id}/tokens", {"name": "clients"})
         self.token, self.token_id = tok["key"], tok["id"]
+
+    def seed_codex(self) -> None:
+        """A `codex_oauth` channel on the fake's Codex backend with one imported account. Token
+        refreshes go to the fake's OAuth issuer (run.sh sets REALMS_CODEX_OAUTH_ISSUER)."""
+        ch = self.admin(
+            "POST",
+            "/api/admin/channels",
+            {"type": "codex_oauth", "name": "fake-codex", "base_url": f"{self.fake_url}/backend-api/codex"},
+        )["channel"]
+        self.channels["codex"] = ch["id"]
+        self.admin(
+            "POST",
+            f"/api/admin/channels/{ch['id']}/codex-accounts",
+            {
+                "access_token": f"at-clients-{secrets.token_hex(8)}",
+                "refresh_token": f"rt-clients-{secrets.token_hex(8)}",
+                "account_id": CODEX_ACCOUNT_ID,
+                "email": "codex-clients@example.com",
+            },
+        )
 
     def events(self, **query: Any) -> list[dict[str, Any]]:
         """This token's usage records, newest first."""

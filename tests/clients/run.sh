@@ -101,7 +101,9 @@ ADMIN_KEY="clients-admin-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 # Run from the temp dir so no stray realms.toml or .env of the checkout is read.
 (
     cd "$WORK"
-    exec env REALMS_DATA_DIR="$WORK/data" REALMS_ADDR=127.0.0.1:0 REALMS_ADMIN_API_KEY="$ADMIN_KEY" \
+    # Codex token refreshes go to the fake's OAuth issuer; no sign-in listener on port 1455.
+    exec env REALMS_CODEX_OAUTH_ISSUER="http://$FAKE_ADDR" REALMS_CODEX_OAUTH_LISTENER=false \
+        REALMS_DATA_DIR="$WORK/data" REALMS_ADDR=127.0.0.1:0 REALMS_ADMIN_API_KEY="$ADMIN_KEY" \
         REALMS_SELF_MODE=true REALMS_ROUTING__KEEPALIVE_SECS=1 REALMS_LOG_FORMAT=json \
         REALMS_LOG="${REALMS_LOG:-info}" "$TARGET/debug/realms"
 ) >"$WORK/realms.log" 2>&1 &

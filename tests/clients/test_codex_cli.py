@@ -1,7 +1,8 @@
 """The Codex CLI (`@openai/codex` from npm) against Realms, offline: a private CODEX_HOME whose
 config points a `realms` provider at Realms' `/v1` over the Responses API. Two turns; each must
 finish with the fake's text, and the usage records must show both streamed calls with the cached
-input tokens the fake reported."""
+input tokens the fake reported. Once through an API-key channel, once through a `codex_oauth`
+channel (a ChatGPT account on the fake Codex backend)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FAKE_CACHED, FAKE_TEXT, Realms, assert_usage
+from conftest import CODEX_ACCOUNT_ID, FAKE_CACHED, FAKE_TEXT, Realms, assert_usage
 
 MODEL = "gpt-fake"
+CODEX_MODEL = "gpt-codex-fake"  # bound only to the `codex_oauth` channel
 TURN_TIMEOUT_S = 120
 
 CONFIG = """\
@@ -46,12 +48,16 @@ def fake_requests(realms: Realms, method: str = "GET") -> list[dict]:
         return json.loads(resp.read()).get("requests", [])
 
 
-@pytest.fixture
-def codex_home(tmp_path: Path, realms: Realms) -> Path:
+def make_codex_home(tmp_path: Path, realms: Realms, model: str) -> Path:
     home = tmp_path / "codex-home"
     home.mkdir()
-    (home / "config.toml").write_text(CONFIG.format(model=MODEL, base_url=realms.v1))
+    (home / "config.toml").write_text(CONFIG.format(model=model, base_url=realms.v1))
     return home
+
+
+@pytest.fixture
+def codex_home(tmp_path: Path, realms: Realms) -> Path:
+    return make_codex_home(tmp_path, realms, MODEL)
 
 
 def run_codex(codex_home: Path, realms: Realms, workdir: Path) -> subprocess.CompletedProcess:
@@ -75,7 +81,8 @@ def run_codex(codex_home: Path, realms: Realms, workdir: Path) -> subprocess.Com
     )
 
 
-def test_codex_exec_twice(codex_home: Path, realms: Realms, tmp_path: Path, mark: int) -> None:
+def run_twice(codex_home: Path, realms: Realms, tmp_path: Path, mark: int, model: str) -> None:
+    """Two `codex exec` turns; both succeed with the fake's text and leave a usage record each."""
     if not os.environ.get("CODEX_BIN"):
         pytest.fail("CODEX_BIN is not set: run through tests/clients/run.sh")
     workdir = tmp_path / "work"
@@ -93,8 +100,12 @@ def test_codex_exec_twice(codex_home: Path, realms: Realms, tmp_path: Path, mark
     events = realms.wait_usage(mark, 2)
     assert len(events) == 2, f"expected two usage records for two turns: {events}"
     for event in events:
-        assert_usage(event, realms, model=MODEL, endpoint="/v1/responses", stream=True)
+        assert_usage(event, realms, model=model, endpoint="/v1/responses", stream=True)
     assert events[1]["cached_input_tokens"] == FAKE_CACHED > 0
+
+
+def test_codex_exec_twice(codex_home: Path, realms: Realms, tmp_path: Path, mark: int) -> None:
+    run_twice(codex_home, realms, tmp_path, mark, MODEL)
 
     # What Codex sent reached the upstream untouched: a Responses stream with its cache key.
     sent = [r for r in fake_requests(realms) if r["path"] == "/v1/responses"]
@@ -106,3 +117,26 @@ def test_codex_exec_twice(codex_home: Path, realms: Realms, tmp_path: Path, mark
         assert body.get("prompt_cache_key"), "Codex's prompt_cache_key was not forwarded"
         assert "authorization" in r["headers"]
         assert realms.token not in r["headers"]["authorization"], "client key leaked upstream"
+
+
+def test_codex_exec_twice_through_codex_channel(realms: Realms, tmp_path: Path, mark: int) -> None:
+    """The same two turns on a model served only by the `codex_oauth` channel: Realms signs the
+    calls with the imported ChatGPT account and sends them to the fake Codex backend."""
+    codex_home = make_codex_home(tmp_path, realms, CODEX_MODEL)
+    run_twice(codex_home, realms, tmp_path, mark, CODEX_MODEL)
+
+    log = fake_requests(realms)
+    assert not [r for r in log if r["path"] == "/v1/responses"], "an API-key upstream was used"
+    sent = [r for r in log if r["path"] == "/backend-api/codex/responses"]
+    assert len(sent) == 2, [r["path"] for r in log]
+    for r in sent:
+        headers = r["headers"]
+        assert headers.get("chatgpt-account-id") == CODEX_ACCOUNT_ID, headers
+        body = json.loads(r["body"])
+        assert body["stream"] is True and body["store"] is False
+        assert body["model"] == CODEX_MODEL
+        # Codex's prompt_cache_key becomes the backend's session id.
+        assert body.get("prompt_cache_key"), "Codex's prompt_cache_key was not forwarded"
+        assert headers.get("session_id") == body["prompt_cache_key"], headers
+        assert headers.get("authorization", "").startswith("Bearer ")
+        assert realms.token not in headers["authorization"], "client key leaked upstream"

@@ -83,6 +83,7 @@ def test_models_list(client: genai.Client) -> None:
     assert names == [
         "models/claude-fake",
         "models/gemini-fake",
+        "models/gpt-codex-fake",
         "models/gpt-fake",
         "models/text-embedding-fake",
     ]

@@ -227,3 +227,38 @@ export interface TestResult {
   answer: string | null;
   error: string | null;
 }
+
+/** One quota window of a Codex account (`primary` = 5 hours, `secondary` = 7 days). */
+export interface QuotaWindow {
+  used_percent: number;
+  reset_at: string | null;
+  window_minutes: number | null;
+}
+
+/** A ChatGPT account of a `codex_oauth` channel; tokens are never part of it. */
+export interface CodexAccount {
+  id: number;
+  channel_id: number;
+  account_id: string;
+  email: string;
+  plan: string;
+  status: "enabled" | "disabled";
+  expires_at: string | null;
+  last_refresh_at: string | null;
+  refresh_failures: number;
+  next_refresh_at: string | null;
+  last_error: string | null;
+  quota: { primary: QuotaWindow | null; secondary: QuotaWindow | null; updated_at: string | null };
+  cooldown_until: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** The answer of `POST …/codex-oauth/start`. */
+export interface CodexStart {
+  auth_url: string;
+  state: string;
+  expires_at: string;
+  redirect_uri: string;
+  listener: { status: "off" | "listening" | "unavailable"; port: number | null; message: string | null };
+}

@@ -12,6 +12,7 @@ import { Callout, Field, Mono, StatusBadge, Switch, Tabs } from "../../component
 import { Drawer, useConfirm, useToast } from "../../components/overlays";
 import { IconPlus, IconTrash, IconZap } from "../../components/icons";
 import { TestModal } from "./channel-test";
+import { CodexAccounts } from "./channel-codex";
 
 const CHANNELS_KEY = ["admin", "channels", "all"];
 
@@ -29,7 +30,7 @@ const DEFAULT_URL: Record<ChannelType, string> = {
   codex_oauth: "https://chatgpt.com/backend-api/codex",
 };
 
-type Tab = "general" | "settings" | "credentials" | "models";
+type Tab = "general" | "settings" | "credentials" | "codex" | "models";
 
 export function ChannelDrawer({ channel, onClose, onCreated }: { channel: Channel | null; onClose: () => void; onCreated: (c: Channel) => void }) {
   const t = useT();
@@ -40,6 +41,7 @@ export function ChannelDrawer({ channel, onClose, onCreated }: { channel: Channe
   ];
   if (channel) {
     if (channel.type !== "codex_oauth") tabs.push({ value: "credentials", label: t("channels.tabCredentials"), count: channel.credentials.length });
+    else tabs.push({ value: "codex", label: t("channels.tabCodex"), count: channel.credentials.length });
     tabs.push({ value: "models", label: t("channels.tabModels"), count: channel.models.length });
   }
   return (
@@ -49,6 +51,7 @@ export function ChannelDrawer({ channel, onClose, onCreated }: { channel: Channe
         <GeneralForm key={channel?.id ?? "new"} channel={channel} tab={tab} onCreated={onCreated} onClose={onClose} />
       ) : null}
       {tab === "credentials" && channel ? <Credentials channel={channel} /> : null}
+      {tab === "codex" && channel ? <CodexAccounts channel={channel} /> : null}
       {tab === "models" && channel ? <Bindings channel={channel} /> : null}
     </Drawer>
   );

@@ -1,1 +1,0 @@
-import{t as e}from"./usage-view-CDlVhQex.js";import{Ct as t}from"./index-_utX7n_a.js";var n=t();function r(){return(0,n.jsx)(e,{admin:!0})}export{r as default};
