@@ -33,6 +33,8 @@ pub struct Cooldown {
 pub struct Health {
     cooldowns: Mutex<HashMap<Target, Cooldown>>,
     inflight: Mutex<HashMap<i64, u32>>,
+    /// When each credential last started a request (least-recently-used choice of accounts).
+    last_started: Mutex<HashMap<i64, Instant>>,
 }
 
 /// Decrements a credential's in-flight count when dropped.
@@ -134,10 +136,21 @@ impl Health {
         if let Ok(mut map) = self.inflight.lock() {
             *map.entry(credential).or_insert(0) += 1;
         }
+        if let Ok(mut map) = self.last_started.lock() {
+            map.insert(credential, Instant::now());
+        }
         InflightGuard {
             health: self,
             credential,
         }
+    }
+
+    /// When a credential last started a request, if it ever did in this process.
+    pub fn last_started(&self, credential: i64) -> Option<Instant> {
+        self.last_started
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&credential).copied())
     }
 
     /// Every cooldown still running, for the console.

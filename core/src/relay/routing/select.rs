@@ -11,7 +11,7 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 
 use super::health::{Health, Target};
-use super::table::{ChannelRoute, CredentialRoute, RoutingTable, TokenRoute};
+use super::table::{ChannelKind, ChannelRoute, CredentialRoute, RoutingTable, TokenRoute};
 use crate::relay::protocol::Protocol;
 
 /// What is being routed.
@@ -217,6 +217,13 @@ fn pick_credential(
         let tie = match request.session {
             _ if sticky => f64::NEG_INFINITY,
             Some(session) => unit_hash(session, credential.id),
+            // ChatGPT accounts share quota windows: spread turns by using the account that has
+            // rested longest (never used first).
+            None if channel.kind == ChannelKind::CodexOauth => {
+                health.last_started(credential.id).map_or(f64::MIN, |at| {
+                    -now.saturating_duration_since(at).as_secs_f64()
+                })
+            }
             None => fastrand::f64(),
         };
         if best.is_none_or(|(l, t, _)| (load, tie) < (l, t)) {

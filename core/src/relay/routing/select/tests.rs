@@ -367,3 +367,34 @@ fn channels_serve_only_their_protocols() {
         1
     );
 }
+
+#[test]
+fn codex_accounts_are_used_least_recently_first() {
+    let mut f = fixture(&[(1, 1, 0, 1, false, &[11, 12, 13])], &[1]);
+    let mut channel = (*f.table.channels[&1]).clone();
+    channel.kind = ChannelKind::CodexOauth;
+    f.table.channels.insert(1, Arc::new(channel));
+    let health = Health::default();
+    let mut req = request(&f.token, None);
+    req.protocol = Protocol::Responses;
+    let mut order = Vec::new();
+    for _ in 0..6 {
+        let pick = pick_once(&f, &req, &health).expect("pick");
+        let id = pick.credential().id;
+        drop(health.start(id));
+        order.push(id);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let mut first = order[..3].to_vec();
+    first.sort_unstable();
+    assert_eq!(
+        first,
+        vec![11, 12, 13],
+        "every account once before any twice: {order:?}"
+    );
+    assert_eq!(
+        order[3..],
+        order[..3],
+        "then in the same rotation: {order:?}"
+    );
+}
