@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::catalog_changed;
 use super::input::{
     IdPair, MAX_PUBLIC_ID_CHARS, MAX_UPSTREAM_MODEL_CHARS, audit_event, check_model_id,
-    double_option, or_not_found,
+    delete_channel_child, double_option, or_not_found,
 };
 use crate::api::extract::{Admin, ApiJson, IdPath};
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -163,28 +163,13 @@ async fn delete(
     admin: Admin,
     IdPair(channel_id, id): IdPair,
 ) -> ApiResult<StatusCode> {
-    let actor = admin.actor();
-    state
-        .store
-        .write(move |tx| {
-            if !channels::exists(tx, channel_id)? {
-                return Ok(Err(ApiError::not_found("channel")));
-            }
-            channel_models::delete(tx, channel_id, id)?;
-            audit::insert(
-                tx,
-                &audit_event(
-                    actor,
-                    "binding.delete",
-                    "binding",
-                    id,
-                    json!({ "channel_id": channel_id }),
-                ),
-            )?;
-            Ok(Ok(()))
-        })
-        .await
-        .map_err(or_not_found("binding"))??;
-    catalog_changed(&state).await;
-    Ok(StatusCode::NO_CONTENT)
+    delete_channel_child(
+        &state,
+        admin.actor(),
+        (channel_id, id),
+        "binding",
+        "binding.delete",
+        channel_models::delete,
+    )
+    .await
 }

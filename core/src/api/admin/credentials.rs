@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::catalog_changed;
 use super::channels::credential_json;
-use super::input::{IdPair, audit_event, check_api_key, or_not_found};
+use super::input::{IdPair, audit_event, check_api_key, delete_channel_child, or_not_found};
 use crate::accounts::keys;
 use crate::api::extract::{Admin, ApiJson, IdPath, check_name};
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -168,28 +168,13 @@ async fn delete(
     admin: Admin,
     IdPair(channel_id, id): IdPair,
 ) -> ApiResult<StatusCode> {
-    let actor = admin.actor();
-    state
-        .store
-        .write(move |tx| {
-            if !channels::exists(tx, channel_id)? {
-                return Ok(Err(ApiError::not_found("channel")));
-            }
-            credentials::delete(tx, channel_id, id)?;
-            audit::insert(
-                tx,
-                &audit_event(
-                    actor,
-                    "credential.delete",
-                    "credential",
-                    id,
-                    json!({ "channel_id": channel_id }),
-                ),
-            )?;
-            Ok(Ok(()))
-        })
-        .await
-        .map_err(or_not_found("credential"))??;
-    catalog_changed(&state).await;
-    Ok(StatusCode::NO_CONTENT)
+    delete_channel_child(
+        &state,
+        admin.actor(),
+        (channel_id, id),
+        "credential",
+        "credential.delete",
+        credentials::delete,
+    )
+    .await
 }

@@ -2,16 +2,18 @@
 //! descriptions, secrets, settings objects, prices, two-id paths and audit records. No handlers.
 
 use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
 use axum::http::request::Parts;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use url::Url;
 
 use crate::api::money::Money;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use crate::relay::shaping::ChannelSettings;
+use crate::state::AppState;
 use crate::store::audit::{Actor, AuditEvent};
-use crate::store::{Page, StoreError};
+use crate::store::{Conn, Page, StoreError, audit, channels};
 
 /// Longest description, in characters; a paragraph or two for the console.
 pub const MAX_DESCRIPTION_CHARS: usize = 2000;
@@ -145,6 +147,34 @@ pub fn or_not_found(what: &'static str) -> impl Fn(StoreError) -> ApiError {
         StoreError::NotFound => ApiError::not_found(what),
         other => other.into(),
     }
+}
+
+/// Deletes one object that belongs to a channel (a credential, a binding): 404 naming what is
+/// missing (the channel or the object), audited in the same transaction, then the routing table
+/// is rebuilt.
+pub async fn delete_channel_child(
+    state: &AppState,
+    actor: Actor,
+    (channel_id, id): (i64, i64),
+    what: &'static str,
+    action: &'static str,
+    delete: fn(&Conn, i64, i64) -> Result<(), StoreError>,
+) -> ApiResult<StatusCode> {
+    state
+        .store
+        .write(move |tx| {
+            if !channels::exists(tx, channel_id)? {
+                return Ok(Err(ApiError::not_found("channel")));
+            }
+            delete(tx, channel_id, id)?;
+            let detail = json!({ "channel_id": channel_id });
+            audit::insert(tx, &audit_event(actor, action, what, id, detail))?;
+            Ok(Ok(()))
+        })
+        .await
+        .map_err(or_not_found(what))??;
+    super::catalog_changed(state).await;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// An audit record of an admin action on one object.
