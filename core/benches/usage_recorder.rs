@@ -96,6 +96,7 @@ fn bench_recorder(c: &mut Criterion) {
                     .map(|n| Recorded {
                         event: event(n),
                         charge: false,
+                        response_owner: None,
                     })
                     .collect();
                 total += rt.block_on(async {
