@@ -3,7 +3,7 @@
 //!
 //! - `recorder/20000_records`: the whole recorder path. 20 000 records are handed to a fresh
 //!   recorder task (`usage::recorder::start`) over an existing database, then shutdown is
-//!   signalled and the drain awaited: queueing, batching (up to `MAX_BATCH` rows a transaction),
+//!   signalled and the drain awaited: queueing, batching (up to `usage.max_batch` rows a transaction),
 //!   each token's last use and the commits. The time is from the first record to the last commit,
 //!   so it is the sustained rate the recorder can absorb. The target is 20 000 rows/s.
 //! - `insert_batch/2048_rows`: `store::usage::insert_batch` of one full batch inside one write
@@ -105,6 +105,7 @@ fn bench_recorder(c: &mut Criterion) {
                     let sink = recorder::start(
                         store.clone(),
                         Arc::new(Balances::default()),
+                        &realms_core::config::UsageConfig::default(),
                         &tasks,
                         shutdown.clone(),
                     );

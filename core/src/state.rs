@@ -59,6 +59,7 @@ impl AppState {
         let sink = recorder::start(
             store.clone(),
             Arc::clone(&balances),
+            &config.usage,
             &tasks,
             shutdown.clone(),
         );

@@ -5,6 +5,7 @@
 mod limits;
 mod routing;
 mod secret;
+mod usage;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 pub use limits::{AuthConfig, LimitsConfig};
 pub use routing::RoutingConfig;
 pub use secret::Secret;
+pub use usage::UsageConfig;
 
 /// The environment prefix of every setting (`REALMS_ADDR`, `REALMS_LIMITS__MAX_BODY_BYTES`, ...).
 pub const ENV_PREFIX: &str = "REALMS_";
@@ -78,6 +80,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Upstream selection, failover and cooldowns.
     pub routing: RoutingConfig,
+    /// The usage recorder's queue and batches.
+    pub usage: UsageConfig,
     /// The OAuth issuer of Codex sign-ins (`REALMS_CODEX_OAUTH_ISSUER`): Realms uses
     /// `{issuer}/oauth/authorize` and `{issuer}/oauth/token`. Point it elsewhere for mirrors and tests.
     pub codex_oauth_issuer: String,
@@ -108,6 +112,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             auth: AuthConfig::default(),
             routing: RoutingConfig::default(),
+            usage: UsageConfig::default(),
             codex_oauth_issuer: DEFAULT_CODEX_OAUTH_ISSUER.into(),
             codex_oauth_callback_port: 1455,
             codex_oauth_listener: None,
@@ -179,6 +184,7 @@ impl Config {
         self.limits.validate()?;
         self.auth.validate()?;
         self.routing.validate()?;
+        self.usage.validate()?;
         if self.root_username.trim().is_empty() {
             return Err(ConfigError::Invalid(
                 "`root_username` must not be empty".into(),

@@ -12,14 +12,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::config::UsageConfig;
 use crate::store::response_owners::{self, ResponseOwner};
 use crate::store::usage::{self, UsageEvent};
 use crate::store::{Store, StoreError, tokens, users};
 
-/// Events queued before senders start waiting.
-pub const QUEUE_CAPACITY: usize = 65_536;
-/// Most events written in one transaction.
-pub const MAX_BATCH: usize = 2_048;
 /// Pause before retrying a batch the database refused.
 const RETRY_DELAY: Duration = Duration::from_millis(500);
 /// Attempts at one batch before it is logged as lost (the database is then unusable).
@@ -95,7 +92,7 @@ impl UsageSink {
     /// A sink whose records land in the returned receiver; for tests of what is recorded.
     #[cfg(any(test, feature = "test-support"))]
     pub fn for_tests() -> (Self, mpsc::Receiver<Recorded>) {
-        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let (tx, rx) = mpsc::channel(UsageConfig::default().queue_capacity);
         (
             Self {
                 tx,
@@ -110,15 +107,29 @@ impl UsageSink {
 pub fn start(
     store: Store,
     balances: Arc<Balances>,
+    config: &UsageConfig,
     tasks: &TaskTracker,
     shutdown: CancellationToken,
 ) -> UsageSink {
-    let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-    tasks.spawn(run(store, balances, rx, shutdown));
+    let (tx, rx) = mpsc::channel(config.queue_capacity);
+    let batching = Batching {
+        max: config.max_batch,
+        // Waiting for more rows after the first turns many one-row transactions into a few large
+        // ones under load (the per-transaction cost dominated the recorder's CPU in `bench/`).
+        linger: std::time::Duration::from_millis(config.batch_linger_ms),
+    };
+    tasks.spawn(run(store, balances, rx, shutdown, batching));
     UsageSink {
         tx,
         tasks: tasks.clone(),
     }
+}
+
+/// Batch size and how long to wait for one to fill.
+#[derive(Debug, Clone, Copy)]
+struct Batching {
+    max: usize,
+    linger: std::time::Duration,
 }
 
 async fn run(
@@ -126,8 +137,9 @@ async fn run(
     balances: Arc<Balances>,
     mut rx: mpsc::Receiver<Recorded>,
     shutdown: CancellationToken,
+    batching: Batching,
 ) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut batch = Vec::with_capacity(batching.max);
     loop {
         let first = tokio::select! {
             record = rx.recv() => record,
@@ -135,10 +147,21 @@ async fn run(
         };
         let Some(first) = first else { break };
         batch.push(first);
-        while batch.len() < MAX_BATCH {
+        let linger_until = tokio::time::Instant::now() + batching.linger;
+        while batch.len() < batching.max {
             match rx.try_recv() {
                 Ok(record) => batch.push(record),
-                Err(_) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    let more = tokio::select! {
+                        more = tokio::time::timeout_at(linger_until, rx.recv()) => more,
+                        () = shutdown.cancelled() => Ok(None),
+                    };
+                    match more {
+                        Ok(Some(record)) => batch.push(record),
+                        Ok(None) | Err(_) => break,
+                    }
+                }
             }
         }
         write(&store, &balances, &mut batch).await;
@@ -147,7 +170,7 @@ async fn run(
     rx.close();
     while let Some(record) = rx.recv().await {
         batch.push(record);
-        if batch.len() >= MAX_BATCH {
+        if batch.len() >= batching.max {
             write(&store, &balances, &mut batch).await;
         }
     }
