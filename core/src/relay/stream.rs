@@ -175,10 +175,11 @@ impl Stream for RelayStream {
         }
         match this.upstream.as_mut().poll_next(cx) {
             Poll::Ready(Some(Ok(bytes))) => {
+                // The timer is not reset per chunk (that cost a timer-wheel update per event);
+                // when it fires, the times below decide whether anything is really due.
                 this.last_upstream = Instant::now();
                 this.feed(&bytes);
                 this.sent(&bytes);
-                this.rearm();
                 Poll::Ready(Some(Ok(bytes)))
             }
             Poll::Ready(Some(Err(_))) => this.end_with(RelayError::UpstreamFailed {
@@ -198,7 +199,17 @@ impl Stream for RelayStream {
                     return Poll::Pending;
                 }
                 let now = Instant::now();
-                if now >= this.last_upstream + this.timing.idle_timeout {
+                let idle_due = this.last_upstream + this.timing.idle_timeout;
+                let keepalive_due =
+                    this.last_sent.max(this.last_upstream) + this.timing.keepalive_every;
+                let keepalive_now = this.keepalive.is_some() && now >= keepalive_due;
+                if now < idle_due && !keepalive_now {
+                    // Bytes flowed since the timer was set: nothing is due yet.
+                    this.rearm();
+                    let _ = this.timer.as_mut().poll(cx);
+                    return Poll::Pending;
+                }
+                if now >= idle_due {
                     return this.end_with(RelayError::UpstreamTimeout(format!(
                         "the upstream sent nothing for {} s",
                         this.timing.idle_timeout.as_secs()
