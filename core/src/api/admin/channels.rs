@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 
 use super::catalog_changed;
 use super::input::{
-    audit_event, check_api_key, check_base_url, check_settings, or_not_found, page_json,
+    audit_event, check_api_key, check_base_url, check_settings, delete_catalog_object,
+    or_not_found, page_json,
 };
 use crate::accounts::keys;
 use crate::api::extract::{Admin, ApiJson, ApiQuery, IdPath, Pagination, check_name};
@@ -396,25 +397,17 @@ async fn delete(
     admin: Admin,
     IdPath(id): IdPath,
 ) -> ApiResult<StatusCode> {
-    let actor = admin.actor();
-    state
-        .store
-        .write(move |tx| {
+    delete_catalog_object(
+        &state,
+        admin.actor(),
+        id,
+        "channel",
+        "channel.delete",
+        |tx, id| {
             let channel = channels::get(tx, id)?;
             channels::delete(tx, id)?;
-            audit::insert(
-                tx,
-                &audit_event(
-                    actor,
-                    "channel.delete",
-                    "channel",
-                    id,
-                    json!({ "name": channel.name }),
-                ),
-            )
-        })
-        .await
-        .map_err(or_not_found("channel"))?;
-    catalog_changed(&state).await;
-    Ok(StatusCode::NO_CONTENT)
+            Ok(json!({ "name": channel.name }))
+        },
+    )
+    .await
 }

@@ -177,6 +177,29 @@ pub async fn delete_channel_child(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Deletes one catalogue object by id with `delete`, which returns the audit detail (the
+/// object's name as it was): 404 naming `what` when missing, audited in the same transaction,
+/// then the routing table is rebuilt.
+pub async fn delete_catalog_object(
+    state: &AppState,
+    actor: Actor,
+    id: i64,
+    what: &'static str,
+    action: &'static str,
+    delete: fn(&Conn, i64) -> Result<Value, StoreError>,
+) -> ApiResult<StatusCode> {
+    state
+        .store
+        .write(move |tx| {
+            let detail = delete(tx, id)?;
+            audit::insert(tx, &audit_event(actor, action, what, id, detail))
+        })
+        .await
+        .map_err(or_not_found(what))?;
+    super::catalog_changed(state).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// An audit record of an admin action on one object.
 pub fn audit_event(
     actor: Actor,

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 use super::catalog_changed;
 use super::input::{
-    MAX_PUBLIC_ID_CHARS, audit_event, check_description, check_model_id, check_price, or_not_found,
-    page_json,
+    MAX_PUBLIC_ID_CHARS, audit_event, check_description, check_model_id, check_price,
+    delete_catalog_object, or_not_found, page_json,
 };
 use crate::api::extract::{Admin, ApiJson, ApiQuery, IdPath, Pagination, check_name};
 use crate::api::money::Money;
@@ -241,25 +241,17 @@ async fn delete(
     admin: Admin,
     IdPath(id): IdPath,
 ) -> ApiResult<StatusCode> {
-    let actor = admin.actor();
-    state
-        .store
-        .write(move |tx| {
+    delete_catalog_object(
+        &state,
+        admin.actor(),
+        id,
+        "model",
+        "model.delete",
+        |tx, id| {
             let model = models::get(tx, id)?;
             models::delete(tx, id)?;
-            audit::insert(
-                tx,
-                &audit_event(
-                    actor,
-                    "model.delete",
-                    "model",
-                    id,
-                    json!({ "public_id": model.public_id }),
-                ),
-            )
-        })
-        .await
-        .map_err(or_not_found("model"))?;
-    catalog_changed(&state).await;
-    Ok(StatusCode::NO_CONTENT)
+            Ok(json!({ "public_id": model.public_id }))
+        },
+    )
+    .await
 }
