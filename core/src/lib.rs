@@ -7,6 +7,7 @@ pub mod build_info;
 pub mod codex;
 pub mod config;
 pub mod crypto;
+pub mod desktop;
 pub mod error;
 pub mod health;
 pub mod relay;

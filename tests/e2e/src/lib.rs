@@ -28,6 +28,9 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// Its data directory (kept alive by `dir` or owned by the caller).
     pub data_dir: PathBuf,
+    /// The desktop console secret when the server runs in desktop mode; the harness's console
+    /// and admin clients send it on every `/api` call.
+    pub console_secret: Option<String>,
     shutdown: CancellationToken,
     join: JoinHandle<Result<(), realms_core::StartError>>,
     _dir: Option<tempfile::TempDir>,
@@ -66,6 +69,10 @@ impl TestServer {
     /// Starts a server with a given configuration (its `data_dir` must be set).
     pub async fn start_with(config: Config) -> Self {
         let data_dir = config.data_dir.clone().unwrap_or_default();
+        let console_secret = config
+            .desktop_console_secret
+            .as_ref()
+            .map(|s| s.expose().to_owned());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let shutdown = CancellationToken::new();
@@ -80,6 +87,7 @@ impl TestServer {
         let server = Self {
             addr,
             data_dir,
+            console_secret,
             shutdown,
             join,
             _dir: None,
@@ -114,6 +122,9 @@ impl TestServer {
         let mut request = reqwest::Client::new()
             .request(method, self.url(path))
             .bearer_auth(ADMIN_KEY);
+        if let Some(secret) = &self.console_secret {
+            request = request.header(realms_core::desktop::CONSOLE_SECRET_HEADER, secret);
+        }
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -158,6 +169,7 @@ impl TestServer {
 pub struct Console {
     client: reqwest::Client,
     base: String,
+    console_secret: Option<String>,
     cookie: Option<String>,
     user_id: Option<i64>,
 }
@@ -168,6 +180,7 @@ impl Console {
         Self {
             client: reqwest::Client::new(),
             base: server.url(""),
+            console_secret: server.console_secret.clone(),
             cookie: None,
             user_id: None,
         }
@@ -189,13 +202,11 @@ impl Console {
     }
 
     async fn sign_in(&mut self, path: &str, body: Value) -> Value {
-        let resp = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .expect("sign in");
+        let mut req = self.client.post(format!("{}{path}", self.base));
+        if let Some(secret) = &self.console_secret {
+            req = req.header(realms_core::desktop::CONSOLE_SECRET_HEADER, secret);
+        }
+        let resp = req.json(&body).send().await.expect("sign in");
         let cookie = resp
             .headers()
             .get("set-cookie")
@@ -218,6 +229,9 @@ impl Console {
         body: Option<Value>,
     ) -> (u16, Value) {
         let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(secret) = &self.console_secret {
+            req = req.header(realms_core::desktop::CONSOLE_SECRET_HEADER, secret);
+        }
         if let Some(cookie) = &self.cookie {
             req = req.header("cookie", cookie);
         }
