@@ -58,7 +58,12 @@ pub enum StartError {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
-        .merge(relay::http::routes())
+        .merge(
+            relay::http::routes().layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                relay::pause::refuse_while_paused,
+            )),
+        )
         .nest("/api", api::routes(&state))
         .fallback(web::fallback)
         .layer(CatchPanicLayer::custom(panic_response))

@@ -12,8 +12,8 @@ pub mod relay;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use realms_core::Config;
 use realms_core::config::Secret;
+use realms_core::{AppState, Config};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -31,6 +31,8 @@ pub struct TestServer {
     /// The desktop console secret when the server runs in desktop mode; the harness's console
     /// and admin clients send it on every `/api` call.
     pub console_secret: Option<String>,
+    /// The server's state, for what the desktop shell calls directly (`realms_core::desktop`).
+    pub state: AppState,
     shutdown: CancellationToken,
     join: JoinHandle<Result<(), realms_core::StartError>>,
     _dir: Option<tempfile::TempDir>,
@@ -77,17 +79,23 @@ impl TestServer {
         let addr = listener.local_addr().expect("addr");
         let shutdown = CancellationToken::new();
         let signal = shutdown.clone();
+        // `start` then `serve_state` is what `realms_core::serve` does; split, so tests can keep
+        // the state the way the desktop shell does.
+        let state = realms_core::start(config).await.expect("realms starts");
+        let served = state.clone();
         #[expect(
             clippy::disallowed_methods,
             reason = "the harness owns the server task"
         )]
         let join = tokio::spawn(async move {
-            realms_core::serve(config, listener, async move { signal.cancelled().await }).await
+            realms_core::serve_state(served, listener, async move { signal.cancelled().await })
+                .await
         });
         let server = Self {
             addr,
             data_dir,
             console_secret,
+            state,
             shutdown,
             join,
             _dir: None,
@@ -199,6 +207,11 @@ impl Console {
             json!({ "login": login, "password": password }),
         )
         .await
+    }
+
+    /// Desktop mode: signs in as the desktop owner without a password; returns the user JSON.
+    pub async fn desktop_sign_in(&mut self) -> Value {
+        self.sign_in("/api/desktop/session", json!({})).await
     }
 
     async fn sign_in(&mut self, path: &str, body: Value) -> Value {
