@@ -303,10 +303,16 @@ mod tests {
         let port = next_free_port(20_000).expect("a free port");
         let gateway = gateway(dir.path());
         tauri::async_runtime::block_on(async {
-            let Phase::Running { addr, .. } = gateway.start_on(port).await else {
+            let Phase::Running { addr, state } = gateway.start_on(port).await else {
                 panic!("not running");
             };
             assert_eq!(addr, SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+            let settings = state.settings();
+            assert!(settings.self_mode, "the desktop runs in self mode");
+            assert!(
+                settings.codex_oauth_listener,
+                "Codex sign-ins from the window are caught on 127.0.0.1:1455"
+            );
             let (status, answer) =
                 tauri::async_runtime::spawn_blocking(move || get(addr, "/healthz"))
                     .await

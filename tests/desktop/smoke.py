@@ -217,7 +217,9 @@ class Desktop:
             "XDG_CONFIG_HOME": str(home / ".config"),
             "XDG_DATA_HOME": str(home / ".local/share"),
             "REALMS_DATA_DIR": str(data),
-            "REALMS_LOG": "info,realms_desktop=debug",
+            # JSON lines; tower_http's request spans show what the console window called.
+            "REALMS_LOG": "info,realms_desktop=debug,tower_http=debug",
+            "REALMS_LOG_FORMAT": "json",
             # Codex sign-ins are not part of this test; leave port 1455 alone.
             "REALMS_CODEX_OAUTH_LISTENER": "false",
             "NO_AT_BRIDGE": "1",
@@ -245,6 +247,25 @@ class Desktop:
 
     def log(self) -> str:
         return self.logfile.read_text(errors="replace")
+
+    def answered(self, method: str, path: str) -> list[int]:
+        """Statuses the gateway answered to `method path` so far (from tower_http's spans)."""
+        out = []
+        for line in self.log().splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            span = event.get("span") or {}
+            if event.get("message") == "finished processing request" and span.get("method") == method and span.get("uri") == path:
+                out.append(int(event.get("status", 0)))
+        return out
+
+    def wait_answered(self, method: str, path: str, limit: float) -> list[int]:
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline and not self.answered(method, path):
+            time.sleep(0.1)
+        return self.answered(method, path)
 
 
 def main() -> int:
@@ -297,6 +318,10 @@ def main() -> int:
             return 1
         log(f"startup (launch -> /healthz 200): {startup * 1000:.0f} ms")
         app_pid = desktop.app_pid()
+
+        # The window got the console secret: the console signed the local person in by itself.
+        signed_in = desktop.wait_answered("POST", "/api/desktop/session", 20)
+        check("the console window signed in with its console secret", 200 in signed_in, f"statuses {signed_in}")
 
         # 3. the console API is closed to everyone but the window; no CORS wildcard anywhere.
         status, headers, _ = http("GET", base + "/api/admin/channels", headers={"origin": "http://evil.example"})
