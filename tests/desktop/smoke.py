@@ -92,7 +92,9 @@ def http(
     method: str, url: str, body: Any = None, headers: dict[str, str] | None = None, timeout: float = 10
 ) -> tuple[int, dict[str, str], bytes]:
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json", **(headers or {})})
+    req = urllib.request.Request(
+        url, data=data, method=method, headers={"content-type": "application/json", **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
@@ -141,7 +143,12 @@ class Server:
             "REALMS_LOG": "info",
         }
         self.proc = subprocess.Popen(
-            [env_path("SERVER_BIN")], cwd=work, env=env, stdout=self.logfile.open("w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            [env_path("SERVER_BIN")],
+            cwd=work,
+            env=env,
+            stdout=self.logfile.open("w"),
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         self.url = "http://" + wait_listening(self.proc, self.logfile, "realms is listening")
         self.fake_url = fake_url
@@ -156,13 +163,24 @@ class Server:
         channel = self.admin(
             "POST",
             "/api/admin/channels",
-            {"type": "openai_compatible", "name": "fake-openai", "base_url": self.fake_url, "api_keys": ["upstream-" + secrets.token_hex(8)]},
+            {
+                "type": "openai_compatible",
+                "name": "fake-openai",
+                "base_url": self.fake_url,
+                "api_keys": ["upstream-" + secrets.token_hex(8)],
+            },
         )["channel"]
-        self.admin("POST", "/api/admin/models", {"public_id": MODEL, "input_usd_per_1m": "1", "output_usd_per_1m": "2"})
+        self.admin(
+            "POST",
+            "/api/admin/models",
+            {"public_id": MODEL, "input_usd_per_1m": "1", "output_usd_per_1m": "2"},
+        )
         self.admin("POST", f"/api/admin/channels/{channel['id']}/models", {"public_id": MODEL})
         name = "desktop" + secrets.token_hex(3)
         user = self.admin(
-            "POST", "/api/admin/users", {"username": name, "email": f"{name}@example.com", "password": secrets.token_urlsafe(18)}
+            "POST",
+            "/api/admin/users",
+            {"username": name, "email": f"{name}@example.com", "password": secrets.token_urlsafe(18)},
         )["user"]
         token = self.admin("POST", f"/api/admin/users/{user['id']}/tokens", {"name": "desktop-smoke"})
         return token["key"], token["id"]
@@ -207,7 +225,9 @@ def comm(pid: int) -> str:
 class Desktop:
     """The desktop app launched as `dbus-run-session -- realms-desktop` on the Xvfb display."""
 
-    def __init__(self, work: Path, data: Path, home: Path, display: str, name: str, bus: str | None = None) -> None:
+    def __init__(
+        self, work: Path, data: Path, home: Path, display: str, name: str, bus: str | None = None
+    ) -> None:
         self.logfile = work / f"{name}.log"
         bus_file = work / f"{name}.bus"
         env = {
@@ -228,12 +248,25 @@ class Desktop:
         if bus is None:
             # The app replaces the shell, so it is dbus-run-session's only child; the bus address
             # is kept for a second launch into the same session.
-            argv = ["dbus-run-session", "--", "sh", "-c", f'echo "$DBUS_SESSION_BUS_ADDRESS" > "{bus_file}"; exec "{app}"']
+            argv = [
+                "dbus-run-session",
+                "--",
+                "sh",
+                "-c",
+                f'echo "$DBUS_SESSION_BUS_ADDRESS" > "{bus_file}"; exec "{app}"',
+            ]
         else:
             env["DBUS_SESSION_BUS_ADDRESS"] = bus
             argv = [app]
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(argv, cwd=work, env=env, stdout=self.logfile.open("w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            argv,
+            cwd=work,
+            env=env,
+            stdout=self.logfile.open("w"),
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         self.bus_file = bus_file
 
     def app_pid(self) -> int:
@@ -257,7 +290,11 @@ class Desktop:
             except ValueError:
                 continue
             span = event.get("span") or {}
-            if event.get("message") == "finished processing request" and span.get("method") == method and span.get("uri") == path:
+            if (
+                event.get("message") == "finished processing request"
+                and span.get("method") == method
+                and span.get("uri") == path
+            ):
                 out.append(int(event.get("status", 0)))
         return out
 
@@ -278,7 +315,10 @@ def main() -> int:
     try:
         fake_log = work / "fake.log"
         fake = subprocess.Popen(
-            [env_path("FAKE_BIN"), "--addr", "127.0.0.1:0", "--record"], stdout=fake_log.open("w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            [env_path("FAKE_BIN"), "--addr", "127.0.0.1:0", "--record"],
+            stdout=fake_log.open("w"),
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         procs.append(fake)
         fake_url = "http://" + wait_listening(fake, fake_log, "listening")
@@ -321,12 +361,20 @@ def main() -> int:
 
         # The window got the console secret: the console signed the local person in by itself.
         signed_in = desktop.wait_answered("POST", "/api/desktop/session", 20)
-        check("the console window signed in with its console secret", 200 in signed_in, f"statuses {signed_in}")
+        check(
+            "the console window signed in with its console secret", 200 in signed_in, f"statuses {signed_in}"
+        )
 
         # 3. the console API is closed to everyone but the window; no CORS wildcard anywhere.
-        status, headers, _ = http("GET", base + "/api/admin/channels", headers={"origin": "http://evil.example"})
+        status, headers, _ = http(
+            "GET", base + "/api/admin/channels", headers={"origin": "http://evil.example"}
+        )
         check("/api/* without the console secret is 401", status == 401, f"got {status}")
-        check("no Access-Control-Allow-Origin on /api/*", "access-control-allow-origin" not in headers, str(headers))
+        check(
+            "no Access-Control-Allow-Origin on /api/*",
+            "access-control-allow-origin" not in headers,
+            str(headers),
+        )
         status, _, _ = http("GET", base + "/api/admin/channels", headers={"authorization": f"Bearer {token}"})
         check("an sk_ token does not open /api/*", status == 401, f"got {status}")
 
@@ -338,11 +386,23 @@ def main() -> int:
             {"model": MODEL, "messages": [{"role": "user", "content": "hi from the desktop smoke test"}]},
             {"authorization": f"Bearer {token}", "origin": "http://evil.example"},
         )
-        check("chat completion through the desktop gateway", status == 200 and FAKE_TEXT in raw.decode(errors="replace"), f"{status} {raw[:300]!r}")
-        check("no Access-Control-Allow-Origin on /v1/*", "access-control-allow-origin" not in headers, str(headers))
+        check(
+            "chat completion through the desktop gateway",
+            status == 200 and FAKE_TEXT in raw.decode(errors="replace"),
+            f"{status} {raw[:300]!r}",
+        )
+        check(
+            "no Access-Control-Allow-Origin on /v1/*",
+            "access-control-allow-origin" not in headers,
+            str(headers),
+        )
         _, _, raw = http("GET", fake_url + "/__fake/requests")
         seen = [r for r in json.loads(raw)["requests"] if r["path"] == "/v1/chat/completions"]
-        check("the call reached the fake upstream", len(seen) == 1 and "hi from the desktop smoke test" in seen[0]["body"], str(seen)[:500])
+        check(
+            "the call reached the fake upstream",
+            len(seen) == 1 and "hi from the desktop smoke test" in seen[0]["body"],
+            str(seen)[:500],
+        )
 
         # 5. the real Codex CLI through the desktop gateway.
         codex = os.environ.get("CODEX_BIN")
@@ -355,14 +415,25 @@ def main() -> int:
             done = subprocess.run(
                 [codex, "exec", "--skip-git-repo-check", "say hi"],
                 cwd=work / "codex-work",
-                env={"PATH": os.environ["PATH"], "HOME": str(work), "CODEX_HOME": str(codex_home), "REALMS_API_KEY": token, "NO_COLOR": "1", "RUST_LOG": "warn"},
+                env={
+                    "PATH": os.environ["PATH"],
+                    "HOME": str(work),
+                    "CODEX_HOME": str(codex_home),
+                    "REALMS_API_KEY": token,
+                    "NO_COLOR": "1",
+                    "RUST_LOG": "warn",
+                },
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 text=True,
                 timeout=120,
                 check=False,
             )
-            check("Codex CLI completes a turn through the desktop gateway", done.returncode == 0 and FAKE_TEXT in done.stdout, f"exit {done.returncode}\n{done.stdout[-1500:]}\n{done.stderr[-1500:]}")
+            check(
+                "Codex CLI completes a turn through the desktop gateway",
+                done.returncode == 0 and FAKE_TEXT in done.stdout,
+                f"exit {done.returncode}\n{done.stdout[-1500:]}\n{done.stderr[-1500:]}",
+            )
             codex_calls = 1
         else:
             check("Codex CLI is available (CODEX_BIN)", False, "CODEX_BIN is not set")
@@ -372,8 +443,13 @@ def main() -> int:
         app_rss = rss_kib(app_pid)
         webkit = {pid: (comm(pid), rss_kib(pid)) for pid in descendants(app_pid)}
         total = app_rss + sum(r for _, r in webkit.values())
-        log(f"RSS: app {app_rss / 1024:.0f} MiB; with WebKit processes {total / 1024:.0f} MiB ({', '.join(f'{c} {r / 1024:.0f}' for c, r in webkit.values())})")
-        check("the console window's WebKit processes run", any("WebKit" in c for c, _ in webkit.values()), str(webkit))
+        parts = ", ".join(f"{c} {r / 1024:.0f}" for c, r in webkit.values())
+        log(f"RSS: app {app_rss / 1024:.0f} MiB; with WebKit processes {total / 1024:.0f} MiB ({parts})")
+        check(
+            "the console window's WebKit processes run",
+            any("WebKit" in c for c, _ in webkit.values()),
+            str(webkit),
+        )
 
         # 6. a second launch hands over to the first and exits.
         bus = desktop.bus_file.read_text().strip()
@@ -383,8 +459,16 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             second.proc.kill()
             code = None
-        check("a second launch exits at once (single instance)", code == 0, f"exit {code}\n{second.log()[-2000:]}")
-        check("the first instance was told", "another launch handed over" in desktop.log(), desktop.log()[-2000:])
+        check(
+            "a second launch exits at once (single instance)",
+            code == 0,
+            f"exit {code}\n{second.log()[-2000:]}",
+        )
+        check(
+            "the first instance was told",
+            "another launch handed over" in desktop.log(),
+            desktop.log()[-2000:],
+        )
         status, _, _ = http("GET", base + "/healthz")
         check("the first instance still serves", status == 200, f"got {status}")
 
@@ -397,7 +481,9 @@ def main() -> int:
             code = None
         check("Quit (SIGTERM) exits 0", code == 0, f"exit {code}\n{desktop.log()[-3000:]}")
         log(f"quit took {(time.monotonic() - quit_started) * 1000:.0f} ms")
-        check("the quit flushed usage", "gateway stopped, usage flushed" in desktop.log(), desktop.log()[-2000:])
+        check(
+            "the quit flushed usage", "gateway stopped, usage flushed" in desktop.log(), desktop.log()[-2000:]
+        )
 
         # 8. the records are in the database.
         server = Server(work, data, fake_url)
