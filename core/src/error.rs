@@ -19,6 +19,8 @@ pub enum ErrorCode {
     NotSignedIn,
     /// Wrong login or password.
     InvalidCredentials,
+    /// Desktop mode: the call lacks the per-launch console secret the desktop window sends.
+    ConsoleSecretRequired,
     /// Cookie-authenticated request without a matching `Realms-User` header.
     CsrfHeaderMismatch,
     /// Signed in, but not allowed to do this.
@@ -63,6 +65,7 @@ impl ErrorCode {
             Self::InvalidRequest => "invalid_request",
             Self::NotSignedIn => "not_signed_in",
             Self::InvalidCredentials => "invalid_credentials",
+            Self::ConsoleSecretRequired => "console_secret_required",
             Self::CsrfHeaderMismatch => "csrf_header_mismatch",
             Self::Forbidden => "forbidden",
             Self::AccountDisabled => "account_disabled",
@@ -87,7 +90,9 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
             Self::InvalidJson | Self::InvalidRequest => StatusCode::BAD_REQUEST,
-            Self::NotSignedIn | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::NotSignedIn | Self::InvalidCredentials | Self::ConsoleSecretRequired => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::CsrfHeaderMismatch
             | Self::Forbidden
             | Self::AccountDisabled

@@ -7,6 +7,7 @@ pub mod build_info;
 pub mod codex;
 pub mod config;
 pub mod crypto;
+pub mod desktop;
 pub mod error;
 pub mod health;
 pub mod relay;
@@ -57,7 +58,12 @@ pub enum StartError {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
-        .merge(relay::http::routes())
+        .merge(
+            relay::http::routes().layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                relay::pause::refuse_while_paused,
+            )),
+        )
         .nest("/api", api::routes(&state))
         .fallback(web::fallback)
         .layer(CatchPanicLayer::custom(panic_response))

@@ -1,15 +1,16 @@
 // Routes and guards. Signed-out visitors go to /login with `next` set so they come back after
-// signing in; an expired session anywhere does the same; admin routes need the root role.
-import { lazy, Suspense, type ReactNode } from "react";
-import { createBrowserRouter, Navigate, Outlet, RouterProvider, useLocation } from "react-router";
+// signing in; an expired session anywhere does the same; admin routes need the root role. In the
+// desktop app there is no sign-in page: a signed-out console signs the local person in itself.
+import { lazy, Suspense, useEffect, useReducer, useState, type ReactNode } from "react";
+import { createBrowserRouter, Navigate, Outlet, RouterProvider, useLocation, useSearchParams } from "react-router";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { ApiError, currentUserId, setSessionLostHandler } from "./lib/api";
-import { useMe } from "./lib/hooks";
+import { ApiError, currentUserId, isDesktop, setSessionLostHandler, signInDesktop } from "./lib/api";
+import { ME_KEY, useMe } from "./lib/hooks";
 import { I18nProvider, useT } from "./i18n";
 import { ConfirmProvider, ToastProvider } from "./components/overlays";
 import { Layout } from "./components/layout";
 import { ErrorBox, Spinner } from "./components/ui";
-import { LoginPage, RegisterPage } from "./pages/auth";
+import { LoginPage, RegisterPage, safeNext } from "./pages/auth";
 
 const DashboardPage = lazy(() => import("./pages/dashboard"));
 const TokensPage = lazy(() => import("./pages/tokens"));
@@ -54,13 +55,45 @@ function FullPage() {
   );
 }
 
+/** Desktop app: signs in without a password, then calls `done`; an error can be retried. */
+function DesktopSignIn({ done }: { done: () => void }) {
+  const [error, setError] = useState<unknown>(null);
+  const [attempt, retry] = useReducer((n: number) => n + 1, 0);
+  useEffect(() => {
+    let live = true;
+    setError(null);
+    signInDesktop().then(
+      () => {
+        queryClient.removeQueries({ queryKey: ME_KEY });
+        if (live) done();
+      },
+      (err: unknown) => {
+        if (live) setError(err);
+      },
+    );
+    return () => {
+      live = false;
+    };
+  }, [attempt, done]);
+  if (error === null) return <FullPage />;
+  return (
+    <div className="center-page">
+      <ErrorBox error={error} retry={retry} />
+    </div>
+  );
+}
+
 function RequireAuth() {
   const location = useLocation();
   const me = useMe();
-  if (currentUserId() === null) return <Navigate to={loginPath(location)} replace />;
+  const [, signedIn] = useReducer((n: number) => n + 1, 0);
+  const desktop = isDesktop();
+  if (currentUserId() === null) {
+    return desktop ? <DesktopSignIn done={signedIn} /> : <Navigate to={loginPath(location)} replace />;
+  }
   if (me.isPending) return <FullPage />;
   if (me.isError) {
-    if (me.error instanceof ApiError && (me.error.status === 401 || me.error.status === 403)) {
+    if (!desktop && me.error instanceof ApiError && (me.error.status === 401 || me.error.status === 403)) {
       return <Navigate to={loginPath(location, true)} replace />;
     }
     return (
@@ -109,9 +142,16 @@ function NotFound() {
 
 const page = (node: ReactNode) => <Lazy>{node}</Lazy>;
 
+/** The sign-in and registration pages; the desktop app goes straight on to `next`. */
+function SignedOutPage({ children }: { children: ReactNode }) {
+  const [params] = useSearchParams();
+  if (isDesktop()) return <Navigate to={safeNext(params.get("next"))} replace />;
+  return children;
+}
+
 const router = createBrowserRouter([
-  { path: "/login", element: <LoginPage /> },
-  { path: "/register", element: <RegisterPage /> },
+  { path: "/login", element: <SignedOutPage><LoginPage /></SignedOutPage> },
+  { path: "/register", element: <SignedOutPage><RegisterPage /></SignedOutPage> },
   { path: "/", element: <Navigate to="/dashboard" replace /> },
   {
     element: <RequireAuth />,
@@ -141,10 +181,12 @@ const router = createBrowserRouter([
 ]);
 
 // A call that finds the session gone sends the viewer to sign in, then back here.
+// In the desktop app the same page is shown again, which signs in anew.
 setSessionLostHandler(() => {
   queryClient.clear();
   const { pathname, search } = window.location;
-  if (pathname !== "/login" && pathname !== "/register") void router.navigate(loginPath({ pathname, search }, true), { replace: true });
+  if (isDesktop()) void router.navigate(pathname + search, { replace: true });
+  else if (pathname !== "/login" && pathname !== "/register") void router.navigate(loginPath({ pathname, search }, true), { replace: true });
 });
 
 export function App() {

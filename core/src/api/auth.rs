@@ -220,8 +220,8 @@ async fn login(
         .into_response())
 }
 
-/// Creates a session for `user` and returns its `Set-Cookie` value.
-async fn start_session(
+/// Creates a session for `user` and returns its `Set-Cookie` value (also the desktop sign-in's).
+pub(crate) async fn start_session(
     state: &AppState,
     user: &User,
     client: &ClientInfo,

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod catalog;
+pub mod desktop;
 pub mod extract;
 pub mod me;
 pub mod money;
@@ -18,9 +19,15 @@ use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// Every `/api` route, with the API body limit; unknown paths get a JSON 404 and unknown methods
-/// a JSON 405 (axum still adds the `Allow` header).
+/// a JSON 405 (axum still adds the `Allow` header). In desktop mode the desktop routes exist and
+/// every route, the fallbacks included, first checks the console secret.
 pub fn routes(state: &AppState) -> Router<AppState> {
-    Router::new()
+    let desktop_mode = state.config.desktop_console_secret.is_some();
+    let mut router = Router::new();
+    if desktop_mode {
+        router = router.merge(desktop::routes());
+    }
+    let router = router
         .merge(auth::routes())
         .merge(me::routes())
         .merge(tokens::routes())
@@ -42,7 +49,16 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             time_limit,
+        ));
+    if desktop_mode {
+        // Outermost, so a call without the secret costs no body read and no handler.
+        router.layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::desktop::console_secret::require,
         ))
+    } else {
+        router
+    }
 }
 
 /// Ends a console API request that runs past `limits.api_timeout_secs` with a JSON 503, so a

@@ -94,6 +94,13 @@ pub struct Config {
     pub codex_oauth_listener: Option<bool>,
     /// How often each Codex account's quota is polled, in seconds (`REALMS_CODEX_QUOTA_POLL_SECS`).
     pub codex_quota_poll_secs: u64,
+    /// The desktop app's per-launch console secret. `Some` puts the gateway in desktop mode: every
+    /// `/api/*` call must carry it in [`crate::desktop::CONSOLE_SECRET_HEADER`] and
+    /// `POST /api/desktop/session` signs the local person in. Set only by the desktop shell at
+    /// run time: never read from a file or the environment (a key of that name is refused as
+    /// unknown) and never printed.
+    #[serde(skip)]
+    pub desktop_console_secret: Option<Secret>,
 }
 
 impl Default for Config {
@@ -117,6 +124,7 @@ impl Default for Config {
             codex_oauth_callback_port: 1455,
             codex_oauth_listener: None,
             codex_quota_poll_secs: 10 * 60,
+            desktop_console_secret: None,
         }
     }
 }
@@ -225,8 +233,18 @@ impl Config {
     }
 
     /// The effective configuration as JSON with every secret replaced by `"[redacted]"`.
+    /// The desktop console secret is not serialised at all; when set it shows as redacted too.
     pub fn redacted(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+        let mut value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        if self.desktop_console_secret.is_some()
+            && let Some(object) = value.as_object_mut()
+        {
+            object.insert(
+                "desktop_console_secret".into(),
+                serde_json::Value::from("[redacted]"),
+            );
+        }
+        value
     }
 
     /// A configuration for tests: defaults, quick password hashing, nothing from the environment.
@@ -294,6 +312,22 @@ mod tests {
         let text = config.redacted().to_string();
         assert!(!text.contains("a-very-long-admin-key-123"), "{text}");
         assert!(text.contains("[redacted]"), "{text}");
+    }
+
+    #[test]
+    fn the_desktop_console_secret_is_never_read_from_a_file_nor_printed() {
+        let err = Config::from_toml("desktop_console_secret = \"from-a-file\"")
+            .expect_err("a file cannot put the gateway in desktop mode");
+        assert!(err.to_string().contains("desktop_console_secret"), "{err}");
+        let mut config = Config::from_toml("").expect("defaults");
+        assert!(config.desktop_console_secret.is_none());
+        config.desktop_console_secret = Some(Secret::new("per-launch-secret-value"));
+        let text = config.redacted().to_string();
+        assert!(!text.contains("per-launch-secret-value"), "{text}");
+        assert!(
+            text.contains("\"desktop_console_secret\":\"[redacted]\""),
+            "{text}"
+        );
     }
 
     #[test]

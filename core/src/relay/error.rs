@@ -63,6 +63,8 @@ pub enum RelayError {
     NoRoute(String),
     /// Our fault; details are logged, not sent.
     Internal(String),
+    /// The data plane is paused (the desktop tray's Pause): nothing is relayed until it resumes.
+    Paused,
 }
 
 impl RelayError {
@@ -78,7 +80,7 @@ impl RelayError {
             Self::UpstreamRejected { status, .. } | Self::UpstreamFailed { status, .. } => *status,
             Self::UpstreamTimeout(_) => 504,
             Self::RateLimited(_) => 429,
-            Self::NoRoute(_) => 503,
+            Self::NoRoute(_) | Self::Paused => 503,
             Self::Internal(_) => 500,
         };
         StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY)
@@ -101,7 +103,7 @@ impl RelayError {
             Self::UpstreamFailed { .. } => ErrorKind::Unavailable,
             Self::UpstreamTimeout(_) => ErrorKind::Timeout,
             Self::RateLimited(_) => ErrorKind::RateLimit,
-            Self::NoRoute(_) => ErrorKind::Unavailable,
+            Self::NoRoute(_) | Self::Paused => ErrorKind::Unavailable,
             Self::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -120,7 +122,7 @@ impl RelayError {
             Self::UpstreamFailed { .. } | Self::UpstreamTimeout(_) | Self::RateLimited(_) => {
                 ErrorSource::Upstream
             }
-            Self::NoRoute(_) | Self::Internal(_) => ErrorSource::Internal,
+            Self::NoRoute(_) | Self::Internal(_) | Self::Paused => ErrorSource::Internal,
         }
     }
 
@@ -140,6 +142,7 @@ impl RelayError {
             Self::RateLimited(_) => "rate_limited",
             Self::NoRoute(_) => "no_route",
             Self::Internal(_) => "internal",
+            Self::Paused => "paused",
         }
     }
 
@@ -162,6 +165,7 @@ impl RelayError {
                 "every upstream for this model is rate limited; retry later".into()
             }
             Self::Internal(_) => "internal error".into(),
+            Self::Paused => "Realms is paused: resume it to relay requests again".into(),
         }
     }
 
@@ -173,6 +177,7 @@ impl RelayError {
             Self::InsufficientQuota(_) => Some("insufficient_quota"),
             Self::RateLimited(_) => Some("rate_limit_exceeded"),
             Self::NoRoute(_) => Some("no_available_channel"),
+            Self::Paused => Some("realms_paused"),
             _ => None,
         }
     }

@@ -175,7 +175,7 @@ async fn gemini(state: State<AppState>, Path(model): Path<String>, request: Requ
 }
 
 /// The dialect of a data-plane path, for answers that come before the pipeline.
-fn dialect_of_path(path: &str) -> Dialect {
+pub(crate) fn dialect_of_path(path: &str) -> Dialect {
     if path.starts_with("/v1beta")
         || path.contains(":generateContent")
         || path.contains(":streamGenerateContent")

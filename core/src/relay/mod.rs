@@ -10,6 +10,7 @@ pub mod error;
 pub mod http;
 pub mod inbound;
 pub mod models;
+pub mod pause;
 pub mod pipeline;
 pub mod protocol;
 pub mod record;

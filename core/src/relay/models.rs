@@ -38,6 +38,11 @@ impl Shape {
     }
 }
 
+/// The dialect a model-list caller speaks, from its headers and query (the path is shared).
+pub(crate) fn list_dialect(headers: &HeaderMap, query: Option<&str>) -> Dialect {
+    shape_of(headers, query).dialect()
+}
+
 fn shape_of(headers: &HeaderMap, query: Option<&str>) -> Shape {
     if headers.contains_key("anthropic-version") {
         Shape::Anthropic

@@ -2,6 +2,7 @@
 //! session bindings, upstream client pools, the usage sink and the balances it keeps current.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -29,6 +30,8 @@ pub struct RelayState {
     pub balances: Arc<Balances>,
     /// Serialises rebuilds so an older table never replaces a newer one.
     pub rebuild_lock: tokio::sync::Mutex<()>,
+    /// Set while the data plane is paused; see [`super::pause`].
+    pub paused: AtomicBool,
 }
 
 impl RelayState {
@@ -45,6 +48,7 @@ impl RelayState {
             usage,
             balances,
             rebuild_lock: tokio::sync::Mutex::new(()),
+            paused: AtomicBool::new(false),
         }
     }
 }

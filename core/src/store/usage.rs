@@ -202,6 +202,16 @@ pub fn insert_batch<'a>(
     Ok(())
 }
 
+/// How many events were recorded at or after `since` (unix ms); uses `usage_events_time`.
+pub fn count_since(c: &Conn, since: i64) -> Result<u64, StoreError> {
+    let count: i64 = c.query_row(
+        "SELECT COUNT(*) FROM usage_events WHERE time >= ?1",
+        [since],
+        |r| r.get(0),
+    )?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
 /// Events matching `filter`, newest first, with ids below `cursor`.
 pub fn list(
     c: &Conn,
@@ -319,6 +329,24 @@ mod tests {
         assert!(stored.id > 0);
         stored.id = 0;
         pretty_assertions::assert_eq!(stored, original);
+    }
+
+    #[tokio::test]
+    async fn count_since_counts_from_the_bound_on() {
+        let store = Store::open_in_memory().expect("store");
+        let batch: Vec<UsageEvent> = (0..4).map(|i| event(1, "a", i)).collect();
+        store
+            .write(move |tx| insert_batch(tx, &batch))
+            .await
+            .expect("insert");
+        let at = |second: i64| (1_700_000_000 + second) * 1000;
+        for (since, expected) in [(at(-1), 4), (at(0), 4), (at(2), 2), (at(4), 0)] {
+            let count = store
+                .read(move |c| count_since(c, since))
+                .await
+                .expect("count");
+            assert_eq!(count, expected, "since {since}");
+        }
     }
 
     #[tokio::test]

@@ -161,6 +161,14 @@ pub fn root_exists(c: &Conn) -> Result<bool, StoreError> {
     )?)
 }
 
+/// The active root user with the lowest id, if any.
+pub fn first_active_root(c: &Conn) -> Result<Option<User>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM users WHERE role = 'root' AND status = 'active' ORDER BY id LIMIT 1"
+    );
+    Ok(c.query_row(&sql, [], from_row).optional()?)
+}
+
 /// Number of active root users.
 pub fn active_root_count(c: &Conn) -> Result<i64, StoreError> {
     Ok(c.query_row(

@@ -12,8 +12,8 @@ pub mod relay;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use realms_core::Config;
 use realms_core::config::Secret;
+use realms_core::{AppState, Config};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -28,6 +28,11 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// Its data directory (kept alive by `dir` or owned by the caller).
     pub data_dir: PathBuf,
+    /// The desktop console secret when the server runs in desktop mode; the harness's console
+    /// and admin clients send it on every `/api` call.
+    pub console_secret: Option<String>,
+    /// The server's state, for what the desktop shell calls directly (`realms_core::desktop`).
+    pub state: AppState,
     shutdown: CancellationToken,
     join: JoinHandle<Result<(), realms_core::StartError>>,
     _dir: Option<tempfile::TempDir>,
@@ -66,20 +71,31 @@ impl TestServer {
     /// Starts a server with a given configuration (its `data_dir` must be set).
     pub async fn start_with(config: Config) -> Self {
         let data_dir = config.data_dir.clone().unwrap_or_default();
+        let console_secret = config
+            .desktop_console_secret
+            .as_ref()
+            .map(|s| s.expose().to_owned());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let shutdown = CancellationToken::new();
         let signal = shutdown.clone();
+        // `start` then `serve_state` is what `realms_core::serve` does; split, so tests can keep
+        // the state the way the desktop shell does.
+        let state = realms_core::start(config).await.expect("realms starts");
+        let served = state.clone();
         #[expect(
             clippy::disallowed_methods,
             reason = "the harness owns the server task"
         )]
         let join = tokio::spawn(async move {
-            realms_core::serve(config, listener, async move { signal.cancelled().await }).await
+            realms_core::serve_state(served, listener, async move { signal.cancelled().await })
+                .await
         });
         let server = Self {
             addr,
             data_dir,
+            console_secret,
+            state,
             shutdown,
             join,
             _dir: None,
@@ -114,6 +130,9 @@ impl TestServer {
         let mut request = reqwest::Client::new()
             .request(method, self.url(path))
             .bearer_auth(ADMIN_KEY);
+        if let Some(secret) = &self.console_secret {
+            request = request.header(realms_core::desktop::CONSOLE_SECRET_HEADER, secret);
+        }
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -158,6 +177,7 @@ impl TestServer {
 pub struct Console {
     client: reqwest::Client,
     base: String,
+    console_secret: Option<String>,
     cookie: Option<String>,
     user_id: Option<i64>,
 }
@@ -168,6 +188,7 @@ impl Console {
         Self {
             client: reqwest::Client::new(),
             base: server.url(""),
+            console_secret: server.console_secret.clone(),
             cookie: None,
             user_id: None,
         }
@@ -188,14 +209,17 @@ impl Console {
         .await
     }
 
+    /// Desktop mode: signs in as the desktop owner without a password; returns the user JSON.
+    pub async fn desktop_sign_in(&mut self) -> Value {
+        self.sign_in("/api/desktop/session", json!({})).await
+    }
+
     async fn sign_in(&mut self, path: &str, body: Value) -> Value {
-        let resp = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .expect("sign in");
+        let mut req = self.client.post(format!("{}{path}", self.base));
+        if let Some(secret) = &self.console_secret {
+            req = req.header(realms_core::desktop::CONSOLE_SECRET_HEADER, secret);
+        }
+        let resp = req.json(&body).send().await.expect("sign in");
         let cookie = resp
             .headers()
             .get("set-cookie")
@@ -218,6 +242,9 @@ impl Console {
         body: Option<Value>,
     ) -> (u16, Value) {
         let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(secret) = &self.console_secret {
+            req = req.header(realms_core::desktop::CONSOLE_SECRET_HEADER, secret);
+        }
         if let Some(cookie) = &self.cookie {
             req = req.header("cookie", cookie);
         }

@@ -39,6 +39,7 @@ const USAGE_WAIT: Duration = Duration::from_secs(5);
 pub struct AdminApi {
     client: reqwest::Client,
     base: String,
+    console_secret: Option<String>,
 }
 
 impl AdminApi {
@@ -47,6 +48,7 @@ impl AdminApi {
         Self {
             client: reqwest::Client::new(),
             base: server.url("/api/admin"),
+            console_secret: server.console_secret.clone(),
         }
     }
 
@@ -56,6 +58,9 @@ impl AdminApi {
             .client
             .request(method, format!("{}{path}", self.base))
             .bearer_auth(ADMIN_KEY);
+        if let Some(secret) = &self.console_secret {
+            req = req.header(realms_core::desktop::CONSOLE_SECRET_HEADER, secret);
+        }
         if let Some(body) = body {
             req = req.json(&body);
         }

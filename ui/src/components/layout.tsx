@@ -4,7 +4,7 @@ import { useEffect, useState, type ReactNode } from "react";
 import { NavLink, Outlet, useLocation, useNavigate } from "react-router";
 import { useQueryClient } from "@tanstack/react-query";
 import { useI18n, type Key } from "../i18n";
-import { post, setCurrentUserId } from "../lib/api";
+import { isDesktop, post, setCurrentUserId } from "../lib/api";
 import { useMe, useSite } from "../lib/hooks";
 import { saveTheme, storedTheme, type ThemeChoice } from "../lib/theme";
 import {
@@ -130,10 +130,13 @@ function AccountMenu() {
             <IconUser />
             {t("nav.account")}
           </button>
-          <button type="button" className="danger" onClick={() => { close(); void signOut(); }}>
-            <IconLogout />
-            {t("top.signOut")}
-          </button>
+          {/* The desktop window signs its owner in by itself: signing out would not stick. */}
+          {isDesktop() ? null : (
+            <button type="button" className="danger" onClick={() => { close(); void signOut(); }}>
+              <IconLogout />
+              {t("top.signOut")}
+            </button>
+          )}
         </>
       )}
     </Menu>

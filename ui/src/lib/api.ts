@@ -1,8 +1,30 @@
 // The one way the console talks to `/api/*`: JSON in and out, the `Realms-User` CSRF header on
 // every call, the server's `{"error": {"code", "message"}}` turned into an `ApiError`, and a
-// hook for "the session is gone" so the app can go back to the sign-in page.
+// hook for "the session is gone" so the app can go back to the sign-in page. Inside the desktop
+// app (which sets `window.__REALMS_DESKTOP__` before the page loads) every call also carries the
+// per-launch console secret, and signing in needs no password.
 
 const USER_KEY = "realms.user";
+/** The header the desktop gateway checks on every `/api` call. */
+const CONSOLE_SECRET_HEADER = "X-Realms-Console";
+
+declare global {
+  interface Window {
+    /** Injected by the desktop app's webview; absent in a browser. */
+    __REALMS_DESKTOP__?: { consoleSecret?: unknown };
+  }
+}
+
+/** The desktop app's console secret, or null in a browser. */
+function desktopConsoleSecret(): string | null {
+  const secret = window.__REALMS_DESKTOP__?.consoleSecret;
+  return typeof secret === "string" && secret !== "" ? secret : null;
+}
+
+/** Whether the console runs inside the Realms desktop app. */
+export function isDesktop(): boolean {
+  return desktopConsoleSecret() !== null;
+}
 
 /** An error answer from the API, with the server's stable code and human message. */
 export class ApiError extends Error {
@@ -53,6 +75,8 @@ type Method = "GET" | "POST" | "PATCH" | "DELETE" | "PUT";
 export async function api<T>(method: Method, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { Accept: "application/json" };
   if (userId) headers["Realms-User"] = userId;
+  const consoleSecret = desktopConsoleSecret();
+  if (consoleSecret) headers[CONSOLE_SECRET_HEADER] = consoleSecret;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response: Response;
   try {
@@ -92,6 +116,18 @@ export async function api<T>(method: Method, path: string, body?: unknown): Prom
     throw err;
   }
   return data as T;
+}
+
+let desktopSignIn: Promise<void> | null = null;
+
+/** Desktop app only: signs the local person in without a password (one call at a time). */
+export function signInDesktop(): Promise<void> {
+  desktopSignIn ??= api<{ user: { id: number } }>("POST", "/api/desktop/session", {})
+    .then((answer) => setCurrentUserId(answer.user.id))
+    .finally(() => {
+      desktopSignIn = null;
+    });
+  return desktopSignIn;
 }
 
 export const get = <T>(path: string) => api<T>("GET", path);

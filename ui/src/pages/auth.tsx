@@ -11,7 +11,7 @@ import { LanguageMenu, ThemeMenu } from "../components/layout";
 import { Callout, Field, Spinner } from "../components/ui";
 
 /** `next` only when it is a path on this site (no `//host`, no scheme). */
-function safeNext(value: string | null): string {
+export function safeNext(value: string | null): string {
   if (value && value.startsWith("/") && !value.startsWith("//") && !value.startsWith("/login")) return value;
   return "/dashboard";
 }
