@@ -189,7 +189,6 @@ stop_container() {
 trap cleanup EXIT
 tar -C "$root" -xf "$base_tar"
 chmod 755 "$root" # mktemp made it 0700: the service user must be able to enter its `/`
-cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
 # The root's own dpkg, chrooted, as an administrator would run it (no answers to prompts). The
 # host's `dpkg --root=` installs too, but it resolves dpkg-statoverride owners with the host's
 # user database, which has no `realms` group, and so refuses to touch the package again.
@@ -349,7 +348,13 @@ check "the realms system user is kept (files it owns may remain elsewhere)" \
 # systemd-analyze looks ExecStart's binary up under --root, so verify against a root holding the
 # package's files (installed again after the purge above).
 echo "==> systemd unit"
-check "dpkg -i after purge succeeds" dpkg_root -i /tmp/realms.deb
+# Installing again with only the `realms` group left (a user removed by hand): postinst must
+# create the user in that group rather than fail on it.
+sed -i '/^realms:/d' "$root/etc/passwd" "$root/etc/shadow"
+check "dpkg -i after purge, with only the realms group left, succeeds" dpkg_root -i /tmp/realms.deb
+uid=$(root_user_id realms)
+check "the realms user is back (uid ${uid:-none}), in the existing group" \
+  test -n "$uid" -a "$(passwd_field 4)" = "$gid"
 verify_log=$(mktemp)
 if SYSTEMD_LOG_LEVEL=notice systemd-analyze verify --root="$root" realms.service >"$verify_log" 2>&1 &&
   [ ! -s "$verify_log" ]; then
