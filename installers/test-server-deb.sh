@@ -5,28 +5,29 @@
 #  1. dpkg-deb: control fields (version = workspace version), the conffile, the expected files.
 #  2. lintian: no error or warning that is not overridden (with a reason) in installers/deb/.
 #  3. A fresh Debian root (debootstrap minbase + adduser + systemd of the host's release, cached
-#     as a tarball in $REALMS_TOOLS) gets the package from its own dpkg, run chrooted there, so
+#     as a tarball in $INSTALLERS_TOOLS) gets the package from its own dpkg, run chrooted there, so
 #     the host's dpkg database and users are never touched: system user, data directory, env
 #     file permissions, enabled unit; the packaged binary serves /healthz as the `realms` user
 #     with the packaged env file; the env file documents every setting with its true default; a
 #     reinstall keeps an edited env file; remove keeps data and configuration; purge leaves
 #     nothing behind.
 #  4. systemd-analyze verify accepts the unit, and its offline security review stays below
-#     $REALMS_UNIT_MAX_EXPOSURE.
+#     $INSTALLERS_MAX_EXPOSURE.
 #  5. The root boots under systemd-nspawn (systemd as PID 1, host network) and systemd starts
 #     realms.service with all its hardening: /healthz, a registration and a login answer; the
 #     process runs as realms with no capabilities, no_new_privs and a seccomp filter; `systemctl
-#     stop` ends it gracefully. REALMS_DEB_BOOT_TEST=0 skips this where containers cannot run.
+#     stop` ends it gracefully. INSTALLERS_BOOT_TEST=0 skips this where containers cannot run.
 # Installs what it needs with apt when missing. Exits non-zero on any failure; ends with
-# "server-deb: N passed, M failed". REALMS_KEEP_ROOT=1 keeps the test root for inspection.
+# "server-deb: N passed, M failed". INSTALLERS_KEEP_ROOT=1 keeps the test root for inspection.
+# (The knobs are INSTALLERS_*, not REALMS_*: realms reads every REALMS_* variable as a setting.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-REALMS_TOOLS=${REALMS_TOOLS:-/var/tmp/realms-tools}
-MAX_EXPOSURE=${REALMS_UNIT_MAX_EXPOSURE:-2.0}
+INSTALLERS_TOOLS=${INSTALLERS_TOOLS:-/var/tmp/realms-tools}
+MAX_EXPOSURE=${INSTALLERS_MAX_EXPOSURE:-2.0}
 # Seconds the packaged server may take to answer /healthz after it is started, and the booted
 # container (systemd, then the unit) after systemd-nspawn starts; and to shut down.
-HEALTH_WAIT_SECS=${REALMS_HEALTH_WAIT_SECS:-20}
-BOOT_WAIT_SECS=${REALMS_BOOT_WAIT_SECS:-90}
+HEALTH_WAIT_SECS=${INSTALLERS_HEALTH_WAIT_SECS:-20}
+BOOT_WAIT_SECS=${INSTALLERS_BOOT_WAIT_SECS:-90}
 
 passed=0
 failed=0
@@ -53,7 +54,7 @@ command -v dpkg-shlibdeps >/dev/null || need+=(dpkg-dev)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v curl >/dev/null || need+=(curl)
 command -v python3 >/dev/null || need+=(python3)
-boot_test=${REALMS_DEB_BOOT_TEST:-1}
+boot_test=${INSTALLERS_BOOT_TEST:-1}
 if [ "$boot_test" = 1 ]; then command -v systemd-nspawn >/dev/null || need+=(systemd-container); fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "==> apt-get install ${need[*]}"
@@ -127,7 +128,7 @@ codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 [ -n "$codename" ] || die "cannot tell the host's release (VERSION_CODENAME in /etc/os-release)"
 # adduser: the package depends on it; systemd: its units and deb-systemd-helper, as on a server.
 base_packages=adduser,systemd
-base_tar="${REALMS_TOOLS}/debootstrap-${codename}-minbase-${base_packages//,/-}.tar"
+base_tar="${INSTALLERS_TOOLS}/debootstrap-${codename}-minbase-${base_packages//,/-}.tar"
 if [ ! -s "$base_tar" ]; then
   # The host's own apt source for its release: the same mirror apt-get uses here.
   host_mirror() {
@@ -149,7 +150,7 @@ if [ ! -s "$base_tar" ]; then
     rm -rf "$staging" "${staging}.log"
     die "debootstrap failed"
   fi
-  mkdir -p "$REALMS_TOOLS"
+  mkdir -p "$INSTALLERS_TOOLS"
   chmod 755 "$staging"
   tar -C "$staging" -cf "${base_tar}.part" .
   mv "${base_tar}.part" "$base_tar"
@@ -162,7 +163,7 @@ nspawn_pid=
 cleanup() {
   if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; fi
   if [ -n "$nspawn_pid" ]; then stop_container; fi
-  if [ "${REALMS_KEEP_ROOT:-0}" = 1 ]; then
+  if [ "${INSTALLERS_KEEP_ROOT:-0}" = 1 ]; then
     echo "kept the test root: ${root}"
   else
     rm -rf "$root"
