@@ -24,7 +24,8 @@ BUCKETS = [
     ("memcpy/memmove", r"__memmove|__memcpy|memcpy"),
     ("client-facing HTTP (hyper server: parse, encode, body)", r"hyper::proto::h1::role::Server|"
      r"axum::serve::|hyper_util::server::"),
-    ("hyper/reqwest upstream client", r"reqwest::|hyper_util::client|hyper::client|"
+    ("upstream transport (direct: hyper client conn in the response task; or reqwest)",
+     r"relay::upstream::transport|reqwest::|hyper_util::client|hyper::client|"
      r"hyper::proto::h1::role::Client"),
     ("relay pipeline (realms_core::relay)", r"realms_core::relay::"),
     ("SSE observer / usage parsing", r"StreamObserver|SseDecoder|relay::protocol"),
@@ -33,7 +34,7 @@ BUCKETS = [
     ("request id layer", r"request_id|MakeRequestId|SetRequestId"),
     ("usage recorder + SQLite", r"sqlite3|rusqlite::|usage::recorder|store::usage"),
     ("routing (select/health/sticky)", r"relay::routing::"),
-    ("shaping (headers/body/url)", r"relay::shaping|relay::upstream::"),
+    ("shaping (headers/body/url)", r"relay::shaping|relay::upstream::(headers|url|auth)"),
     ("timers (tokio time)", r"tokio::runtime::time|tokio::time::"),
 ]
 

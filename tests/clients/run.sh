@@ -58,9 +58,12 @@ export CODEX_BIN="$HERE/node_modules/.bin/codex"
 # --- Realms and the fake upstream --------------------------------------------------------------
 t0=$SECONDS
 (cd "$ROOT" && cargo build --quiet -p realms -p fake-upstream)
+# The desktop app's client set-up, as a command for test_codex_desktop_setup.py.
+(cd "$ROOT" && cargo build --quiet -p e2e --bin client-setup)
 TARGET="${CARGO_TARGET_DIR:-$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps |
     "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')}"
 log "built in $((SECONDS - t0)) s ($TARGET/debug)"
+export CLIENT_SETUP_BIN="$TARGET/debug/client-setup"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/realms-clients.XXXXXX")"
 PIDS=()

@@ -100,7 +100,8 @@ async fn fetch(
     }
     let client = state
         .relay
-        .clients
+        .upstreams
+        .clients()
         .get(guarded, channel.settings.proxy.as_deref())
         .map_err(|e| e.to_string())?;
     let (quota, plan) = quota::fetch(

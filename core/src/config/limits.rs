@@ -24,6 +24,11 @@ pub struct LimitsConfig {
     pub idle_timeout_secs: u64,
     /// How long shutdown waits for requests and the usage flush, in seconds.
     pub shutdown_grace_secs: u64,
+    /// Most idle connections kept open to one upstream host (scheme, host and port); 0 opens a
+    /// new connection for every request.
+    pub upstream_pool_max_idle_per_host: usize,
+    /// How long an idle upstream connection is kept for reuse, in seconds.
+    pub upstream_pool_idle_timeout_secs: u64,
 }
 
 impl Default for LimitsConfig {
@@ -37,6 +42,8 @@ impl Default for LimitsConfig {
             first_byte_timeout_secs: 300,
             idle_timeout_secs: 300,
             shutdown_grace_secs: 30,
+            upstream_pool_max_idle_per_host: 256,
+            upstream_pool_idle_timeout_secs: 90,
         }
     }
 }
@@ -54,6 +61,10 @@ impl LimitsConfig {
                 self.first_byte_timeout_secs,
             ),
             ("limits.idle_timeout_secs", self.idle_timeout_secs),
+            (
+                "limits.upstream_pool_idle_timeout_secs",
+                self.upstream_pool_idle_timeout_secs,
+            ),
         ];
         match positive.iter().find(|(_, value)| *value == 0) {
             Some((key, _)) => Err(ConfigError::Invalid(format!(

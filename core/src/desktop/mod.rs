@@ -1,7 +1,8 @@
 //! What the desktop shell (`src-tauri`) needs from Realms, so the shell itself holds no business
 //! logic (STYLE.md C8): desktop mode of the console API (the per-launch console secret and the
 //! password-less sign-in of the local person), the desktop owner account and its `sk_` token,
-//! the tray's "requests today", and pausing the data plane.
+//! the tray's "requests today", pausing the data plane, and setting up Codex CLI, Claude Code
+//! and Gemini CLI to use Realms ([`client_setup`]).
 //!
 //! Desktop mode is on when [`crate::Config::desktop_console_secret`] is `Some`. Then every
 //! `/api/*` call must carry [`CONSOLE_SECRET_HEADER`], and `POST /api/desktop/session` signs the
@@ -14,6 +15,7 @@
 //!
 //! This module never depends on `tauri`; the shell calls these functions.
 
+pub mod client_setup;
 pub mod console_secret;
 pub mod owner;
 pub mod today;

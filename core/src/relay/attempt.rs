@@ -21,6 +21,7 @@ use super::routing::select::Pick;
 use super::routing::table::ChannelKind;
 use super::shaping::shape_body;
 use super::stream::{RelayStream, StreamParts, StreamTiming};
+use super::upstream::transport::{TransportError, UpstreamBody, UpstreamRequest, UpstreamResponse};
 use super::upstream::{auth, guard, headers, url};
 use crate::state::AppState;
 
@@ -61,27 +62,17 @@ fn guard_refusal(summary: String) -> Failure {
     }
 }
 
-/// The guard's refusal (its resolver found only internal addresses) in a transport error.
-fn guard_refusal_in(err: &reqwest::Error) -> Option<String> {
-    let mut source: Option<&dyn std::error::Error> = Some(err);
-    while let Some(e) = source {
-        let text = e.to_string();
-        if text.contains("allow_private_upstreams") {
-            return Some(text);
-        }
-        source = e.source();
-    }
-    None
-}
-
-/// A sentence about a transport error that never contains the upstream URL or key.
-fn describe(err: &reqwest::Error) -> String {
-    if err.is_connect() {
-        "could not connect to the upstream".into()
-    } else if err.is_timeout() {
-        "the upstream did not answer in time".into()
-    } else {
-        "the upstream request failed".into()
+/// The failure a transport error stands for; its text never contains the upstream URL or key.
+fn transport_failure(state: &AppState, err: TransportError) -> Failure {
+    match err {
+        TransportError::Guard(summary) => guard_refusal(summary),
+        other => transport(
+            state,
+            RelayError::UpstreamFailed {
+                status: 502,
+                summary: other.to_string(),
+            },
+        ),
     }
 }
 
@@ -121,7 +112,7 @@ pub async fn send(
         path = super::codex::upstream_path(&path);
     }
     let target = url::join(&channel.base_url, &path, query.as_deref());
-    let target: reqwest::Url = target.parse().map_err(|_| {
+    let target: ::url::Url = target.parse().map_err(|_| {
         transport(
             state,
             RelayError::UpstreamFailed {
@@ -134,19 +125,6 @@ pub async fn send(
     if guarded {
         guard::check_literal_host(&target).map_err(guard_refusal)?;
     }
-    let client = state
-        .relay
-        .clients
-        .get(guarded, settings.proxy.as_deref())
-        .map_err(|e| {
-            transport(
-                state,
-                RelayError::UpstreamFailed {
-                    status: 502,
-                    summary: e.to_string(),
-                },
-            )
-        })?;
     let mut upstream_headers = headers::to_upstream(&inbound.headers);
     auth::apply(
         channel.kind,
@@ -174,35 +152,29 @@ pub async fn send(
             .max(Duration::from_millis(1)),
     );
     let first_byte_deadline = tokio::time::Instant::now() + first_byte;
-    let request = client
-        .request(inbound.method.clone(), target)
-        .headers(upstream_headers)
-        .body(body);
-    let response = match tokio::time::timeout_at(first_byte_deadline, request.send()).await {
+    let request = UpstreamRequest {
+        method: inbound.method.clone(),
+        url: &target,
+        headers: upstream_headers,
+        body,
+        guarded,
+        proxy: settings.proxy.as_deref(),
+    };
+    let sent = state.relay.upstreams.send(request);
+    let response = match tokio::time::timeout_at(first_byte_deadline, sent).await {
         Err(_) => {
             return Err(transport(
                 state,
                 RelayError::UpstreamTimeout("the upstream did not answer in time".into()),
             ));
         }
-        Ok(Err(err)) => {
-            if let Some(summary) = guard_refusal_in(&err) {
-                return Err(guard_refusal(summary));
-            }
-            return Err(transport(
-                state,
-                RelayError::UpstreamFailed {
-                    status: 502,
-                    summary: describe(&err),
-                },
-            ));
-        }
+        Ok(Err(err)) => return Err(transport_failure(state, err)),
         Ok(Ok(response)) => response,
     };
     if codex {
-        super::codex::note_quota(state, pick.credential().id, response.headers());
+        super::codex::note_quota(state, pick.credential().id, &response.headers);
     }
-    let status = response.status();
+    let status = response.status;
     if !status.is_success() {
         if codex && status.as_u16() == 401 {
             // the access token may have been revoked or rotated elsewhere: refresh it now
@@ -210,7 +182,7 @@ pub async fn send(
         }
         return Err(failed_status(state, settings, response, codex).await);
     }
-    let streamed = headers::is_event_stream(response.headers());
+    let streamed = headers::is_event_stream(&response.headers);
     if codex && streamed && !facts.stream {
         return super::codex::collect(state, response, draft, first_byte_deadline).await;
     }
@@ -225,18 +197,18 @@ pub async fn send(
 async fn failed_status(
     state: &AppState,
     settings: &crate::relay::shaping::ChannelSettings,
-    response: reqwest::Response,
+    response: UpstreamResponse,
     codex: bool,
 ) -> Failure {
-    let status = response.status().as_u16();
-    let upstream_headers = codex.then(|| response.headers().clone());
+    let status = response.status.as_u16();
+    let upstream_headers = codex.then(|| response.headers.clone());
     let retry_after = response
-        .headers()
+        .headers
         .get(header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
-    let body = read_limited(response, MAX_ERROR_BODY_BYTES)
+    let content_type = response.headers.get(header::CONTENT_TYPE).cloned();
+    let body = read_limited(response.body, MAX_ERROR_BODY_BYTES)
         .await
         .unwrap_or_default();
     let mentions_model = status == 404 && body.windows(5).any(|w| w.eq_ignore_ascii_case(b"model"));
@@ -266,8 +238,7 @@ async fn failed_status(
 }
 
 /// Reads up to `limit` bytes of a body; `None` when it is longer or breaks.
-async fn read_limited(response: reqwest::Response, limit: usize) -> Option<Bytes> {
-    let mut stream = response.bytes_stream();
+async fn read_limited(mut stream: UpstreamBody, limit: usize) -> Option<Bytes> {
     let mut out = BytesMut::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.ok()?;
@@ -283,14 +254,14 @@ async fn read_limited(response: reqwest::Response, limit: usize) -> Option<Bytes
 async fn whole_answer(
     state: &AppState,
     inbound: &Inbound,
-    response: reqwest::Response,
+    response: UpstreamResponse,
     mut draft: Draft,
 ) -> Result<Response, Failure> {
-    let status = response.status();
-    let client_headers = headers::to_client(response.headers());
+    let status = response.status;
+    let client_headers = headers::to_client(&response.headers);
     let limit = state.config.routing.max_response_bytes;
     let idle = Duration::from_secs(state.config.limits.idle_timeout_secs);
-    let mut stream = response.bytes_stream();
+    let mut stream = response.body;
     let mut body = BytesMut::new();
     loop {
         match tokio::time::timeout(idle, stream.next()).await {
@@ -342,13 +313,13 @@ async fn whole_answer(
 async fn peek_and_stream(
     state: &AppState,
     inbound: &Inbound,
-    response: reqwest::Response,
+    response: UpstreamResponse,
     mut draft: Draft,
     deadline: tokio::time::Instant,
 ) -> Result<Response, Failure> {
-    let status = response.status();
-    let mut client_headers = headers::to_client(response.headers());
-    let mut upstream = response.bytes_stream().boxed();
+    let status = response.status;
+    let mut client_headers = headers::to_client(&response.headers);
+    let mut upstream = response.body;
     let mut observer = StreamObserver::new(inbound.protocol);
     let mut peeked = BytesMut::new();
     let mut completed = false;

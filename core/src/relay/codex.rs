@@ -22,6 +22,7 @@ use super::record::Draft;
 use super::routing::select::Request;
 use super::routing::table::{ChannelKind, RoutingTable};
 use super::upstream::headers;
+use super::upstream::transport::UpstreamResponse;
 use crate::codex::quota;
 use crate::state::AppState;
 use crate::store::now_ms;
@@ -138,14 +139,14 @@ fn terminal(name: &[u8], data: &[u8]) -> Option<Terminal> {
 /// back to the pipeline, which may fail over: nothing has reached the client yet.
 pub async fn collect(
     state: &AppState,
-    response: reqwest::Response,
+    response: UpstreamResponse,
     mut draft: Draft,
     first_byte_deadline: tokio::time::Instant,
 ) -> Result<Response, Failure> {
-    let mut client_headers = headers::to_client(response.headers());
+    let mut client_headers = headers::to_client(&response.headers);
     let limit = state.config.routing.max_response_bytes;
     let idle = Duration::from_secs(state.config.limits.idle_timeout_secs);
-    let mut upstream = response.bytes_stream();
+    let mut upstream = response.body;
     let mut decoder = SseDecoder::new();
     let mut observer = StreamObserver::new(Protocol::Responses);
     let mut read = 0usize;

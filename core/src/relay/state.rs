@@ -1,5 +1,5 @@
 //! The relay's share of the application state: the routing table (swapped whole), health,
-//! session bindings, upstream client pools, the usage sink and the balances it keeps current.
+//! session bindings, upstream transports, the usage sink and the balances it keeps current.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 use super::routing::health::Health;
 use super::routing::sticky::Sticky;
 use super::routing::table::RoutingTable;
-use super::upstream::client::Clients;
+use super::upstream::transport::Upstreams;
 use crate::config::Config;
 use crate::usage::recorder::{Balances, UsageSink};
 
@@ -22,8 +22,8 @@ pub struct RelayState {
     pub health: Health,
     /// Session bindings.
     pub sticky: Sticky,
-    /// Upstream HTTP clients.
-    pub clients: Clients,
+    /// Upstream transports and their connection pools.
+    pub upstreams: Upstreams,
     /// Where finished requests are recorded.
     pub usage: UsageSink,
     /// Users' balances for the pre-call check.
@@ -44,7 +44,7 @@ impl RelayState {
                 Duration::from_secs(config.routing.sticky_ttl_secs),
                 config.routing.sticky_max_entries,
             ),
-            clients: Clients::new(&config.limits),
+            upstreams: Upstreams::new(&config.limits),
             usage,
             balances,
             rebuild_lock: tokio::sync::Mutex::new(()),

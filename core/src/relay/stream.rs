@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream;
-use futures_util::stream::BoxStream;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
@@ -19,6 +18,7 @@ use super::dialect::Dialect;
 use super::error::RelayError;
 use super::protocol::StreamObserver;
 use super::record::Draft;
+use super::upstream::transport::UpstreamBody;
 use crate::usage::recorder::UsageSink;
 
 /// Timing of a stream.
@@ -32,7 +32,7 @@ pub struct StreamTiming {
 
 /// A committed stream from upstream to client.
 pub struct RelayStream {
-    upstream: BoxStream<'static, reqwest::Result<Bytes>>,
+    upstream: UpstreamBody,
     pending: Option<Bytes>,
     observer: Option<StreamObserver>,
     dialect: Dialect,
@@ -52,7 +52,7 @@ pub struct RelayStream {
 /// What a new stream starts from.
 pub struct StreamParts {
     /// The rest of the upstream body.
-    pub upstream: BoxStream<'static, reqwest::Result<Bytes>>,
+    pub upstream: UpstreamBody,
     /// Bytes already read while peeking, sent first.
     pub peeked: Bytes,
     /// The observer that read the peeked bytes.
@@ -173,7 +173,7 @@ impl Stream for RelayStream {
                 summary: "the server is shutting down; the stream was ended".into(),
             });
         }
-        match this.upstream.as_mut().poll_next(cx) {
+        match Pin::new(&mut this.upstream).poll_next(cx) {
             Poll::Ready(Some(Ok(bytes))) => {
                 // The timer is not reset per chunk (that cost a timer-wheel update per event);
                 // when it fires, the times below decide whether anything is really due.
@@ -268,6 +268,7 @@ mod tests {
 
     use super::*;
     use crate::relay::protocol::Protocol;
+    use crate::relay::upstream::transport::BodyError;
 
     const CREATED: &[u8] = b"event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_1\",\"model\":\"m\"}}\n\n";
     const COMPLETED: &[u8] = b"event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"resp_1\",\"model\":\"m\",\"status\":\"completed\",\"usage\":{\"input_tokens\":5,\"output_tokens\":2}}}\n\n";
@@ -280,11 +281,11 @@ mod tests {
         tokio::sync::mpsc::Receiver<crate::usage::recorder::Recorded>,
     ) {
         let (sink, rx) = UsageSink::for_tests();
-        let items: Vec<reqwest::Result<Bytes>> =
+        let items: Vec<Result<Bytes, BodyError>> =
             chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect();
-        let upstream = futures_util::stream::iter(items)
-            .chain(futures_util::stream::pending())
-            .boxed();
+        let upstream = UpstreamBody::from_stream(
+            futures_util::stream::iter(items).chain(futures_util::stream::pending()),
+        );
         let mut draft = Draft::new("req".into(), "/v1/responses", 0);
         draft.user_id = Some(1);
         let relay = RelayStream::new(StreamParts {

@@ -147,22 +147,16 @@ async fn run(
         };
         let Some(first) = first else { break };
         batch.push(first);
-        let linger_until = tokio::time::Instant::now() + batching.linger;
-        while batch.len() < batching.max {
-            match rx.try_recv() {
-                Ok(record) => batch.push(record),
-                Err(mpsc::error::TryRecvError::Disconnected) => break,
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    let more = tokio::select! {
-                        more = tokio::time::timeout_at(linger_until, rx.recv()) => more,
-                        () = shutdown.cancelled() => Ok(None),
-                    };
-                    match more {
-                        Ok(Some(record)) => batch.push(record),
-                        Ok(None) | Err(_) => break,
-                    }
-                }
+        take_queued(&mut rx, &mut batch, batching.max);
+        if batch.len() < batching.max {
+            // Let the batch fill by sleeping, not by waiting on the queue: a receiver waiting
+            // on the queue is woken by every record, and each wake-up of this task from a
+            // request's thread cost a futex call and a context switch per request in bench/.
+            tokio::select! {
+                () = tokio::time::sleep(batching.linger) => {}
+                () = shutdown.cancelled() => {}
             }
+            take_queued(&mut rx, &mut batch, batching.max);
         }
         write(&store, &balances, &mut batch).await;
     }
@@ -175,6 +169,16 @@ async fn run(
         }
     }
     write(&store, &balances, &mut batch).await;
+}
+
+/// Moves what is already queued into the batch, up to `max` records in all.
+fn take_queued(rx: &mut mpsc::Receiver<Recorded>, batch: &mut Vec<Recorded>, max: usize) {
+    while batch.len() < max {
+        match rx.try_recv() {
+            Ok(record) => batch.push(record),
+            Err(_) => break,
+        }
+    }
 }
 
 /// Writes and empties the batch, retrying while the database refuses.

@@ -8,7 +8,8 @@ import { errorText, useAction, useCursorList } from "../lib/hooks";
 import { useSummary } from "../lib/summary";
 import type { GroupOption, Page, Token, UserModel } from "../lib/types";
 import { dateTime, int, money, relative } from "../lib/format";
-import { Callout, CopyButton, Empty, ErrorBox, Field, LoadMore, Menu, PageHead, SkeletonRows, StatusBadge } from "../components/ui";
+import { Callout, CopyButton, Empty, Field, LoadMore, Menu, PageHead, StatusBadge } from "../components/ui";
+import { ListState } from "../components/lists";
 import { Drawer, Modal, useConfirm } from "../components/overlays";
 import { IconBan, IconEdit, IconEye, IconKey, IconMore, IconPlus, IconRotate, IconTrash, IconUp, IconChevronDown } from "../components/icons";
 
@@ -56,145 +57,145 @@ export default function TokensPage() {
         }
       />
       <section className="card">
-        {list.isPending ? (
-          <SkeletonRows />
-        ) : list.isError ? (
-          <div className="card-body">
-            <ErrorBox error={list.error} retry={() => void list.refetch()} />
-          </div>
-        ) : list.items.length === 0 ? (
-          <Empty
-            icon={<IconKey />}
-            title={t("tokens.emptyTitle")}
-            text={t("tokens.emptyText")}
-            action={
-              <button type="button" className="btn primary" onClick={() => setCreating(true)}>
-                <IconPlus />
-                {t("tokens.create")}
-              </button>
-            }
-          />
-        ) : (
-          <div className="table-wrap">
-            <table className="table" data-testid="tokens-table">
-              <thead>
-                <tr>
-                  <th>{t("col.name")}</th>
-                  <th>{t("col.key")}</th>
-                  <th>{t("col.status")}</th>
-                  <th className="hide-sm">{t("col.models")}</th>
-                  <th className="hide-sm">{t("col.created")}</th>
-                  <th>{t("col.lastUsed")}</th>
-                  <th className="hide-sm">{t("col.expires")}</th>
-                  <th className="num">{t("tokens.usage30d")}</th>
-                  <th />
-                </tr>
-              </thead>
-              <tbody>
-                {list.items.map((token) => {
-                  const status = tokenStatus(token);
-                  const use = byToken.get(token.id);
-                  const active = token.status === "active";
-                  return (
-                    <tr key={token.id}>
-                      <td>
-                        <strong>{token.name}</strong>
-                      </td>
-                      <td>
-                        <span className="mono">{token.hint}</span>
-                      </td>
-                      <td>
-                        <StatusBadge status={status} />
-                      </td>
-                      <td className="hide-sm">
-                        {token.models?.length ? (
-                          <div className="chips">
-                            {token.models.slice(0, 3).map((m) => (
-                              <span key={m} className="chip">
-                                {m}
-                              </span>
-                            ))}
-                            {token.models.length > 3 ? <span className="faint small">+{token.models.length - 3}</span> : null}
-                          </div>
-                        ) : (
-                          <span className="faint">{t("tokens.allModels")}</span>
-                        )}
-                      </td>
-                      <td className="hide-sm nowrap">{dateTime(token.created_at)}</td>
-                      <td className="nowrap" title={dateTime(token.last_used_at)}>
-                        {token.last_used_at ? relative(token.last_used_at) : <span className="faint">{t("tokens.never")}</span>}
-                      </td>
-                      <td className="hide-sm nowrap">{token.expires_at ? dateTime(token.expires_at) : <span className="faint">{t("tokens.noExpiry")}</span>}</td>
-                      <td className="num">
-                        {int(use?.requests)}
-                        <span className="sub">{money(use?.cost_usd ?? 0)}</span>
-                      </td>
-                      <td className="actions">
-                        <div className="row nowrap">
-                          {active ? (
-                            <button type="button" className="btn sm" onClick={() => reveal.mutate(token.id)} disabled={reveal.isPending}>
-                              <IconEye />
-                              {t("tokens.reveal")}
-                            </button>
-                          ) : null}
-                          <Menu label={t("common.more")} trigger={<IconMore />}>
-                            {(close) => (
-                              <>
-                                <button type="button" onClick={() => { close(); setEditing(token); }}>
-                                  <IconEdit />
-                                  {t("common.edit")}
-                                </button>
-                                {active ? (
-                                  <button
-                                    type="button"
-                                    onClick={async () => {
-                                      close();
-                                      if (await confirm({ title: t("tokens.rotateQ", { name: token.name }), body: t("tokens.rotateText"), confirm: t("tokens.rotate") }))
-                                        rotate.mutate(token.id);
-                                    }}
-                                  >
-                                    <IconRotate />
-                                    {t("tokens.rotate")}
+        <ListState
+          query={list}
+          isEmpty={list.items.length === 0}
+          empty={
+            <Empty
+              icon={<IconKey />}
+              title={t("tokens.emptyTitle")}
+              text={t("tokens.emptyText")}
+              action={
+                <button type="button" className="btn primary" onClick={() => setCreating(true)}>
+                  <IconPlus />
+                  {t("tokens.create")}
+                </button>
+              }
+            />
+          }
+        >
+          {() => (
+            <div className="table-wrap">
+              <table className="table" data-testid="tokens-table">
+                <thead>
+                  <tr>
+                    <th>{t("col.name")}</th>
+                    <th>{t("col.key")}</th>
+                    <th>{t("col.status")}</th>
+                    <th className="hide-sm">{t("col.models")}</th>
+                    <th className="hide-sm">{t("col.created")}</th>
+                    <th>{t("col.lastUsed")}</th>
+                    <th className="hide-sm">{t("col.expires")}</th>
+                    <th className="num">{t("tokens.usage30d")}</th>
+                    <th />
+                  </tr>
+                </thead>
+                <tbody>
+                  {list.items.map((token) => {
+                    const status = tokenStatus(token);
+                    const use = byToken.get(token.id);
+                    const active = token.status === "active";
+                    return (
+                      <tr key={token.id}>
+                        <td>
+                          <strong>{token.name}</strong>
+                        </td>
+                        <td>
+                          <span className="mono">{token.hint}</span>
+                        </td>
+                        <td>
+                          <StatusBadge status={status} />
+                        </td>
+                        <td className="hide-sm">
+                          {token.models?.length ? (
+                            <div className="chips">
+                              {token.models.slice(0, 3).map((m) => (
+                                <span key={m} className="chip">
+                                  {m}
+                                </span>
+                              ))}
+                              {token.models.length > 3 ? <span className="faint small">+{token.models.length - 3}</span> : null}
+                            </div>
+                          ) : (
+                            <span className="faint">{t("tokens.allModels")}</span>
+                          )}
+                        </td>
+                        <td className="hide-sm nowrap">{dateTime(token.created_at)}</td>
+                        <td className="nowrap" title={dateTime(token.last_used_at)}>
+                          {token.last_used_at ? relative(token.last_used_at) : <span className="faint">{t("tokens.never")}</span>}
+                        </td>
+                        <td className="hide-sm nowrap">{token.expires_at ? dateTime(token.expires_at) : <span className="faint">{t("tokens.noExpiry")}</span>}</td>
+                        <td className="num">
+                          {int(use?.requests)}
+                          <span className="sub">{money(use?.cost_usd ?? 0)}</span>
+                        </td>
+                        <td className="actions">
+                          <div className="row nowrap">
+                            {active ? (
+                              <button type="button" className="btn sm" onClick={() => reveal.mutate(token.id)} disabled={reveal.isPending}>
+                                <IconEye />
+                                {t("tokens.reveal")}
+                              </button>
+                            ) : null}
+                            <Menu label={t("common.more")} trigger={<IconMore />}>
+                              {(close) => (
+                                <>
+                                  <button type="button" onClick={() => { close(); setEditing(token); }}>
+                                    <IconEdit />
+                                    {t("common.edit")}
                                   </button>
-                                ) : null}
-                                {active ? (
+                                  {active ? (
+                                    <button
+                                      type="button"
+                                      onClick={async () => {
+                                        close();
+                                        if (await confirm({ title: t("tokens.rotateQ", { name: token.name }), body: t("tokens.rotateText"), confirm: t("tokens.rotate") }))
+                                          rotate.mutate(token.id);
+                                      }}
+                                    >
+                                      <IconRotate />
+                                      {t("tokens.rotate")}
+                                    </button>
+                                  ) : null}
+                                  {active ? (
+                                    <button
+                                      type="button"
+                                      className="danger"
+                                      onClick={async () => {
+                                        close();
+                                        if (await confirm({ title: t("tokens.revokeQ", { name: token.name }), body: t("tokens.revokeText"), confirm: t("tokens.revoke"), danger: true }))
+                                          revoke.mutate(token.id);
+                                      }}
+                                    >
+                                      <IconBan />
+                                      {t("tokens.revoke")}
+                                    </button>
+                                  ) : null}
                                   <button
                                     type="button"
                                     className="danger"
                                     onClick={async () => {
                                       close();
-                                      if (await confirm({ title: t("tokens.revokeQ", { name: token.name }), body: t("tokens.revokeText"), confirm: t("tokens.revoke"), danger: true }))
-                                        revoke.mutate(token.id);
+                                      if (await confirm({ title: t("tokens.deleteQ", { name: token.name }), body: t("tokens.deleteText"), confirm: t("common.delete"), danger: true }))
+                                        remove.mutate(token.id);
                                     }}
                                   >
-                                    <IconBan />
-                                    {t("tokens.revoke")}
+                                    <IconTrash />
+                                    {t("common.delete")}
                                   </button>
-                                ) : null}
-                                <button
-                                  type="button"
-                                  className="danger"
-                                  onClick={async () => {
-                                    close();
-                                    if (await confirm({ title: t("tokens.deleteQ", { name: token.name }), body: t("tokens.deleteText"), confirm: t("common.delete"), danger: true }))
-                                      remove.mutate(token.id);
-                                  }}
-                                >
-                                  <IconTrash />
-                                  {t("common.delete")}
-                                </button>
-                              </>
-                            )}
-                          </Menu>
-                        </div>
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
-        )}
+                                </>
+                              )}
+                            </Menu>
+                          </div>
+                        </td>
+                      </tr>
+                    );
+                  })}
+                </tbody>
+              </table>
+            </div>
+          )}
+        </ListState>
         <LoadMore hasMore={!!list.hasNextPage} loading={list.isFetchingNextPage} onClick={() => void list.fetchNextPage()} />
       </section>
 

@@ -10,6 +10,7 @@ import { useSummary } from "../lib/summary";
 import type { Channel, Model, Page, Share, Token, User, UsageEvent, UserModel } from "../lib/types";
 import { compact, dateTime, fromIsoDay, int, isoDay, money, ms, percent, startOfToday, zoneLabel } from "../lib/format";
 import { Card, CopyButton, Empty, ErrorBox, LoadMore, Mono, PageHead, Seg, SkeletonRows, Stat } from "../components/ui";
+import { ListState } from "../components/lists";
 import { Drawer } from "../components/overlays";
 import { bucketFor, CostChart, Legend, RequestsChart, TokensChart, toPoints } from "../components/charts";
 import { IconActivity, IconChart, IconClock, IconDatabase, IconDollar } from "../components/icons";
@@ -208,56 +209,50 @@ export function UsageView({ admin }: { admin: boolean }) {
       ) : null}
 
       <Card title={t("usage.events")} subtitle={t("usage.eventsLead")} tight>
-        {events.isPending ? (
-          <SkeletonRows />
-        ) : events.isError ? (
-          <div className="card-body">
-            <ErrorBox error={events.error} retry={() => void events.refetch()} />
-          </div>
-        ) : events.items.length === 0 ? (
-          <Empty icon={<IconChart />} title={t("usage.emptyTitle")} text={t("usage.emptyText")} />
-        ) : (
-          <div className="table-wrap">
-            <table className="table" data-testid="usage-events">
-              <thead>
-                <tr>
-                  <th>{t("col.time")}</th>
-                  {admin ? <th>{t("col.user")}</th> : null}
-                  <th>{t("col.model")}</th>
-                  <th className="hide-sm">{t("col.token")}</th>
-                  <th className="hide-sm">{t("col.endpoint")}</th>
-                  <th>{t("col.status")}</th>
-                  <th className="num">{t("col.inputTokens")}</th>
-                  <th className="num hide-sm">{t("col.cached")}</th>
-                  <th className="num">{t("col.outputTokens")}</th>
-                  <th className="num hide-sm">{t("col.latency")}</th>
-                  <th className="num hide-sm">{t("col.ttft")}</th>
-                  <th className="num">{t("col.cost")}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {events.items.map((e) => (
-                  <tr key={e.id} className="clickable" onClick={() => setOpen(e)}>
-                    <td className="nowrap">{dateTime(e.time)}</td>
-                    {admin ? <td>{userName(e.user_id)}</td> : null}
-                    <td className="mono">{e.model || "–"}</td>
-                    <td className="hide-sm">{admin ? (e.token_id ? `#${e.token_id}` : "–") : tokenName(e.token_id)}</td>
-                    <td className="hide-sm mono small">{e.endpoint}</td>
-                    <td>
-                      <StatusCode e={e} />
-                    </td>
-                    <td className="num">{int(e.input_tokens)}</td>
-                    <td className="num hide-sm">{int(e.cached_input_tokens)}</td>
-                    <td className="num">{int(e.output_tokens)}</td>
-                    <td className="num hide-sm">{ms(e.latency_ms)}</td>
-                    <td className="num hide-sm">{ms(e.first_token_latency_ms)}</td>
-                    <td className="num">{money(e.cost_usd)}</td>
+        <ListState query={events} isEmpty={events.items.length === 0} empty={<Empty icon={<IconChart />} title={t("usage.emptyTitle")} text={t("usage.emptyText")} />}>
+          {() => (
+            <div className="table-wrap">
+              <table className="table" data-testid="usage-events">
+                <thead>
+                  <tr>
+                    <th>{t("col.time")}</th>
+                    {admin ? <th>{t("col.user")}</th> : null}
+                    <th>{t("col.model")}</th>
+                    <th className="hide-sm">{t("col.token")}</th>
+                    <th className="hide-sm">{t("col.endpoint")}</th>
+                    <th>{t("col.status")}</th>
+                    <th className="num">{t("col.inputTokens")}</th>
+                    <th className="num hide-sm">{t("col.cached")}</th>
+                    <th className="num">{t("col.outputTokens")}</th>
+                    <th className="num hide-sm">{t("col.latency")}</th>
+                    <th className="num hide-sm">{t("col.ttft")}</th>
+                    <th className="num">{t("col.cost")}</th>
                   </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+                </thead>
+                <tbody>
+                  {events.items.map((e) => (
+                    <tr key={e.id} className="clickable" onClick={() => setOpen(e)}>
+                      <td className="nowrap">{dateTime(e.time)}</td>
+                      {admin ? <td>{userName(e.user_id)}</td> : null}
+                      <td className="mono">{e.model || "–"}</td>
+                      <td className="hide-sm">{admin ? (e.token_id ? `#${e.token_id}` : "–") : tokenName(e.token_id)}</td>
+                      <td className="hide-sm mono small">{e.endpoint}</td>
+                      <td>
+                        <StatusCode e={e} />
+                      </td>
+                      <td className="num">{int(e.input_tokens)}</td>
+                      <td className="num hide-sm">{int(e.cached_input_tokens)}</td>
+                      <td className="num">{int(e.output_tokens)}</td>
+                      <td className="num hide-sm">{ms(e.latency_ms)}</td>
+                      <td className="num hide-sm">{ms(e.first_token_latency_ms)}</td>
+                      <td className="num">{money(e.cost_usd)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
+        </ListState>
         <LoadMore hasMore={!!events.hasNextPage} loading={events.isFetchingNextPage} onClick={() => void events.fetchNextPage()} />
       </Card>
       {open ? (

@@ -218,7 +218,12 @@ async fn test(
     if guarded && let Err(reason) = guard::check_literal_host(&target) {
         return Ok(failed(None, 0, &model, reason));
     }
-    let client = match state.relay.clients.get(guarded, settings.proxy.as_deref()) {
+    let client = match state
+        .relay
+        .upstreams
+        .clients()
+        .get(guarded, settings.proxy.as_deref())
+    {
         Ok(client) => client,
         Err(err) => return Ok(failed(None, 0, &model, err.to_string())),
     };

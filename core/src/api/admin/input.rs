@@ -117,7 +117,7 @@ pub fn check_api_key(field: &str, value: &str) -> Result<String, ApiError> {
     Ok(value.to_owned())
 }
 
-/// A channel's `settings`: a JSON object of at most [`MAX_SETTINGS_BYTES`] serialized, every key
+/// A channel's `settings`: a JSON object of at most [`MAX_SETTINGS_BYTES`](crate::relay::shaping::settings::MAX_SETTINGS_BYTES) serialized, every key
 /// one the relay knows (`relay::shaping::ChannelSettings`), every value valid.
 pub fn check_settings(value: Value) -> Result<Value, ApiError> {
     if !value.is_object() {

@@ -54,20 +54,23 @@ impl Resolve for PublicOnlyResolver {
             let host = name.as_str().to_owned();
             let found: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let public: Vec<SocketAddr> =
-                found.into_iter().filter(|a| !is_internal(a.ip())).collect();
-            if public.is_empty() {
-                let err: Box<dyn std::error::Error + Send + Sync> = format!(
-                    "upstream host `{host}` resolves only to private or internal addresses, which \
-                     `allow_private_upstreams` does not allow"
-                )
-                .into();
-                return Err(err);
-            }
+            let public = public_only(&host, found)?;
             let addrs: Addrs = Box::new(public.into_iter());
             Ok(addrs)
         })
     }
+}
+
+/// The public addresses among those `host` resolved to; an error when there are none.
+pub fn public_only(host: &str, found: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, String> {
+    let public: Vec<SocketAddr> = found.into_iter().filter(|a| !is_internal(a.ip())).collect();
+    if public.is_empty() {
+        return Err(format!(
+            "upstream host `{host}` resolves only to private or internal addresses, which \
+             `allow_private_upstreams` does not allow"
+        ));
+    }
+    Ok(public)
 }
 
 /// Checks a URL's host when it is an IP literal (which no resolver sees).

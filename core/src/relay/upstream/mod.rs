@@ -1,7 +1,9 @@
-//! Talking to upstreams: URLs, headers, the address guard and (per channel kind) authentication.
+//! Talking to upstreams: transports, URLs, headers, the address guard and (per channel kind)
+//! authentication.
 
 pub mod auth;
 pub mod client;
 pub mod guard;
 pub mod headers;
+pub mod transport;
 pub mod url;

@@ -8,16 +8,16 @@ import { errorText, useAction, useAll } from "../../lib/hooks";
 import { useSort } from "../../lib/sort";
 import type { Model } from "../../lib/types";
 import { price } from "../../lib/format";
-import { Callout, Empty, ErrorBox, Field, Mono, PageHead, SkeletonRows, SortTh, Switch } from "../../components/ui";
-import { Drawer, useConfirm, useToast } from "../../components/overlays";
-import { IconDatabase, IconEdit, IconPlus, IconTrash } from "../../components/icons";
+import { Callout, Empty, Field, Mono, PageHead, SortTh, Switch } from "../../components/ui";
+import { DeleteButton, FormFooter, ListState } from "../../components/lists";
+import { Drawer, useToast } from "../../components/overlays";
+import { IconDatabase, IconEdit, IconPlus } from "../../components/icons";
 
 const KEY = ["admin", "models", "all"];
 type Col = "id" | "input" | "output" | "enabled";
 
 export default function CataloguePage() {
   const t = useT();
-  const confirm = useConfirm();
   const models = useAll<Model>(KEY, "/api/admin/models");
   const [editing, setEditing] = useState<Model | "new" | null>(null);
   const sort = useSort<Model, Col>(models.data ?? [], "id", (m, k) =>
@@ -35,81 +35,65 @@ export default function CataloguePage() {
     <div className="stack">
       <PageHead title={t("nav.catalogue")} description={t("catalogue.lead")} actions={add} />
       <section className="card">
-        {models.isPending ? (
-          <SkeletonRows />
-        ) : models.isError ? (
-          <div className="card-body">
-            <ErrorBox error={models.error} retry={() => void models.refetch()} />
-          </div>
-        ) : models.data.length === 0 ? (
-          <Empty icon={<IconDatabase />} title={t("catalogue.emptyTitle")} text={t("catalogue.emptyText")} action={add} />
-        ) : (
-          <div className="table-wrap">
-            <table className="table" data-testid="catalogue-table">
-              <thead>
-                <tr>
-                  <SortTh label={t("col.model")} k="id" sort={sort} />
-                  <th className="hide-sm">{t("col.owner")}</th>
-                  <SortTh label={t("col.priceInput")} k="input" sort={sort} num />
-                  <th className="num">{t("col.priceCached")}</th>
-                  <th className="num hide-sm">{t("col.priceWrite")}</th>
-                  <SortTh label={t("col.priceOutput")} k="output" sort={sort} num />
-                  <th className="hide-sm">{t("catalogue.boundTo")}</th>
-                  <SortTh label={t("col.enabled")} k="enabled" sort={sort} />
-                  <th />
-                </tr>
-              </thead>
-              <tbody>
-                {sort.sorted.map((m) => (
-                  <tr key={m.id}>
-                    <td>
-                      <Mono text={m.public_id} />
-                    </td>
-                    <td className="hide-sm">{m.owned_by}</td>
-                    <td className="num">{price(m.input_usd_per_1m)}</td>
-                    <td className="num">{price(m.cached_input_usd_per_1m)}</td>
-                    <td className="num hide-sm">{price(m.cache_write_usd_per_1m)}</td>
-                    <td className="num">{price(m.output_usd_per_1m)}</td>
-                    <td className="hide-sm">
-                      {m.bindings?.length ? (
-                        <div className="chips">
-                          {m.bindings.map((b) => (
-                            <span key={b.id} className="chip">
-                              {b.channel_name}
-                            </span>
-                          ))}
-                        </div>
-                      ) : (
-                        <span className="badge warn">{t("catalogue.unbound")}</span>
-                      )}
-                    </td>
-                    <td>
-                      <Switch label={t("col.enabled")} checked={m.enabled} onChange={(on) => toggle.mutate({ id: m.id, on })} />
-                    </td>
-                    <td className="actions">
-                      <div className="row nowrap">
-                        <button type="button" className="btn ghost icon sm" aria-label={t("common.edit")} onClick={() => setEditing(m)}>
-                          <IconEdit />
-                        </button>
-                        <button
-                          type="button"
-                          className="btn ghost icon sm"
-                          aria-label={t("common.delete")}
-                          onClick={async () => {
-                            if (await confirm({ title: t("catalogue.deleteQ", { id: m.public_id }), body: t("catalogue.deleteText"), confirm: t("common.delete"), danger: true }))
-                              remove.mutate(m.id);
-                          }}
-                        >
-                          <IconTrash />
-                        </button>
-                      </div>
-                    </td>
+        <ListState query={models} isEmpty={models.data?.length === 0} empty={<Empty icon={<IconDatabase />} title={t("catalogue.emptyTitle")} text={t("catalogue.emptyText")} action={add} />}>
+          {() => (
+            <div className="table-wrap">
+              <table className="table" data-testid="catalogue-table">
+                <thead>
+                  <tr>
+                    <SortTh label={t("col.model")} k="id" sort={sort} />
+                    <th className="hide-sm">{t("col.owner")}</th>
+                    <SortTh label={t("col.priceInput")} k="input" sort={sort} num />
+                    <th className="num">{t("col.priceCached")}</th>
+                    <th className="num hide-sm">{t("col.priceWrite")}</th>
+                    <SortTh label={t("col.priceOutput")} k="output" sort={sort} num />
+                    <th className="hide-sm">{t("catalogue.boundTo")}</th>
+                    <SortTh label={t("col.enabled")} k="enabled" sort={sort} />
+                    <th />
                   </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+                </thead>
+                <tbody>
+                  {sort.sorted.map((m) => (
+                    <tr key={m.id}>
+                      <td>
+                        <Mono text={m.public_id} />
+                      </td>
+                      <td className="hide-sm">{m.owned_by}</td>
+                      <td className="num">{price(m.input_usd_per_1m)}</td>
+                      <td className="num">{price(m.cached_input_usd_per_1m)}</td>
+                      <td className="num hide-sm">{price(m.cache_write_usd_per_1m)}</td>
+                      <td className="num">{price(m.output_usd_per_1m)}</td>
+                      <td className="hide-sm">
+                        {m.bindings?.length ? (
+                          <div className="chips">
+                            {m.bindings.map((b) => (
+                              <span key={b.id} className="chip">
+                                {b.channel_name}
+                              </span>
+                            ))}
+                          </div>
+                        ) : (
+                          <span className="badge warn">{t("catalogue.unbound")}</span>
+                        )}
+                      </td>
+                      <td>
+                        <Switch label={t("col.enabled")} checked={m.enabled} onChange={(on) => toggle.mutate({ id: m.id, on })} />
+                      </td>
+                      <td className="actions">
+                        <div className="row nowrap">
+                          <button type="button" className="btn ghost icon sm" aria-label={t("common.edit")} onClick={() => setEditing(m)}>
+                            <IconEdit />
+                          </button>
+                          <DeleteButton title={t("catalogue.deleteQ", { id: m.public_id })} body={t("catalogue.deleteText")} onConfirmed={() => remove.mutate(m.id)} />
+                        </div>
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
+        </ListState>
       </section>
       {editing ? <ModelForm model={editing === "new" ? null : editing} onClose={() => setEditing(null)} /> : null}
     </div>
@@ -173,16 +157,7 @@ function ModelForm({ model, onClose }: { model: Model | null; onClose: () => voi
     <Drawer
       title={model ? model.public_id : t("catalogue.add")}
       onClose={onClose}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={onClose}>
-            {t("common.cancel")}
-          </button>
-          <button type="submit" form="model-form" className="btn primary" disabled={busy}>
-            {model ? t("common.save") : t("catalogue.add")}
-          </button>
-        </>
-      }
+      footer={<FormFooter form="model-form" busy={busy} onClose={onClose} submitLabel={model ? t("common.save") : t("catalogue.add")} />}
     >
       <form id="model-form" className="form" onSubmit={submit} noValidate>
         <Field label={t("catalogue.publicId")} htmlFor="m-id" error={errors.public_id} hint={t("catalogue.publicIdHint")}>

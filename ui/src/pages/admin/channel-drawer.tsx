@@ -9,8 +9,9 @@ import { checkSettings, SETTINGS_KEYS } from "../../lib/channel-settings";
 import type { Channel, ChannelGroup, ChannelType, Model } from "../../lib/types";
 import { dateTime } from "../../lib/format";
 import { Callout, Field, Mono, StatusBadge, Switch, Tabs } from "../../components/ui";
-import { Drawer, useConfirm, useToast } from "../../components/overlays";
-import { IconPlus, IconTrash, IconZap } from "../../components/icons";
+import { Drawer, useToast } from "../../components/overlays";
+import { DeleteButton } from "../../components/lists";
+import { IconPlus, IconZap } from "../../components/icons";
 import { TestModal } from "./channel-test";
 import { CodexAccounts } from "./channel-codex";
 
@@ -299,7 +300,6 @@ function GeneralForm({ channel, tab, onCreated, onClose }: { channel: Channel | 
 
 function Credentials({ channel }: { channel: Channel }) {
   const t = useT();
-  const confirm = useConfirm();
   const [key, setKey] = useState("");
   const [name, setName] = useState("");
   const [error, setError] = useState<string | null>(null);
@@ -353,17 +353,7 @@ function Credentials({ channel }: { channel: Channel }) {
                     <Switch label={t("col.enabled")} checked={c.status === "enabled"} onChange={(on) => toggle.mutate({ id: c.id, on })} />
                   </td>
                   <td className="actions">
-                    <button
-                      type="button"
-                      className="btn ghost icon sm"
-                      aria-label={t("common.delete")}
-                      onClick={async () => {
-                        if (await confirm({ title: t("channels.keyDeleteQ", { hint: c.hint }), body: t("channels.keyDeleteText"), confirm: t("common.delete"), danger: true }))
-                          remove.mutate(c.id);
-                      }}
-                    >
-                      <IconTrash />
-                    </button>
+                    <DeleteButton title={t("channels.keyDeleteQ", { hint: c.hint })} body={t("channels.keyDeleteText")} onConfirmed={() => remove.mutate(c.id)} />
                   </td>
                 </tr>
               ))}
@@ -394,7 +384,6 @@ function Credentials({ channel }: { channel: Channel }) {
 
 function Bindings({ channel }: { channel: Channel }) {
   const t = useT();
-  const confirm = useConfirm();
   const catalogue = useAll<Model>(["admin", "models", "all"], "/api/admin/models");
   const [publicId, setPublicId] = useState("");
   const [upstream, setUpstream] = useState("");
@@ -451,16 +440,7 @@ function Bindings({ channel }: { channel: Channel }) {
                     <Switch label={t("col.enabled")} checked={b.enabled} onChange={(on) => toggle.mutate({ id: b.id, on })} />
                   </td>
                   <td className="actions">
-                    <button
-                      type="button"
-                      className="btn ghost icon sm"
-                      aria-label={t("common.remove")}
-                      onClick={async () => {
-                        if (await confirm({ title: t("channels.unbindQ", { model: b.public_id }), confirm: t("common.remove"), danger: true })) remove.mutate(b.id);
-                      }}
-                    >
-                      <IconTrash />
-                    </button>
+                    <DeleteButton title={t("channels.unbindQ", { model: b.public_id })} label={t("common.remove")} onConfirmed={() => remove.mutate(b.id)} />
                   </td>
                 </tr>
               ))}

@@ -6,9 +6,10 @@ import { useT } from "../../i18n";
 import { del, patch, post } from "../../lib/api";
 import { errorText, useAction, useAll } from "../../lib/hooks";
 import type { Channel, ChannelGroup, UserGroup } from "../../lib/types";
-import { Callout, Empty, ErrorBox, Field, PageHead, SkeletonRows } from "../../components/ui";
-import { Drawer, useConfirm, useToast } from "../../components/overlays";
-import { IconEdit, IconLayers, IconPlus, IconTrash } from "../../components/icons";
+import { Callout, Empty, Field, PageHead } from "../../components/ui";
+import { CheckList, DeleteButton, FormFooter, ListState } from "../../components/lists";
+import { Drawer, useToast } from "../../components/overlays";
+import { IconEdit, IconLayers, IconPlus } from "../../components/icons";
 
 const KEY = ["admin", "channel-groups", "all"];
 
@@ -31,7 +32,6 @@ function treeOrder(groups: ChannelGroup[]): { group: ChannelGroup; depth: number
 
 export default function ChannelGroupsPage() {
   const t = useT();
-  const confirm = useConfirm();
   const groups = useAll<ChannelGroup>(KEY, "/api/admin/channel-groups");
   const channels = useAll<Channel>(["admin", "channels", "all"], "/api/admin/channels");
   const userGroups = useAll<UserGroup>(["admin", "user-groups", "all"], "/api/admin/user-groups");
@@ -47,86 +47,68 @@ export default function ChannelGroupsPage() {
     <div className="stack">
       <PageHead title={t("nav.channelGroups")} description={t("groups.lead")} actions={add} />
       <section className="card">
-        {groups.isPending ? (
-          <SkeletonRows />
-        ) : groups.isError ? (
-          <div className="card-body">
-            <ErrorBox error={groups.error} />
-          </div>
-        ) : groups.data.length === 0 ? (
-          <Empty icon={<IconLayers />} title={t("groups.emptyTitle")} action={add} />
-        ) : (
-          <div className="table-wrap">
-            <table className="table" data-testid="channel-groups-table">
-              <thead>
-                <tr>
-                  <th>{t("col.name")}</th>
-                  <th className="num">{t("groups.multiplier")}</th>
-                  <th>{t("nav.channels")}</th>
-                  <th className="hide-sm">{t("groups.usedBy")}</th>
-                  <th />
-                </tr>
-              </thead>
-              <tbody>
-                {treeOrder(groups.data).map(({ group: g, depth }) => (
-                  <tr key={g.id}>
-                    <td>
-                      {Array.from({ length: depth }, (_, i) => (
-                        <span key={i} className="tree-indent faint">
-                          {i === depth - 1 ? "└" : ""}
-                        </span>
-                      ))}
-                      <strong>{g.name}</strong>
-                      {g.description ? <span className="sub">{g.description}</span> : null}
-                    </td>
-                    <td className="num mono">×{g.price_multiplier}</td>
-                    <td>
-                      <div className="chips">
-                        {g.channel_ids.length === 0 ? <span className="faint">–</span> : null}
-                        {g.channel_ids.map((id) => (
-                          <span key={id} className="chip">
-                            {channels.data?.find((c) => c.id === id)?.name ?? `#${id}`}
+        <ListState query={groups} isEmpty={groups.data?.length === 0} empty={<Empty icon={<IconLayers />} title={t("groups.emptyTitle")} action={add} />}>
+          {() => (
+            <div className="table-wrap">
+              <table className="table" data-testid="channel-groups-table">
+                <thead>
+                  <tr>
+                    <th>{t("col.name")}</th>
+                    <th className="num">{t("groups.multiplier")}</th>
+                    <th>{t("nav.channels")}</th>
+                    <th className="hide-sm">{t("groups.usedBy")}</th>
+                    <th />
+                  </tr>
+                </thead>
+                <tbody>
+                  {treeOrder(groups.data ?? []).map(({ group: g, depth }) => (
+                    <tr key={g.id}>
+                      <td>
+                        {Array.from({ length: depth }, (_, i) => (
+                          <span key={i} className="tree-indent faint">
+                            {i === depth - 1 ? "└" : ""}
                           </span>
                         ))}
-                      </div>
-                    </td>
-                    <td className="hide-sm">
-                      <div className="chips">
-                        {(userGroups.data ?? [])
-                          .filter((u) => u.channel_groups.includes(g.id))
-                          .map((u) => (
-                            <span key={u.id} className="badge plain accent">
-                              {u.name}
+                        <strong>{g.name}</strong>
+                        {g.description ? <span className="sub">{g.description}</span> : null}
+                      </td>
+                      <td className="num mono">×{g.price_multiplier}</td>
+                      <td>
+                        <div className="chips">
+                          {g.channel_ids.length === 0 ? <span className="faint">–</span> : null}
+                          {g.channel_ids.map((id) => (
+                            <span key={id} className="chip">
+                              {channels.data?.find((c) => c.id === id)?.name ?? `#${id}`}
                             </span>
                           ))}
-                      </div>
-                    </td>
-                    <td className="actions">
-                      <div className="row nowrap">
-                        <button type="button" className="btn ghost icon sm" aria-label={t("common.edit")} onClick={() => setEditing(g)}>
-                          <IconEdit />
-                        </button>
-                        {g.id !== 1 ? (
-                          <button
-                            type="button"
-                            className="btn ghost icon sm"
-                            aria-label={t("common.delete")}
-                            onClick={async () => {
-                              if (await confirm({ title: t("groups.deleteQ", { name: g.name }), body: t("groups.deleteText"), confirm: t("common.delete"), danger: true }))
-                                remove.mutate(g.id);
-                            }}
-                          >
-                            <IconTrash />
+                        </div>
+                      </td>
+                      <td className="hide-sm">
+                        <div className="chips">
+                          {(userGroups.data ?? [])
+                            .filter((u) => u.channel_groups.includes(g.id))
+                            .map((u) => (
+                              <span key={u.id} className="badge plain accent">
+                                {u.name}
+                              </span>
+                            ))}
+                        </div>
+                      </td>
+                      <td className="actions">
+                        <div className="row nowrap">
+                          <button type="button" className="btn ghost icon sm" aria-label={t("common.edit")} onClick={() => setEditing(g)}>
+                            <IconEdit />
                           </button>
-                        ) : null}
-                      </div>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+                          {g.id !== 1 ? <DeleteButton title={t("groups.deleteQ", { name: g.name })} body={t("groups.deleteText")} onConfirmed={() => remove.mutate(g.id)} /> : null}
+                        </div>
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
+        </ListState>
       </section>
       {editing ? <GroupForm group={editing === "new" ? null : editing} groups={groups.data ?? []} channels={channels.data ?? []} onClose={() => setEditing(null)} /> : null}
     </div>
@@ -183,16 +165,7 @@ function GroupForm({ group, groups, channels, onClose }: { group: ChannelGroup |
     <Drawer
       title={group ? group.name : t("groups.add")}
       onClose={onClose}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={onClose}>
-            {t("common.cancel")}
-          </button>
-          <button type="submit" form="group-form" className="btn primary" disabled={busy}>
-            {t("common.save")}
-          </button>
-        </>
-      }
+      footer={<FormFooter form="group-form" busy={busy} onClose={onClose} />}
     >
       <form id="group-form" className="form" onSubmit={submit} noValidate>
         <div className="form-row">
@@ -221,12 +194,7 @@ function GroupForm({ group, groups, channels, onClose }: { group: ChannelGroup |
         <div className="field">
           <span className="field-label">{t("nav.channels")}</span>
           {channels.length === 0 ? <span className="field-hint">{t("channels.emptyTitle")}</span> : null}
-          {channels.map((c) => (
-            <label key={c.id} className="check">
-              <input type="checkbox" checked={members.includes(c.id)} onChange={() => setMembers(members.includes(c.id) ? members.filter((x) => x !== c.id) : [...members, c.id])} />
-              {c.name}
-            </label>
-          ))}
+          <CheckList options={channels.map((c) => ({ id: c.id, label: c.name }))} selected={members} onChange={setMembers} />
         </div>
         {error ? <Callout kind="err">{error}</Callout> : null}
       </form>

@@ -5,15 +5,15 @@ import { useT } from "../../i18n";
 import { del, patch, post } from "../../lib/api";
 import { errorText, useAction, useAll } from "../../lib/hooks";
 import type { ChannelGroup, User, UserGroup } from "../../lib/types";
-import { Callout, Empty, ErrorBox, Field, PageHead, SkeletonRows } from "../../components/ui";
-import { Drawer, useConfirm, useToast } from "../../components/overlays";
-import { IconEdit, IconPlus, IconTrash, IconUsers } from "../../components/icons";
+import { Callout, Empty, Field, PageHead } from "../../components/ui";
+import { CheckList, DeleteButton, FormFooter, ListState } from "../../components/lists";
+import { Drawer, useToast } from "../../components/overlays";
+import { IconEdit, IconPlus, IconUsers } from "../../components/icons";
 
 const KEY = ["admin", "user-groups", "all"];
 
 export default function UserGroupsPage() {
   const t = useT();
-  const confirm = useConfirm();
   const groups = useAll<UserGroup>(KEY, "/api/admin/user-groups");
   const channelGroups = useAll<ChannelGroup>(["admin", "channel-groups", "all"], "/api/admin/channel-groups");
   const users = useAll<User>(["admin", "users", "all"], "/api/admin/users");
@@ -29,69 +29,51 @@ export default function UserGroupsPage() {
     <div className="stack">
       <PageHead title={t("nav.userGroups")} description={t("ugroups.lead")} actions={add} />
       <section className="card">
-        {groups.isPending ? (
-          <SkeletonRows />
-        ) : groups.isError ? (
-          <div className="card-body">
-            <ErrorBox error={groups.error} />
-          </div>
-        ) : groups.data.length === 0 ? (
-          <Empty icon={<IconUsers />} title={t("ugroups.emptyTitle")} action={add} />
-        ) : (
-          <div className="table-wrap">
-            <table className="table" data-testid="user-groups-table">
-              <thead>
-                <tr>
-                  <th>{t("col.name")}</th>
-                  <th>{t("ugroups.allows")}</th>
-                  <th className="num">{t("nav.users")}</th>
-                  <th />
-                </tr>
-              </thead>
-              <tbody>
-                {groups.data.map((g) => (
-                  <tr key={g.id}>
-                    <td>
-                      <strong>{g.name}</strong>
-                      {g.description ? <span className="sub">{g.description}</span> : null}
-                    </td>
-                    <td>
-                      <div className="chips">
-                        {g.channel_groups.length === 0 ? <span className="badge warn">{t("ugroups.none")}</span> : null}
-                        {g.channel_groups.map((id) => (
-                          <span key={id} className="chip">
-                            {channelGroups.data?.find((c) => c.id === id)?.name ?? `#${id}`}
-                          </span>
-                        ))}
-                      </div>
-                    </td>
-                    <td className="num">{int(users.data?.filter((u) => u.user_group_id === g.id).length)}</td>
-                    <td className="actions">
-                      <div className="row nowrap">
-                        <button type="button" className="btn ghost icon sm" aria-label={t("common.edit")} onClick={() => setEditing(g)}>
-                          <IconEdit />
-                        </button>
-                        {g.id !== 1 ? (
-                          <button
-                            type="button"
-                            className="btn ghost icon sm"
-                            aria-label={t("common.delete")}
-                            onClick={async () => {
-                              if (await confirm({ title: t("groups.deleteQ", { name: g.name }), body: t("ugroups.deleteText"), confirm: t("common.delete"), danger: true }))
-                                remove.mutate(g.id);
-                            }}
-                          >
-                            <IconTrash />
-                          </button>
-                        ) : null}
-                      </div>
-                    </td>
+        <ListState query={groups} isEmpty={groups.data?.length === 0} empty={<Empty icon={<IconUsers />} title={t("ugroups.emptyTitle")} action={add} />}>
+          {() => (
+            <div className="table-wrap">
+              <table className="table" data-testid="user-groups-table">
+                <thead>
+                  <tr>
+                    <th>{t("col.name")}</th>
+                    <th>{t("ugroups.allows")}</th>
+                    <th className="num">{t("nav.users")}</th>
+                    <th />
                   </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+                </thead>
+                <tbody>
+                  {(groups.data ?? []).map((g) => (
+                    <tr key={g.id}>
+                      <td>
+                        <strong>{g.name}</strong>
+                        {g.description ? <span className="sub">{g.description}</span> : null}
+                      </td>
+                      <td>
+                        <div className="chips">
+                          {g.channel_groups.length === 0 ? <span className="badge warn">{t("ugroups.none")}</span> : null}
+                          {g.channel_groups.map((id) => (
+                            <span key={id} className="chip">
+                              {channelGroups.data?.find((c) => c.id === id)?.name ?? `#${id}`}
+                            </span>
+                          ))}
+                        </div>
+                      </td>
+                      <td className="num">{int(users.data?.filter((u) => u.user_group_id === g.id).length)}</td>
+                      <td className="actions">
+                        <div className="row nowrap">
+                          <button type="button" className="btn ghost icon sm" aria-label={t("common.edit")} onClick={() => setEditing(g)}>
+                            <IconEdit />
+                          </button>
+                          {g.id !== 1 ? <DeleteButton title={t("groups.deleteQ", { name: g.name })} body={t("ugroups.deleteText")} onConfirmed={() => remove.mutate(g.id)} /> : null}
+                        </div>
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
+        </ListState>
       </section>
       {editing ? <UserGroupForm group={editing === "new" ? null : editing} channelGroups={channelGroups.data ?? []} onClose={() => setEditing(null)} /> : null}
     </div>
@@ -137,16 +119,7 @@ function UserGroupForm({ group, channelGroups, onClose }: { group: UserGroup | n
     <Drawer
       title={group ? group.name : t("ugroups.add")}
       onClose={onClose}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={onClose}>
-            {t("common.cancel")}
-          </button>
-          <button type="submit" form="ugroup-form" className="btn primary" disabled={busy}>
-            {t("common.save")}
-          </button>
-        </>
-      }
+      footer={<FormFooter form="ugroup-form" busy={busy} onClose={onClose} />}
     >
       <form id="ugroup-form" className="form" onSubmit={submit} noValidate>
         <Field label={t("col.name")} htmlFor="ug-name" error={nameError}>
@@ -158,12 +131,18 @@ function UserGroupForm({ group, channelGroups, onClose }: { group: UserGroup | n
         <div className="field">
           <span className="field-label">{t("ugroups.allows")}</span>
           <span className="field-hint">{t("ugroups.allowsHint")}</span>
-          {channelGroups.map((g) => (
-            <label key={g.id} className="check">
-              <input type="checkbox" checked={allowed.includes(g.id)} onChange={() => setAllowed(allowed.includes(g.id) ? allowed.filter((x) => x !== g.id) : [...allowed, g.id])} />
-              {g.name} <span className="faint small">×{g.price_multiplier}</span>
-            </label>
-          ))}
+          <CheckList
+            options={channelGroups.map((g) => ({
+              id: g.id,
+              label: (
+                <>
+                  {g.name} <span className="faint small">×{g.price_multiplier}</span>
+                </>
+              ),
+            }))}
+            selected={allowed}
+            onChange={setAllowed}
+          />
         </div>
         {error ? <Callout kind="err">{error}</Callout> : null}
       </form>

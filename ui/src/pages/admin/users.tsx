@@ -7,7 +7,8 @@ import { del, get, patch, post } from "../../lib/api";
 import { errorText, useAction, useAll, useCursorList, useMe } from "../../lib/hooks";
 import type { Page, Token, User, UserGroup } from "../../lib/types";
 import { dateTime, money, relative } from "../../lib/format";
-import { Callout, Empty, ErrorBox, Field, LoadMore, Menu, PageHead, SkeletonRows, StatusBadge, Tabs } from "../../components/ui";
+import { Callout, Empty, Field, LoadMore, Menu, PageHead, SkeletonRows, StatusBadge, Tabs } from "../../components/ui";
+import { ListState } from "../../components/lists";
 import { Drawer, Modal, useConfirm, useToast } from "../../components/overlays";
 import { IconBan, IconCheck, IconDollar, IconEdit, IconKey, IconMore, IconPlus, IconTrash, IconUser } from "../../components/icons";
 import { MIN_PASSWORD } from "../auth";
@@ -51,110 +52,104 @@ export default function UsersPage() {
         }
       />
       <section className="card">
-        {list.isPending ? (
-          <SkeletonRows />
-        ) : list.isError ? (
-          <div className="card-body">
-            <ErrorBox error={list.error} />
-          </div>
-        ) : rows.length === 0 ? (
-          <Empty icon={<IconUser />} title={t("users.emptyTitle")} action={add} />
-        ) : (
-          <div className="table-wrap">
-            <table className="table" data-testid="users-table">
-              <thead>
-                <tr>
-                  <th>{t("auth.username")}</th>
-                  <th className="hide-sm">{t("auth.email")}</th>
-                  <th>{t("account.role")}</th>
-                  <th>{t("col.status")}</th>
-                  <th className="hide-sm">{t("users.group")}</th>
-                  {billing ? <th className="num">{t("account.balance")}</th> : null}
-                  <th className="hide-sm">{t("col.created")}</th>
-                  <th />
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((u) => {
-                  const self = u.id === me?.id;
-                  return (
-                    <tr key={u.id}>
-                      <td>
-                        <strong>{u.username}</strong>
-                        {self ? <span className="faint small"> ({t("users.you")})</span> : null}
-                      </td>
-                      <td className="hide-sm">{u.email}</td>
-                      <td>{u.role === "root" ? <span className="badge plain accent">{t("role.root")}</span> : t("role.user")}</td>
-                      <td>
-                        <StatusBadge status={u.status} />
-                      </td>
-                      <td className="hide-sm">{groups.data?.find((g) => g.id === u.user_group_id)?.name ?? `#${u.user_group_id}`}</td>
-                      {billing ? <td className="num">{money(u.balance_usd ?? 0)}</td> : null}
-                      <td className="hide-sm nowrap">{dateTime(u.created_at)}</td>
-                      <td className="actions">
-                        <Menu label={t("common.more")} trigger={<IconMore />}>
-                          {(close) => (
-                            <>
-                              <button type="button" onClick={() => { close(); setEditing(u); }}>
-                                <IconEdit />
-                                {t("common.edit")}
-                              </button>
-                              <button type="button" onClick={() => { close(); setResetting(u); }}>
-                                <IconKey />
-                                {t("users.resetPassword")}
-                              </button>
-                              {u.balance_usd !== undefined ? (
-                                <button type="button" onClick={() => { close(); setFunding(u); }}>
-                                  <IconDollar />
-                                  {t("users.adjustBalance")}
+        <ListState query={list} isEmpty={rows.length === 0} empty={<Empty icon={<IconUser />} title={t("users.emptyTitle")} action={add} />}>
+          {() => (
+            <div className="table-wrap">
+              <table className="table" data-testid="users-table">
+                <thead>
+                  <tr>
+                    <th>{t("auth.username")}</th>
+                    <th className="hide-sm">{t("auth.email")}</th>
+                    <th>{t("account.role")}</th>
+                    <th>{t("col.status")}</th>
+                    <th className="hide-sm">{t("users.group")}</th>
+                    {billing ? <th className="num">{t("account.balance")}</th> : null}
+                    <th className="hide-sm">{t("col.created")}</th>
+                    <th />
+                  </tr>
+                </thead>
+                <tbody>
+                  {rows.map((u) => {
+                    const self = u.id === me?.id;
+                    return (
+                      <tr key={u.id}>
+                        <td>
+                          <strong>{u.username}</strong>
+                          {self ? <span className="faint small"> ({t("users.you")})</span> : null}
+                        </td>
+                        <td className="hide-sm">{u.email}</td>
+                        <td>{u.role === "root" ? <span className="badge plain accent">{t("role.root")}</span> : t("role.user")}</td>
+                        <td>
+                          <StatusBadge status={u.status} />
+                        </td>
+                        <td className="hide-sm">{groups.data?.find((g) => g.id === u.user_group_id)?.name ?? `#${u.user_group_id}`}</td>
+                        {billing ? <td className="num">{money(u.balance_usd ?? 0)}</td> : null}
+                        <td className="hide-sm nowrap">{dateTime(u.created_at)}</td>
+                        <td className="actions">
+                          <Menu label={t("common.more")} trigger={<IconMore />}>
+                            {(close) => (
+                              <>
+                                <button type="button" onClick={() => { close(); setEditing(u); }}>
+                                  <IconEdit />
+                                  {t("common.edit")}
                                 </button>
-                              ) : null}
-                              {!self ? (
-                                u.status === "active" ? (
+                                <button type="button" onClick={() => { close(); setResetting(u); }}>
+                                  <IconKey />
+                                  {t("users.resetPassword")}
+                                </button>
+                                {u.balance_usd !== undefined ? (
+                                  <button type="button" onClick={() => { close(); setFunding(u); }}>
+                                    <IconDollar />
+                                    {t("users.adjustBalance")}
+                                  </button>
+                                ) : null}
+                                {!self ? (
+                                  u.status === "active" ? (
+                                    <button
+                                      type="button"
+                                      className="danger"
+                                      onClick={async () => {
+                                        close();
+                                        if (await confirm({ title: t("users.disableQ", { name: u.username }), body: t("users.disableText"), confirm: t("users.disable"), danger: true }))
+                                          update.mutate({ id: u.id, body: { status: "disabled" } });
+                                      }}
+                                    >
+                                      <IconBan />
+                                      {t("users.disable")}
+                                    </button>
+                                  ) : (
+                                    <button type="button" onClick={() => { close(); update.mutate({ id: u.id, body: { status: "active" } }); }}>
+                                      <IconCheck />
+                                      {t("users.enable")}
+                                    </button>
+                                  )
+                                ) : null}
+                                {!self ? (
                                   <button
                                     type="button"
                                     className="danger"
                                     onClick={async () => {
                                       close();
-                                      if (await confirm({ title: t("users.disableQ", { name: u.username }), body: t("users.disableText"), confirm: t("users.disable"), danger: true }))
-                                        update.mutate({ id: u.id, body: { status: "disabled" } });
+                                      if (await confirm({ title: t("users.deleteQ", { name: u.username }), body: t("users.deleteText"), confirm: t("common.delete"), danger: true }))
+                                        remove.mutate(u.id);
                                     }}
                                   >
-                                    <IconBan />
-                                    {t("users.disable")}
+                                    <IconTrash />
+                                    {t("common.delete")}
                                   </button>
-                                ) : (
-                                  <button type="button" onClick={() => { close(); update.mutate({ id: u.id, body: { status: "active" } }); }}>
-                                    <IconCheck />
-                                    {t("users.enable")}
-                                  </button>
-                                )
-                              ) : null}
-                              {!self ? (
-                                <button
-                                  type="button"
-                                  className="danger"
-                                  onClick={async () => {
-                                    close();
-                                    if (await confirm({ title: t("users.deleteQ", { name: u.username }), body: t("users.deleteText"), confirm: t("common.delete"), danger: true }))
-                                      remove.mutate(u.id);
-                                  }}
-                                >
-                                  <IconTrash />
-                                  {t("common.delete")}
-                                </button>
-                              ) : null}
-                            </>
-                          )}
-                        </Menu>
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
-        )}
+                                ) : null}
+                              </>
+                            )}
+                          </Menu>
+                        </td>
+                      </tr>
+                    );
+                  })}
+                </tbody>
+              </table>
+            </div>
+          )}
+        </ListState>
         <LoadMore hasMore={!!list.hasNextPage} loading={list.isFetchingNextPage} onClick={() => void list.fetchNextPage()} />
       </section>
       {editing ? <UserDrawer user={editing === "new" ? null : editing} groups={groups.data ?? []} self={editing !== "new" && editing.id === me?.id} onClose={() => setEditing(null)} /> : null}

@@ -1,1 +1,0 @@
-import{t as e}from"./usage-view-DeuPkT_k.js";import{Ct as t}from"./index-CRKn1xmN.js";var n=t();function r(){return(0,n.jsx)(e,{admin:!1})}export{r as default};
