@@ -3,11 +3,13 @@
 //! The console window gets no Tauri commands at all: it talks to the gateway over HTTP only.
 
 use std::fmt::Display;
+use std::path::PathBuf;
 
+use realms_core::desktop::client_setup::{self, ClientTool};
 use tauri::{AppHandle, Manager};
 use tauri_plugin_autostart::ManagerExt as _;
 use tauri_plugin_clipboard_manager::ClipboardExt;
-use tauri_plugin_dialog::{DialogExt, MessageDialogKind};
+use tauri_plugin_dialog::{DialogExt, MessageDialogButtons, MessageDialogKind};
 use tauri_plugin_opener::OpenerExt;
 
 use crate::gateway::{Gateway, Phase};
@@ -23,6 +25,8 @@ pub enum Action {
     CopyBaseUrl,
     /// Copy the desktop token (made on first use).
     CopyToken,
+    /// Point a client tool at Realms, or undo that.
+    SetUp(ClientTool),
     /// Pause or resume the relay.
     TogglePause,
     /// Move the gateway to this port and remember it.
@@ -44,6 +48,7 @@ impl Action {
             Self::OpenConsole => "open_console".into(),
             Self::CopyBaseUrl => "copy_base_url".into(),
             Self::CopyToken => "copy_token".into(),
+            Self::SetUp(tool) => format!("set_up:{}", tool_key(tool)),
             Self::TogglePause => "toggle_pause".into(),
             Self::UsePort(port) => format!("use_port:{port}"),
             Self::Retry => "retry".into(),
@@ -58,6 +63,12 @@ impl Action {
         if let Some(port) = id.strip_prefix("use_port:") {
             return port.parse().ok().filter(|&p| p != 0).map(Self::UsePort);
         }
+        if let Some(key) = id.strip_prefix("set_up:") {
+            return ClientTool::ALL
+                .into_iter()
+                .find(|&tool| tool_key(tool) == key)
+                .map(Self::SetUp);
+        }
         [
             Self::OpenConsole,
             Self::CopyBaseUrl,
@@ -70,6 +81,14 @@ impl Action {
         ]
         .into_iter()
         .find(|a| a.id() == id)
+    }
+}
+
+fn tool_key(tool: ClientTool) -> &'static str {
+    match tool {
+        ClientTool::CodexCli => "codex",
+        ClientTool::ClaudeCode => "claude",
+        ClientTool::GeminiCli => "gemini",
     }
 }
 
@@ -99,6 +118,7 @@ async fn run(app: &AppHandle, action: Action) -> anyhow::Result<()> {
             let token = realms_core::desktop::ensure_desktop_token(&running(app)?.1).await?;
             Ok(app.clipboard().write_text(token)?)
         }
+        Action::SetUp(tool) => set_up(app, tool),
         Action::TogglePause => {
             let state = running(app)?.1;
             let paused = realms_core::desktop::relay_paused(&state);
@@ -153,6 +173,68 @@ async fn use_port(app: &AppHandle, port: u16) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn home_dir() -> anyhow::Result<PathBuf> {
+    directories::BaseDirs::new()
+        .map(|dirs| dirs.home_dir().to_path_buf())
+        .ok_or_else(|| anyhow::anyhow!("this system reports no home directory"))
+}
+
+/// Whether the tool's configuration points at Realms now.
+pub fn is_set_up(tool: ClientTool) -> bool {
+    home_dir().is_ok_and(|home| client_setup::is_applied(tool, &home))
+}
+
+/// Asks first (showing what changes), then writes or undoes the tool's configuration.
+fn set_up(app: &AppHandle, tool: ClientTool) -> anyhow::Result<()> {
+    let home = home_dir()?;
+    let (base_url, state) = running(app)?;
+    let name = tool.display_name();
+    let undo = client_setup::is_applied(tool, &home);
+    let (question, button) = if undo {
+        let question =
+            format!("Put back the {name} configuration that was there before Realms set it up?");
+        (question, "Undo")
+    } else {
+        (client_setup::plan(tool, &home, &base_url).summary, "Set up")
+    };
+    let done = app.clone();
+    app.dialog()
+        .message(question)
+        .title(format!("Realms: {name}"))
+        .buttons(MessageDialogButtons::OkCancelCustom(
+            button.into(),
+            "Cancel".into(),
+        ))
+        .show(move |confirmed| {
+            if !confirmed {
+                return;
+            }
+            tauri::async_runtime::spawn(async move {
+                let result = match undo {
+                    true => client_setup::undo(tool, &home).map_err(anyhow::Error::from),
+                    false => apply(&state, tool, &home, &base_url).await,
+                };
+                if let Err(err) = result {
+                    tracing::warn!(tool = name, error = %err, "client set-up failed");
+                    show_error(&done, &err);
+                }
+                tray::refresh(&done).await;
+            });
+        });
+    Ok(())
+}
+
+async fn apply(
+    state: &realms_core::AppState,
+    tool: ClientTool,
+    home: &std::path::Path,
+    base_url: &str,
+) -> anyhow::Result<()> {
+    let token = realms_core::desktop::ensure_desktop_token(state).await?;
+    client_setup::apply(tool, home, base_url, &token)?;
+    Ok(())
+}
+
 fn show_error(app: &AppHandle, err: &impl Display) {
     app.dialog()
         .message(format!("{err:#}"))
@@ -167,7 +249,7 @@ mod tests {
 
     #[test]
     fn every_action_id_parses_back() {
-        let all = [
+        let mut all = vec![
             Action::OpenConsole,
             Action::CopyBaseUrl,
             Action::CopyToken,
@@ -178,6 +260,7 @@ mod tests {
             Action::ToggleAutostart,
             Action::Quit,
         ];
+        all.extend(ClientTool::ALL.map(Action::SetUp));
         for action in all {
             assert_eq!(Action::parse(&action.id()), Some(action), "{}", action.id());
         }
@@ -185,7 +268,14 @@ mod tests {
 
     #[test]
     fn unknown_ids_and_bad_ports_are_ignored() {
-        for id in ["status", "use_port:0", "use_port:70000", "use_port:x", ""] {
+        for id in [
+            "status",
+            "use_port:0",
+            "use_port:70000",
+            "use_port:x",
+            "set_up:vim",
+            "",
+        ] {
             assert_eq!(Action::parse(id), None, "{id}");
         }
     }

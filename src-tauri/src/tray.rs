@@ -5,6 +5,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use realms_core::desktop::client_setup::ClientTool;
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, IsMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
@@ -38,6 +39,8 @@ pub struct View {
     pub paused: bool,
     /// The app starts at login.
     pub autostart: bool,
+    /// Per tool in [`ClientTool::ALL`] order: its configuration points at Realms.
+    pub set_up: [bool; 3],
 }
 
 /// The gateway's phase as the menu needs it.
@@ -119,6 +122,15 @@ pub fn entries(view: &View) -> Vec<Entry> {
             ));
             out.push(Entry::Item(Action::CopyToken, "Copy API token".into()));
             out.push(Entry::Separator);
+            for (tool, set_up) in ClientTool::ALL.into_iter().zip(view.set_up) {
+                let name = tool.display_name();
+                let text = match set_up {
+                    true => format!("Undo {name} setup…"),
+                    false => format!("Set up {name}…"),
+                };
+                out.push(Entry::Item(Action::SetUp(tool), text));
+            }
+            out.push(Entry::Separator);
             let pause = if view.paused {
                 "Resume gateway"
             } else {
@@ -167,6 +179,7 @@ pub fn create(app: &AppHandle) -> anyhow::Result<()> {
         requests_today: None,
         paused: false,
         autostart: app.autolaunch().is_enabled().unwrap_or(false),
+        set_up: [false; 3],
     };
     let menu = build_menu(app, &view)?;
     let builder = TrayIconBuilder::with_id(TRAY_ID)
@@ -235,6 +248,7 @@ async fn view(app: &AppHandle) -> View {
         requests_today,
         paused,
         autostart: app.autolaunch().is_enabled().unwrap_or(false),
+        set_up: ClientTool::ALL.map(actions::is_set_up),
     }
 }
 
@@ -281,6 +295,7 @@ mod tests {
             requests_today: Some(12),
             paused: false,
             autostart: true,
+            set_up: [true, false, false],
         }
     }
 
@@ -303,6 +318,14 @@ mod tests {
         );
         let entries = entries(&v);
         assert!(entries.contains(&Entry::Item(
+            Action::SetUp(ClientTool::CodexCli),
+            "Undo Codex CLI setup…".into()
+        )));
+        assert!(entries.contains(&Entry::Item(
+            Action::SetUp(ClientTool::GeminiCli),
+            "Set up Gemini CLI…".into()
+        )));
+        assert!(entries.contains(&Entry::Item(
             Action::CopyBaseUrl,
             "Copy base URL (http://127.0.0.1:8080/v1)".into()
         )));
@@ -312,6 +335,9 @@ mod tests {
                 Action::OpenConsole,
                 Action::CopyBaseUrl,
                 Action::CopyToken,
+                Action::SetUp(ClientTool::CodexCli),
+                Action::SetUp(ClientTool::ClaudeCode),
+                Action::SetUp(ClientTool::GeminiCli),
                 Action::TogglePause,
                 Action::OpenDataFolder,
                 Action::ToggleAutostart,
