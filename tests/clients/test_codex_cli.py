@@ -14,32 +14,12 @@ from pathlib import Path
 
 import pytest
 
+import codex_offline
 from conftest import CODEX_ACCOUNT_ID, FAKE_CACHED, FAKE_TEXT, Realms, assert_usage
 
 MODEL = "gpt-fake"
 CODEX_MODEL = "gpt-codex-fake"  # bound only to the `codex_oauth` channel
-TURN_TIMEOUT_S = 120
 
-CONFIG = """\
-model = "{model}"
-model_provider = "realms"
-check_for_update_on_startup = false
-
-[analytics]
-enabled = false
-
-[features]
-plugins = false
-
-[model_providers.realms]
-name = "Realms"
-base_url = "{base_url}"
-env_key = "REALMS_API_KEY"
-wire_api = "responses"
-# Newer Codex tries a WebSocket on `/v1/responses` first; Realms answers 426 and Codex falls back
-# to HTTP SSE at once (a 405 would cost five reconnect attempts first).
-supports_websockets = true
-"""
 
 
 def fake_requests(realms: Realms, method: str = "GET") -> list[dict]:
@@ -50,8 +30,7 @@ def fake_requests(realms: Realms, method: str = "GET") -> list[dict]:
 
 def make_codex_home(tmp_path: Path, realms: Realms, model: str) -> Path:
     home = tmp_path / "codex-home"
-    home.mkdir()
-    (home / "config.toml").write_text(CONFIG.format(model=model, base_url=realms.v1))
+    codex_offline.write_config(home, model, realms.v1)
     return home
 
 
@@ -61,24 +40,8 @@ def codex_home(tmp_path: Path, realms: Realms) -> Path:
 
 
 def run_codex(codex_home: Path, realms: Realms, workdir: Path) -> subprocess.CompletedProcess:
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(codex_home.parent),
-        "CODEX_HOME": str(codex_home),
-        "REALMS_API_KEY": realms.token,
-        "NO_COLOR": "1",
-        "RUST_LOG": "warn",
-    }
-    return subprocess.run(
-        [os.environ["CODEX_BIN"], "exec", "--skip-git-repo-check", "say hi"],
-        cwd=workdir,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=TURN_TIMEOUT_S,
-        check=False,
-    )
+    env = {"HOME": str(codex_home.parent), "CODEX_HOME": str(codex_home), "REALMS_API_KEY": realms.token}
+    return codex_offline.exec_turn(workdir, env)
 
 
 def run_twice(codex_home: Path, realms: Realms, tmp_path: Path, mark: int, model: str) -> None:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+import codex_offline
 from conftest import FAKE_TEXT, Realms, assert_usage
-from test_codex_cli import MODEL, TURN_TIMEOUT_S, fake_requests
+from test_codex_cli import MODEL, fake_requests
 
 # The person's own config before the set-up: a model, offline switches and a comment.
 PERSONAL_CONFIG = f"""\
@@ -61,18 +62,9 @@ def test_codex_set_up_by_the_desktop_app_reaches_realms(
     workdir.mkdir()
     fake_requests(realms, "DELETE")
     # Only HOME: no CODEX_HOME and no key variable, as for Codex started from a fresh terminal.
-    env = {"PATH": os.environ["PATH"], "HOME": str(home), "NO_COLOR": "1", "RUST_LOG": "warn"}
+    env = {"HOME": str(home)}
     for turn in (1, 2):
-        done = subprocess.run(
-            [os.environ["CODEX_BIN"], "exec", "--skip-git-repo-check", "say hi"],
-            cwd=workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=TURN_TIMEOUT_S,
-            check=False,
-        )
+        done = codex_offline.exec_turn(workdir, env)
         assert done.returncode == 0, (
             f"codex turn {turn} exited {done.returncode}\n"
             f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"

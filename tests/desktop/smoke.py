@@ -35,28 +35,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+# The Codex CLI is run as tests/clients runs it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "clients"))
+import codex_offline  # noqa: E402
+
 STARTUP_LIMIT_S = 2.0
 QUIT_LIMIT_S = 30.0
 FAKE_TEXT = "Hello from the fake upstream."
 MODEL = "gpt-fake"
-CODEX_CONFIG = """\
-model = "{model}"
-model_provider = "realms"
-check_for_update_on_startup = false
-
-[analytics]
-enabled = false
-
-[features]
-plugins = false
-
-[model_providers.realms]
-name = "Realms"
-base_url = "{base_url}"
-env_key = "REALMS_API_KEY"
-wire_api = "responses"
-supports_websockets = true
-"""
 
 failures: list[str] = []
 passed: list[str] = []
@@ -409,25 +395,11 @@ def main() -> int:
         codex_calls = 0
         if codex:
             codex_home = work / "codex-home"
-            codex_home.mkdir()
-            (codex_home / "config.toml").write_text(CODEX_CONFIG.format(model=MODEL, base_url=base + "/v1"))
+            codex_offline.write_config(codex_home, MODEL, base + "/v1")
             (work / "codex-work").mkdir()
-            done = subprocess.run(
-                [codex, "exec", "--skip-git-repo-check", "say hi"],
-                cwd=work / "codex-work",
-                env={
-                    "PATH": os.environ["PATH"],
-                    "HOME": str(work),
-                    "CODEX_HOME": str(codex_home),
-                    "REALMS_API_KEY": token,
-                    "NO_COLOR": "1",
-                    "RUST_LOG": "warn",
-                },
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=False,
+            done = codex_offline.exec_turn(
+                work / "codex-work",
+                {"HOME": str(work), "CODEX_HOME": str(codex_home), "REALMS_API_KEY": token},
             )
             check(
                 "Codex CLI completes a turn through the desktop gateway",
