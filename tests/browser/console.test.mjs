@@ -230,6 +230,8 @@ test("codex accounts: a codex_oauth channel on the fake backend, import an accou
   await signed.getByRole("button", { name: "Delete" }).click();
   await page.locator(".modal").getByRole("button", { name: "Delete" }).click();
   await page.getByText("Account deleted").first().waitFor();
+  // The toast can come before the list is fetched again: wait for the card to go.
+  await signed.waitFor({ state: "detached" });
   assert.equal(await page.getByTestId("codex-account").count(), 1);
   await page.keyboard.press("Escape");
 
