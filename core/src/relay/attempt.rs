@@ -37,6 +37,32 @@ pub struct Failure {
     pub verdict: Verdict,
 }
 
+/// The next read of an upstream body, waiting until `deadline`: `None` at the body's end. A
+/// timeout becomes `UpstreamTimeout(silent)`, a broken connection a 502.
+pub(super) async fn next_read(
+    body: &mut UpstreamBody,
+    deadline: tokio::time::Instant,
+    silent: &str,
+) -> Result<Option<Bytes>, RelayError> {
+    match tokio::time::timeout_at(deadline, body.next()).await {
+        Err(_) => Err(RelayError::UpstreamTimeout(silent.to_owned())),
+        Ok(None) => Ok(None),
+        Ok(Some(Err(_))) => Err(RelayError::UpstreamFailed {
+            status: 502,
+            summary: "the upstream connection broke".into(),
+        }),
+        Ok(Some(Ok(chunk))) => Ok(Some(chunk)),
+    }
+}
+
+/// A collected answer over `routing.max_response_bytes`.
+pub(super) fn answer_too_large(limit: usize) -> RelayError {
+    RelayError::UpstreamFailed {
+        status: 502,
+        summary: format!("the upstream answer is larger than {limit} bytes"),
+    }
+}
+
 /// A failure with no HTTP answer to judge (connect, timeout, broken or cut stream).
 pub(super) fn transport(state: &AppState, error: RelayError) -> Failure {
     Failure {
@@ -263,37 +289,15 @@ async fn whole_answer(
     let idle = Duration::from_secs(state.config.limits.idle_timeout_secs);
     let mut stream = response.body;
     let mut body = BytesMut::new();
-    loop {
-        match tokio::time::timeout(idle, stream.next()).await {
-            Err(_) => {
-                return Err(transport(
-                    state,
-                    RelayError::UpstreamTimeout("the upstream stopped sending its answer".into()),
-                ));
-            }
-            Ok(None) => break,
-            Ok(Some(Err(_))) => {
-                return Err(transport(
-                    state,
-                    RelayError::UpstreamFailed {
-                        status: 502,
-                        summary: "the upstream connection broke".into(),
-                    },
-                ));
-            }
-            Ok(Some(Ok(chunk))) => {
-                if body.len() + chunk.len() > limit {
-                    return Err(transport(
-                        state,
-                        RelayError::UpstreamFailed {
-                            status: 502,
-                            summary: format!("the upstream answer is larger than {limit} bytes"),
-                        },
-                    ));
-                }
-                body.extend_from_slice(&chunk);
-            }
+    let silent = "the upstream stopped sending its answer";
+    while let Some(chunk) = next_read(&mut stream, tokio::time::Instant::now() + idle, silent)
+        .await
+        .map_err(|error| transport(state, error))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(transport(state, answer_too_large(limit)));
         }
+        body.extend_from_slice(&chunk);
     }
     let body = body.freeze();
     draft.observed = observe_json(inbound.protocol, &body);
@@ -324,32 +328,21 @@ async fn peek_and_stream(
     let mut peeked = BytesMut::new();
     let mut completed = false;
     loop {
-        let chunk = match tokio::time::timeout_at(deadline, upstream.next()).await {
-            Err(_) => {
-                return Err(transport(
-                    state,
-                    RelayError::UpstreamTimeout("the upstream sent no event in time".into()),
-                ));
-            }
-            Ok(None) => {
-                return Err(transport(
-                    state,
-                    RelayError::UpstreamFailed {
-                        status: 502,
-                        summary: "the upstream closed the stream before its first event".into(),
-                    },
-                ));
-            }
-            Ok(Some(Err(_))) => {
-                return Err(transport(
-                    state,
-                    RelayError::UpstreamFailed {
-                        status: 502,
-                        summary: "the upstream connection broke".into(),
-                    },
-                ));
-            }
-            Ok(Some(Ok(chunk))) => chunk,
+        let Some(chunk) = next_read(
+            &mut upstream,
+            deadline,
+            "the upstream sent no event in time",
+        )
+        .await
+        .map_err(|error| transport(state, error))?
+        else {
+            return Err(transport(
+                state,
+                RelayError::UpstreamFailed {
+                    status: 502,
+                    summary: "the upstream closed the stream before its first event".into(),
+                },
+            ));
         };
         peeked.extend_from_slice(&chunk);
         let outcome = observer.feed(&chunk);

@@ -11,10 +11,9 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use bytes::Bytes;
-use futures_util::StreamExt;
 use serde_json::Value;
 
-use super::attempt::{Failure, first_event_error, transport};
+use super::attempt::{Failure, answer_too_large, first_event_error, next_read, transport};
 use super::error::RelayError;
 use super::protocol::sse::SseDecoder;
 use super::protocol::{Protocol, StreamObserver, observe_json};
@@ -156,42 +155,25 @@ pub async fn collect(
         } else {
             tokio::time::Instant::now() + idle
         };
-        let chunk = match tokio::time::timeout_at(wait, upstream.next()).await {
-            Err(_) => {
-                return Err(transport(
-                    state,
-                    RelayError::UpstreamTimeout("the upstream stopped sending its answer".into()),
-                ));
-            }
-            Ok(None) => {
-                return Err(transport(
-                    state,
-                    RelayError::UpstreamFailed {
-                        status: 502,
-                        summary: "the upstream stream ended before `response.completed`".into(),
-                    },
-                ));
-            }
-            Ok(Some(Err(_))) => {
-                return Err(transport(
-                    state,
-                    RelayError::UpstreamFailed {
-                        status: 502,
-                        summary: "the upstream connection broke".into(),
-                    },
-                ));
-            }
-            Ok(Some(Ok(chunk))) => chunk,
-        };
-        read += chunk.len();
-        if read > limit {
+        let Some(chunk) = next_read(
+            &mut upstream,
+            wait,
+            "the upstream stopped sending its answer",
+        )
+        .await
+        .map_err(|error| transport(state, error))?
+        else {
             return Err(transport(
                 state,
                 RelayError::UpstreamFailed {
                     status: 502,
-                    summary: format!("the upstream answer is larger than {limit} bytes"),
+                    summary: "the upstream stream ended before `response.completed`".into(),
                 },
             ));
+        };
+        read += chunk.len();
+        if read > limit {
+            return Err(transport(state, answer_too_large(limit)));
         }
         let outcome = observer.feed(&chunk);
         if outcome.first_content && draft.first_token_ms.is_none() {
