@@ -19,13 +19,12 @@ pub mod usage;
 pub mod web;
 
 mod request_id;
+mod serving;
 
-use std::future::{Future, IntoFuture};
-use std::net::SocketAddr;
+use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
@@ -54,27 +53,37 @@ pub enum StartError {
     Io(#[from] std::io::Error),
 }
 
-/// Builds the whole HTTP application over a state.
-pub fn app(state: AppState) -> Router {
-    Router::new()
+/// The whole HTTP application as one cloneable service.
+pub type App = tower::util::BoxCloneSyncService<
+    axum::extract::Request,
+    axum::response::Response,
+    std::convert::Infallible,
+>;
+
+/// Builds the whole HTTP application over a state: the routes, wrapped once in the layers every
+/// request passes (request id, tracing, panic catching). The layers wrap the router as a whole
+/// rather than through `Router::layer`, which would wrap each route on its own and clone a
+/// boxed service per layer on every request.
+pub fn app(state: AppState) -> App {
+    let router = Router::new()
         .merge(health::routes())
-        .merge(
-            relay::http::routes().layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                relay::pause::refuse_while_paused,
-            )),
-        )
+        .merge(relay::http::routes())
         .nest("/api", api::routes(&state))
         .fallback(web::fallback)
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(PropagateRequestIdLayer::new(request_id::HEADER.clone()))
-        .layer(TraceLayer::new_for_http())
+        .with_state(state.clone());
+    let service = tower::ServiceBuilder::new()
+        .map_response(axum::response::IntoResponse::into_response)
+        .map_request(request_id::drop_insane)
         .layer(SetRequestIdLayer::new(
             request_id::HEADER.clone(),
             request_id::MakeId,
         ))
-        .layer(axum::middleware::map_request(request_id::drop_insane))
-        .with_state(state)
+        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::new(request_id::HEADER.clone()))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(relay::pause::PauseGateLayer::new(state))
+        .service(router);
+    App::new(service)
 }
 
 /// A handler panicked: the bug is logged, the caller gets the console API's JSON error (relay
@@ -157,44 +166,36 @@ async fn resolve_master_key(
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then stops background tasks and waits
-/// for them (the usage flush) up to `limits.shutdown_grace_secs`.
+/// for them (the usage flush) up to `limits.shutdown_grace_secs`. This task accepts; the
+/// connections are served on `serve_threads` threads of their own (see [`serving`]).
 pub async fn serve_state(
     state: AppState,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let grace = Duration::from_secs(state.config.limits.shutdown_grace_secs);
-    let router = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let cancel = state.shutdown.clone();
     let draining = tokio_util::sync::CancellationToken::new();
-    let draining_signal = draining.clone();
-    // Without TCP_NODELAY the last small write of every answer (a stream's final chunk) waits for
-    // the client's delayed ACK: ~40 ms added to each stream.
-    let listener = listener.tap_io(|stream| {
-        if let Err(err) = stream.set_nodelay(true) {
-            tracing::debug!(error = %err, "could not set TCP_NODELAY on a connection");
-        }
-    });
-    let server = axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            tokio::select! {
-                () = shutdown => {}
-                () = cancel.cancelled() => {}
-            }
-            draining_signal.cancel();
-        })
-        .into_future();
-    tokio::pin!(server);
+    let mut workers = serving::Workers::start(
+        state.config.serve_thread_count(),
+        app(state.clone()),
+        &draining,
+    )?;
+    tokio::select! {
+        () = workers.accept(listener, &draining) => {}
+        () = shutdown => {}
+        () = state.shutdown.cancelled() => {}
+    }
     // Graceful: no new connections, in-flight requests finish. Streams get `grace` to end on
     // their own; then they are ended (with an in-band error and a partial usage record).
-    let result = tokio::select! {
-        result = &mut server => result,
-        () = async { draining.cancelled().await; tokio::time::sleep(grace).await } => {
-            tracing::warn!("open streams did not end within the shutdown grace period; ending them");
-            state.streams_stop.cancel();
-            server.await
-        }
-    };
+    draining.cancel();
+    if tokio::time::timeout(grace, workers.drained())
+        .await
+        .is_err()
+    {
+        tracing::warn!("open streams did not end within the shutdown grace period; ending them");
+        state.streams_stop.cancel();
+        workers.drained().await;
+    }
     // Only now, with every connection closed and every record handed over, the recorder drains.
     state.streams_stop.cancel();
     state.shutdown.cancel();
@@ -205,7 +206,8 @@ pub async fn serve_state(
     {
         tracing::warn!("background tasks did not finish within the shutdown grace period");
     }
-    result.map_err(StartError::Io)
+    workers.finish().await;
+    Ok(())
 }
 
 /// [`start`] then [`serve_state`]: what both shells call.

@@ -18,9 +18,9 @@ pub struct MakeId;
 
 impl MakeRequestId for MakeId {
     fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
-        HeaderValue::from_str(&format!("{:032x}", fastrand::u128(..)))
-            .ok()
-            .map(RequestId::new)
+        let mut hex = [0u8; 32];
+        hex::encode_to_slice(fastrand::u128(..).to_be_bytes(), &mut hex).ok()?;
+        HeaderValue::from_bytes(&hex).ok().map(RequestId::new)
     }
 }
 
@@ -35,7 +35,7 @@ fn is_sane(value: &HeaderValue) -> bool {
 }
 
 /// Drops a caller-supplied request id that is not sane, so a fresh one is made instead.
-pub async fn drop_insane(mut request: Request) -> Request {
+pub fn drop_insane(mut request: Request) -> Request {
     if request.headers().get(&HEADER).is_some_and(|v| !is_sane(v)) {
         request.headers_mut().remove(&HEADER);
     }
@@ -45,6 +45,27 @@ pub async fn drop_insane(mut request: Request) -> Request {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn made_ids_are_32_lowercase_hex_digits_and_differ() {
+        let request = axum::http::Request::new(());
+        let make = || {
+            MakeId
+                .make_request_id(&request)
+                .expect("an id")
+                .header_value()
+                .to_str()
+                .expect("ascii")
+                .to_owned()
+        };
+        let (a, b) = (make(), make());
+        assert_eq!(a.len(), 32);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+        );
+        assert_ne!(a, b);
+    }
 
     #[test]
     fn only_short_plain_ids_are_kept() {

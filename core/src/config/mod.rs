@@ -50,6 +50,10 @@ pub enum LogFormat {
     Json,
 }
 
+/// Most serving threads `serve_threads` may ask for: far above any core count, low enough that a
+/// typo cannot exhaust the process's threads.
+pub const MAX_SERVE_THREADS: usize = 1024;
+
 /// The effective configuration of one Realms process.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -74,6 +78,9 @@ pub struct Config {
     pub log: String,
     /// `text` or `json` (`REALMS_LOG_FORMAT`).
     pub log_format: LogFormat,
+    /// Threads that serve connections, each with its own single-threaded runtime; 0 means one
+    /// per CPU core (`REALMS_SERVE_THREADS`).
+    pub serve_threads: usize,
     /// Sizes and timeouts.
     pub limits: LimitsConfig,
     /// Sessions and login throttling.
@@ -116,6 +123,7 @@ impl Default for Config {
             self_mode: None,
             log: "info".into(),
             log_format: LogFormat::Text,
+            serve_threads: 0,
             limits: LimitsConfig::default(),
             auth: AuthConfig::default(),
             routing: RoutingConfig::default(),
@@ -199,6 +207,11 @@ impl Config {
             ));
         }
         check_issuer(&self.codex_oauth_issuer)?;
+        if self.serve_threads > MAX_SERVE_THREADS {
+            return Err(ConfigError::Invalid(format!(
+                "`serve_threads` must be at most {MAX_SERVE_THREADS} (0 = one per CPU core)"
+            )));
+        }
         if self.codex_quota_poll_secs == 0 {
             return Err(ConfigError::Invalid(
                 "`codex_quota_poll_secs` must be greater than 0".into(),
@@ -212,6 +225,14 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// How many serving threads to start: `serve_threads`, or one per CPU core when it is 0.
+    pub fn serve_thread_count(&self) -> usize {
+        match self.serve_threads {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            n => n,
+        }
     }
 
     /// The data directory: the configured one, else the platform's (e.g. `~/.local/share/realms`).

@@ -3,11 +3,14 @@
 //! routing or any upstream call, and nothing is recorded; the console API keeps working. The
 //! switch is one atomic flag in [`super::state::RelayState`]: the check costs one load per call.
 
+use std::convert::Infallible;
+use std::future::Ready;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::Response;
+use futures_util::future::Either;
 
 use super::dialect::Dialect;
 use super::error::RelayError;
@@ -32,16 +35,63 @@ pub fn is_paused(state: &AppState) -> bool {
     state.relay.paused.load(Ordering::SeqCst)
 }
 
-/// Middleware on the data-plane routes: a 503 `realms_paused` while paused, else the route.
-pub async fn refuse_while_paused(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if !is_paused(&state) {
-        return next.run(request).await;
+/// The paths of the data plane: `/v1`, `/v1/*` and `/v1beta/*`.
+fn is_data_plane(path: &str) -> bool {
+    path == "/v1" || path.starts_with("/v1/") || path.starts_with("/v1beta/")
+}
+
+/// Wraps the application: a 503 `realms_paused` for data-plane calls while paused, else the
+/// inner service. A plain layer (not `axum::middleware::from_fn`, which boxes the inner service
+/// on every call), since every relay request passes here.
+#[derive(Clone)]
+pub struct PauseGateLayer {
+    state: AppState,
+}
+
+impl PauseGateLayer {
+    /// The gate for `state`'s pause switch.
+    pub fn new(state: AppState) -> Self {
+        Self { state }
     }
-    RelayError::Paused.into_response_for(dialect_of(&request))
+}
+
+impl<S> tower::Layer<S> for PauseGateLayer {
+    type Service = PauseGate<S>;
+
+    fn layer(&self, inner: S) -> PauseGate<S> {
+        PauseGate {
+            inner,
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// See [`PauseGateLayer`].
+#[derive(Clone)]
+pub struct PauseGate<S> {
+    inner: S,
+    state: AppState,
+}
+
+impl<S> tower::Service<Request> for PauseGate<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<Ready<Result<Response, Infallible>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if is_data_plane(request.uri().path()) && is_paused(&self.state) {
+            let refusal = RelayError::Paused.into_response_for(dialect_of(&request));
+            return Either::Left(std::future::ready(Ok(refusal)));
+        }
+        Either::Right(self.inner.call(request))
+    }
 }
 
 /// The caller's dialect: by path, and for the shared model-list paths by its headers.
@@ -52,4 +102,31 @@ fn dialect_of(request: &Request) -> Dialect {
         return list_dialect(request.headers(), request.uri().query());
     }
     by_path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_data_plane;
+
+    #[test]
+    fn the_data_plane_is_v1_and_v1beta_only() {
+        for path in [
+            "/v1",
+            "/v1/chat/completions",
+            "/v1/models",
+            "/v1beta/models/x:generateContent",
+        ] {
+            assert!(is_data_plane(path), "{path}");
+        }
+        for path in [
+            "/",
+            "/api/user/self",
+            "/v1x",
+            "/v1beta",
+            "/healthz",
+            "/v10/models",
+        ] {
+            assert!(!is_data_plane(path), "{path}");
+        }
+    }
 }

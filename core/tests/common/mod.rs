@@ -9,7 +9,6 @@
 
 use std::net::SocketAddr;
 
-use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
@@ -35,7 +34,7 @@ pub fn test_config() -> Config {
 pub struct TestApp {
     /// The state, for direct database access in assertions.
     pub state: AppState,
-    router: Router,
+    router: realms_core::App,
 }
 
 /// A signed-in console user: the cookie pair to send back and the id for `Realms-User`.

@@ -3,7 +3,6 @@
 
 #![cfg(test)]
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
@@ -20,7 +19,7 @@ pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
 pub struct TestApp {
     /// Shared with the router.
     pub state: AppState,
-    router: Router,
+    router: realms_core::App,
 }
 
 /// A signed-in plain user: the cookie and the `Realms-User` header value.

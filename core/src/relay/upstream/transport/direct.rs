@@ -181,6 +181,7 @@ fn key_of(url: &url::Url, guarded: bool) -> Result<Key, TransportError> {
         host,
         port,
         guarded,
+        home: std::thread::current().id(),
     })
 }
 

@@ -1,7 +1,7 @@
 //! Idle direct connections, per upstream host: a connection is owned by the request that checked
 //! it out and comes back only after a clean, complete answer. Bounded per host; a connection idle
 //! longer than the idle timeout is closed instead of reused (checked on every check-in and
-//! check-out, so nothing runs in the background).
+//! check-out, so nothing runs in the background). Connections are kept apart per thread.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -31,6 +31,10 @@ pub struct Key {
     pub port: u16,
     /// Whether the address guard applied when connecting.
     pub guarded: bool,
+    /// The thread that opened the connection. Its socket is registered with that thread's
+    /// runtime: on a serving thread (see `crate::serving`) a request elsewhere would be woken
+    /// across threads, so each serving thread reuses only its own connections.
+    pub home: std::thread::ThreadId,
 }
 
 /// One open connection between requests.

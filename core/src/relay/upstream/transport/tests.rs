@@ -198,6 +198,7 @@ fn key(port: u16) -> Key {
         host: "127.0.0.1".into(),
         port,
         guarded: false,
+        home: std::thread::current().id(),
     }
 }
 

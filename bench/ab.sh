@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# A/B of Realms builds: two or more `realms` binaries side by side, in front of one fake upstream,
+# with nginx as the yardstick, runs interleaved and rotated so every binary sees the same machine
+# state. Prints req/s, CPU µs per request and peak RSS per binary, and each one's ratios to nginx.
+# For judging a change quickly; bench/run.sh is the full report.
+#
+# usage: bench/ab.sh NAME=PATH [NAME=PATH ...]
+#   e.g. bench/ab.sh base=/var/tmp/ab/realms-base new=target/release/realms
+# Knobs (environment): DURATION=5, CONCURRENCY="64 256", ROUNDS=2, SCENARIOS="chat stream",
+# EVENTS=20, PORT_BASE=19100, FAKE_BIN (default $CARGO_TARGET_DIR/release/fake-upstream),
+# AB_ENV="VAR=value ..." (extra environment for every Realms). Needs wrk, nginx, python3, curl
+# (bench/run.sh installs them).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH=$ROOT/bench
+(($# >= 1)) || { sed -n 2,12p "$0"; exit 2; }
+
+DURATION=${DURATION:-5}
+CONCURRENCY=${CONCURRENCY:-"64 256"}
+ROUNDS=${ROUNDS:-2}
+SCENARIOS=${SCENARIOS:-"chat stream"}
+EVENTS=${EVENTS:-20}
+PORT_BASE=${PORT_BASE:-19100}
+FAKE_BIN=${FAKE_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/fake-upstream}
+ADMIN_KEY=bench-admin-key-0123456789abcdef
+MODEL=bench-model
+FAKE_PORT=$((PORT_BASE + 1))
+NGINX_PORT=$((PORT_BASE + 2))
+
+log() { printf '[ab %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+py() { python3 "$BENCH/report.py" "$@"; }
+for tool in wrk nginx python3 curl; do command -v $tool >/dev/null || die "$tool is missing"; done
+[[ -x $FAKE_BIN ]] || die "no fake-upstream at $FAKE_BIN"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+WORK=$(mktemp -d /tmp/realms-ab.XXXXXX)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+wait_http() {
+  for _ in $(seq 150); do curl -s -o /dev/null -m 1 "$1" && return 0; sleep 0.1; done
+  die "$1 did not answer"
+}
+
+RUST_LOG=warn "$FAKE_BIN" --addr 127.0.0.1:$FAKE_PORT --workers 1 >"$WORK/fake.log" 2>&1 &
+FAKE_PID=$!
+PIDS+=("$FAKE_PID")
+mkdir -p "$WORK/nginx"
+sed -e "s#@WORK@#$WORK/nginx#g" -e "s#@FAKE_PORT@#$FAKE_PORT#g" \
+  -e "s#@NGINX_PORT@#$NGINX_PORT#g" -e "s#@WORKERS@#$(nproc)#g" \
+  -e "s#@NOFILE@#$(ulimit -n)#g" "$BENCH/nginx.conf.in" >"$WORK/nginx.conf"
+nginx -p "$WORK/nginx" -c "$WORK/nginx.conf" -e "$WORK/nginx/error.log" &
+NGINX_PID=$!
+PIDS+=("$NGINX_PID")
+wait_http "http://127.0.0.1:$FAKE_PORT/v1/models"
+wait_http "http://127.0.0.1:$NGINX_PORT/v1/models"
+
+declare -A PORT PID TOKEN
+NAMES=()
+i=3
+for spec in "$@"; do
+  name=${spec%%=*}
+  bin=${spec#*=}
+  [[ -x $bin ]] || die "$name: no binary at $bin"
+  NAMES+=("$name")
+  PORT[$name]=$((PORT_BASE + i))
+  i=$((i + 1))
+  mkdir -p "$WORK/$name"
+  (cd "$WORK/$name" && exec env -i PATH="$PATH" HOME="$HOME" REALMS_ADDR=127.0.0.1:${PORT[$name]} \
+    REALMS_DATA_DIR="$WORK/$name/data" REALMS_SELF_MODE=true REALMS_ADMIN_API_KEY=$ADMIN_KEY \
+    REALMS_LOG=warn ${AB_ENV:-} "$bin" >"$WORK/$name.log" 2>&1) &
+  PID[$name]=$!
+  PIDS+=("${PID[$name]}")
+  wait_http "http://127.0.0.1:${PORT[$name]}/healthz"
+  TOKEN[$name]=$(python3 "$BENCH/seed.py" "http://127.0.0.1:${PORT[$name]}" "$ADMIN_KEY" \
+    "http://127.0.0.1:$FAKE_PORT" "$MODEL")
+  [[ ${TOKEN[$name]} == sk_* ]] || die "$name: seeding did not return a token"
+done
+sleep 1 # routing snapshots are rebuilt after the catalogue change
+
+printf '{"model":"%s","messages":[{"role":"user","content":"Say hello in one short sentence."}]}' \
+  "$MODEL" >"$WORK/chat.json"
+printf '{"model":"%s","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Say hello in one short sentence."}]}' \
+  "$MODEL" >"$WORK/stream.json"
+
+nginx_pids() { echo "$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')"; }
+
+# one target scenario c -> appends "target scenario c req/s cpu_us rss_kb" to $WORK/rows
+measure() {
+  local tgt=$1 scen=$2 c=$3 url pids token="" out=$WORK/out.json rss_file=$WORK/rss
+  if [[ $tgt == nginx ]]; then
+    url=http://127.0.0.1:$NGINX_PORT
+    pids=$(nginx_pids)
+  else
+    url=http://127.0.0.1:${PORT[$tgt]}
+    pids=${PID[$tgt]}
+    token=${TOKEN[$tgt]}
+  fi
+  local first=${pids%% *}
+  (while kill -0 "$first" 2>/dev/null; do
+    awk '/^VmRSS:/ {print $2}' "/proc/$first/status" 2>/dev/null
+    sleep 0.2
+  done) >"$rss_file" &
+  local sampler=$! t0 t1
+  t0=$(py ticks $pids)
+  BENCH_BODY=$WORK/$scen.json BENCH_TOKEN=$token BENCH_OUT=$out \
+    timeout $((DURATION + 30)) wrk -t1 -c"$c" -d"${DURATION}s" --timeout 10s \
+    -s "$BENCH/wrk_post.lua" "$url/v1/chat/completions?events=$EVENTS" >/dev/null 2>&1 ||
+    log "wrk exited non-zero ($tgt $scen c=$c)"
+  t1=$(py ticks $pids)
+  kill "$sampler" 2>/dev/null || true
+  wait "$sampler" 2>/dev/null || true
+  python3 - "$out" "$tgt" "$scen" "$c" "$((t1 - t0))" "$(sort -n "$rss_file" | tail -1)" \
+    >>"$WORK/rows" <<'EOF'
+import json, os, sys
+out, tgt, scen, c, ticks, rss = sys.argv[1:]
+w = json.load(open(out))
+n = w["requests"]
+errors = sum(w["errors"].values())
+cpu_us = int(ticks) / os.sysconf("SC_CLK_TCK") * 1e6 / max(n, 1)
+print(tgt, scen, c, f"{n / (w['duration_us'] / 1e6):.0f}", f"{cpu_us:.1f}", rss or 0, errors)
+EOF
+  log "$(tail -1 "$WORK/rows")"
+}
+
+log "load $(cut -d' ' -f1-3 /proc/loadavg); warming up"
+for tgt in nginx "${NAMES[@]}"; do
+  for scen in $SCENARIOS; do
+    DURATION=2 measure "$tgt" "$scen" 32
+  done
+done
+: >"$WORK/rows"
+for round in $(seq 1 "$ROUNDS"); do
+  targets=(nginx "${NAMES[@]}")
+  for scen in $SCENARIOS; do
+    for c in $CONCURRENCY; do
+      n=${#targets[@]}
+      for k in $(seq 0 $((n - 1))); do
+        measure "${targets[$(((k + round) % n))]}" "$scen" "$c"
+      done
+    done
+  done
+done
+
+python3 - "$WORK/rows" "${NAMES[@]}" <<'EOF'
+import statistics, sys
+from collections import defaultdict
+rows, names = sys.argv[1], sys.argv[2:]
+data = defaultdict(list)
+for line in open(rows):
+    tgt, scen, c, rps, cpu, rss, errors = line.split()
+    data[(tgt, scen, int(c))].append((float(rps), float(cpu), int(rss), int(errors)))
+med = lambda xs: statistics.median(xs)
+print("| scenario | c | target | req/s | CPU µs/req | peak RSS MB | errors | ÷nginx req/s | ÷nginx CPU |")
+print("|---|---|---|---|---|---|---|---|---|")
+for (tgt, scen, c) in sorted(data, key=lambda k: (k[1], k[2], k[0] != "nginx", k[0])):
+    xs = data[(tgt, scen, c)]
+    rps, cpu = med([x[0] for x in xs]), med([x[1] for x in xs])
+    rss = max(x[2] for x in xs) / 1024
+    errs = sum(x[3] for x in xs)
+    ng = data.get(("nginx", scen, c))
+    r_rps = r_cpu = ""
+    if ng and tgt != "nginx":
+        r_rps = f"{rps / med([x[0] for x in ng]):.2f}"
+        r_cpu = f"{cpu / med([x[1] for x in ng]):.2f}"
+    rss_s = f"{rss:.1f}" if tgt != "nginx" else "-"
+    print(f"| {scen} | {c} | {tgt} | {rps:.0f} | {cpu:.1f} | {rss_s} | {errs} | {r_rps} | {r_cpu} |")
+EOF

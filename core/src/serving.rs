@@ -1,0 +1,345 @@
+//! How connections are served: the caller's runtime accepts them and hands each one, round
+//! robin, to one of `serve_threads` serving threads. Each serving thread runs its own
+//! single-threaded Tokio runtime, so a connection's request, its upstream call and its answer
+//! stay on one thread from start to end: no work stealing, no worker parking and waking between
+//! threads (on a multi-threaded runtime that cost a futex call and a context switch per request),
+//! and the upstream connection pool is kept per thread. This is the event-loop-per-core design
+//! of nginx; the hand-over costs one cross-thread wake per connection, not per request.
+
+use std::net::SocketAddr;
+use std::thread::JoinHandle;
+
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::App;
+
+/// A connection accepted by the acceptor, on its way to a serving thread.
+struct Accepted {
+    stream: std::net::TcpStream,
+    peer: SocketAddr,
+}
+
+/// One serving thread as the acceptor sees it.
+struct Worker {
+    connections: mpsc::UnboundedSender<Accepted>,
+    /// Completes when the thread's connections have all closed after `drain`; `None` once seen.
+    drained: Option<oneshot::Receiver<()>>,
+    thread: JoinHandle<()>,
+}
+
+/// The serving threads of one `serve` call.
+pub(crate) struct Workers {
+    workers: Vec<Worker>,
+    next: usize,
+    /// Ends the threads' runtimes (after the usage flush, or when shutdown gives up waiting).
+    finish: CancellationToken,
+}
+
+impl Workers {
+    /// Starts `count` serving threads (at least one) for `app`. `drain` stops them taking new
+    /// connections and closes each open one once its requests are answered.
+    pub(crate) fn start(
+        count: usize,
+        app: App,
+        drain: &CancellationToken,
+    ) -> std::io::Result<Self> {
+        let finish = CancellationToken::new();
+        let mut workers = Vec::with_capacity(count.max(1));
+        for index in 0..count.max(1) {
+            let (connections, inbox) = mpsc::unbounded_channel();
+            let (drained_tx, drained) = oneshot::channel();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .thread_name(format!("realms-serve-{index}"))
+                .build()?;
+            let serve = serve_thread(inbox, app.clone(), drain.clone(), drained_tx);
+            let finished = finish.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("realms-serve-{index}"))
+                .spawn(move || {
+                    runtime.block_on(async move {
+                        serve.await;
+                        // Tasks that requests started (a token refresh, a record waiting for
+                        // room in the queue) keep running here until the shell is done with them.
+                        finished.cancelled().await;
+                    });
+                })?;
+            workers.push(Worker {
+                connections,
+                drained: Some(drained),
+                thread,
+            });
+        }
+        Ok(Self {
+            workers,
+            next: 0,
+            finish,
+        })
+    }
+
+    /// Hands a connection to the next thread in turn.
+    fn hand_over(&mut self, stream: TcpStream, peer: SocketAddr) {
+        // Without TCP_NODELAY the last small write of every answer (a stream's final chunk)
+        // waits for the client's delayed ACK: ~40 ms added to each stream.
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(error = %err, "could not set TCP_NODELAY on a connection");
+        }
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(err) => {
+                tracing::debug!(error = %err, "could not hand a connection over; closed it");
+                return;
+            }
+        };
+        let index = self.next % self.workers.len();
+        self.next = self.next.wrapping_add(1);
+        if self.workers[index]
+            .connections
+            .send(Accepted { stream, peer })
+            .is_err()
+        {
+            tracing::debug!("a serving thread has stopped; closed a new connection");
+        }
+    }
+
+    /// Accepts connections on `listener` until `drain` is cancelled.
+    pub(crate) async fn accept(
+        &mut self,
+        listener: tokio::net::TcpListener,
+        drain: &CancellationToken,
+    ) {
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                () = drain.cancelled() => return,
+                accepted = listener.accept() => accepted,
+            };
+            match accepted {
+                Ok((stream, peer)) => self.hand_over(stream, peer),
+                Err(err) if is_connection_error(&err) => {}
+                Err(err) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::error!(error = %err, "accepting a connection failed");
+                    tokio::select! {
+                        () = drain.cancelled() => return,
+                        () = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits until every thread's connections have closed (call after cancelling `drain`).
+    pub(crate) async fn drained(&mut self) {
+        for worker in &mut self.workers {
+            if let Some(drained) = worker.drained.as_mut() {
+                // An error means the thread has already ended: nothing of it is open.
+                let _ = drained.await;
+                worker.drained = None;
+            }
+        }
+    }
+
+    /// Ends the threads' runtimes (dropping whatever still runs there) and waits for the threads.
+    pub(crate) async fn finish(self) {
+        self.finish.cancel();
+        let threads: Vec<_> = self.workers.into_iter().map(|w| w.thread).collect();
+        let joined = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                if thread.join().is_err() {
+                    tracing::error!("a serving thread panicked");
+                }
+            }
+        });
+        if joined.await.is_err() {
+            tracing::error!("could not wait for the serving threads");
+        }
+    }
+}
+
+/// How long the acceptor pauses after an accept error that is not about one connection.
+const ACCEPT_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Errors that concern only the connection being accepted.
+fn is_connection_error(err: &std::io::Error) -> bool {
+    matches!(
+        err.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
+}
+
+/// One serving thread: serves the connections it is handed until `drain`, then lets the open
+/// ones finish their requests and reports when all have closed.
+async fn serve_thread(
+    mut inbox: mpsc::UnboundedReceiver<Accepted>,
+    app: App,
+    drain: CancellationToken,
+    drained: oneshot::Sender<()>,
+) {
+    let graceful = GracefulShutdown::new();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = drain.cancelled() => break,
+            accepted = inbox.recv() => accepted,
+        };
+        let Some(Accepted { stream, peer }) = accepted else {
+            break;
+        };
+        let stream = match stream
+            .set_nonblocking(true)
+            .and_then(|()| TcpStream::from_std(stream))
+        {
+            Ok(stream) => stream,
+            Err(err) => {
+                tracing::debug!(error = %err, "could not take over a connection; closed it");
+                continue;
+            }
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            tower::ServiceExt::oneshot(app.clone(), request.map(axum::body::Body::new))
+        });
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection.into_owned());
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "connections are tracked by `graceful`, which shutdown waits on"
+        )]
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::trace!(error = %err, "connection ended with an error");
+            }
+        });
+    }
+    // Connections handed over but not yet taken are closed unanswered, as a listener's backlog
+    // would be.
+    drop(inbox);
+    graceful.shutdown().await;
+    let _ = drained.send(());
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::Router;
+    use axum::routing::get;
+
+    use super::*;
+
+    /// An app that answers with the serving thread's name and the peer it was told of.
+    fn app() -> App {
+        let router = Router::new()
+            .route(
+                "/where",
+                get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move {
+                    let thread = std::thread::current().name().unwrap_or_default().to_owned();
+                    format!("{thread} {peer}")
+                }),
+            )
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    "done"
+                }),
+            );
+        App::new(router)
+    }
+
+    /// Serving threads and a port-0 listener for them.
+    async fn setup(
+        threads: usize,
+    ) -> (
+        tokio::net::TcpListener,
+        SocketAddr,
+        Workers,
+        CancellationToken,
+    ) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let drain = CancellationToken::new();
+        let workers = Workers::start(threads, app(), &drain).expect("threads start");
+        (listener, addr, workers, drain)
+    }
+
+    /// A client that opens a new connection for every request.
+    fn client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("client")
+    }
+
+    #[tokio::test]
+    async fn connections_are_spread_over_the_serving_threads_with_their_peer() {
+        let (listener, addr, mut workers, drain) = setup(2).await;
+        let calls = async {
+            let client = client();
+            let mut threads = std::collections::BTreeSet::new();
+            for _ in 0..4 {
+                let text = client
+                    .get(format!("http://{addr}/where"))
+                    .send()
+                    .await
+                    .expect("answer")
+                    .text()
+                    .await
+                    .expect("body");
+                let (thread, peer) = text.split_once(' ').expect("thread and peer");
+                let peer: SocketAddr = peer.parse().expect("a socket address");
+                assert_eq!(peer.ip(), addr.ip());
+                assert_ne!(peer.port(), addr.port());
+                threads.insert(thread.to_owned());
+            }
+            drain.cancel();
+            threads
+        };
+        let ((), threads) = tokio::join!(workers.accept(listener, &drain), calls);
+        assert_eq!(
+            threads.into_iter().collect::<Vec<_>>(),
+            ["realms-serve-0", "realms-serve-1"]
+        );
+        workers.drained().await;
+        workers.finish().await;
+    }
+
+    #[tokio::test]
+    async fn draining_finishes_requests_in_flight_and_refuses_new_connections() {
+        let (listener, addr, mut workers, drain) = setup(1).await;
+        let slow = client().get(format!("http://{addr}/slow")).send();
+        let drain_soon = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            drain.cancel();
+        };
+        let ((), answer, ()) = tokio::join!(workers.accept(listener, &drain), slow, drain_soon);
+        let answer = answer.expect("the request in flight is answered");
+        assert_eq!(answer.text().await.expect("body"), "done");
+        tokio::time::timeout(Duration::from_secs(5), workers.drained())
+            .await
+            .expect("the thread reports its connections closed");
+        assert!(
+            client()
+                .get(format!("http://{addr}/where"))
+                .send()
+                .await
+                .is_err(),
+            "the listener is closed"
+        );
+        workers.finish().await;
+    }
+}
