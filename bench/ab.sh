@@ -91,7 +91,8 @@ printf '{"model":"%s","stream":true,"stream_options":{"include_usage":true},"mes
 
 nginx_pids() { echo "$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')"; }
 
-# one target scenario c -> appends "target scenario c req/s cpu_us rss_kb" to $WORK/rows
+# one target scenario c -> appends "target scenario c req/s cpu_us rss_kb errors p50_us p99_us"
+# to $WORK/rows
 measure() {
   local tgt=$1 scen=$2 c=$3 url pids token="" out=$WORK/out.json rss_file=$WORK/rss
   if [[ $tgt == nginx ]]; then
@@ -124,7 +125,9 @@ w = json.load(open(out))
 n = w["requests"]
 errors = sum(w["errors"].values())
 cpu_us = int(ticks) / os.sysconf("SC_CLK_TCK") * 1e6 / max(n, 1)
-print(tgt, scen, c, f"{n / (w['duration_us'] / 1e6):.0f}", f"{cpu_us:.1f}", rss or 0, errors)
+lat = w["lat_us"]
+print(tgt, scen, c, f"{n / (w['duration_us'] / 1e6):.0f}", f"{cpu_us:.1f}", rss or 0, errors,
+      lat["p50"], lat["p99"])
 EOF
   log "$(tail -1 "$WORK/rows")"
 }
@@ -154,21 +157,24 @@ from collections import defaultdict
 rows, names = sys.argv[1], sys.argv[2:]
 data = defaultdict(list)
 for line in open(rows):
-    tgt, scen, c, rps, cpu, rss, errors = line.split()
-    data[(tgt, scen, int(c))].append((float(rps), float(cpu), int(rss), int(errors)))
+    tgt, scen, c, rps, cpu, rss, errors, p50, p99 = line.split()
+    data[(tgt, scen, int(c))].append(
+        (float(rps), float(cpu), int(rss), int(errors), int(p50), int(p99)))
 med = lambda xs: statistics.median(xs)
-print("| scenario | c | target | req/s | CPU µs/req | peak RSS MB | errors | ÷nginx req/s | ÷nginx CPU |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("| scenario | c | target | req/s | p50 / p99 ms | CPU µs/req | peak RSS MB | errors | ÷nginx req/s | ÷nginx CPU |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for (tgt, scen, c) in sorted(data, key=lambda k: (k[1], k[2], k[0] != "nginx", k[0])):
     xs = data[(tgt, scen, c)]
     rps, cpu = med([x[0] for x in xs]), med([x[1] for x in xs])
     rss = max(x[2] for x in xs) / 1024
     errs = sum(x[3] for x in xs)
+    p50, p99 = med([x[4] for x in xs]) / 1000, med([x[5] for x in xs]) / 1000
     ng = data.get(("nginx", scen, c))
     r_rps = r_cpu = ""
     if ng and tgt != "nginx":
         r_rps = f"{rps / med([x[0] for x in ng]):.2f}"
         r_cpu = f"{cpu / med([x[1] for x in ng]):.2f}"
     rss_s = f"{rss:.1f}" if tgt != "nginx" else "-"
-    print(f"| {scen} | {c} | {tgt} | {rps:.0f} | {cpu:.1f} | {rss_s} | {errs} | {r_rps} | {r_cpu} |")
+    print(f"| {scen} | {c} | {tgt} | {rps:.0f} | {p50:.3f} / {p99:.3f} | {cpu:.1f} | {rss_s} | {errs} "
+          f"| {r_rps} | {r_cpu} |")
 EOF

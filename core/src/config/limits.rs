@@ -24,8 +24,8 @@ pub struct LimitsConfig {
     pub idle_timeout_secs: u64,
     /// How long shutdown waits for requests and the usage flush, in seconds.
     pub shutdown_grace_secs: u64,
-    /// Most idle connections kept open to one upstream host (scheme, host and port); 0 opens a
-    /// new connection for every request.
+    /// Most idle connections kept open to one upstream host (scheme, host and port) by each
+    /// serving thread; 0 opens a new connection for every request.
     pub upstream_pool_max_idle_per_host: usize,
     /// How long an idle upstream connection is kept for reuse, in seconds.
     pub upstream_pool_idle_timeout_secs: u64,

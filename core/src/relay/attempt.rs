@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::Response;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt;
 
 use super::error::RelayError;
+use super::gather::Gathered;
 use super::inbound::Inbound;
 use super::protocol::{Protocol, RequestFacts, SessionSource, StreamObserver, observe_json};
 use super::record::Draft;
@@ -265,15 +266,15 @@ async fn failed_status(
 
 /// Reads up to `limit` bytes of a body; `None` when it is longer or breaks.
 async fn read_limited(mut stream: UpstreamBody, limit: usize) -> Option<Bytes> {
-    let mut out = BytesMut::new();
+    let mut out = Gathered::default();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.ok()?;
         if out.len() + chunk.len() > limit {
             return None;
         }
-        out.extend_from_slice(&chunk);
+        out.push(chunk);
     }
-    Some(out.freeze())
+    Some(out.into_bytes())
 }
 
 /// Reads a whole JSON answer, records it and builds the client's response.
@@ -288,7 +289,7 @@ async fn whole_answer(
     let limit = state.config.routing.max_response_bytes;
     let idle = Duration::from_secs(state.config.limits.idle_timeout_secs);
     let mut stream = response.body;
-    let mut body = BytesMut::new();
+    let mut body = Gathered::default();
     let silent = "the upstream stopped sending its answer";
     while let Some(chunk) = next_read(&mut stream, tokio::time::Instant::now() + idle, silent)
         .await
@@ -297,9 +298,9 @@ async fn whole_answer(
         if body.len() + chunk.len() > limit {
             return Err(transport(state, answer_too_large(limit)));
         }
-        body.extend_from_slice(&chunk);
+        body.push(chunk);
     }
-    let body = body.freeze();
+    let body = body.into_bytes();
     draft.observed = observe_json(inbound.protocol, &body);
     draft.status_code = status.as_u16();
     draft.response_bytes = body.len() as u64;
@@ -325,7 +326,7 @@ async fn peek_and_stream(
     let mut client_headers = headers::to_client(&response.headers);
     let mut upstream = response.body;
     let mut observer = StreamObserver::new(inbound.protocol);
-    let mut peeked = BytesMut::new();
+    let mut peeked = Gathered::default();
     let mut completed = false;
     loop {
         let Some(chunk) = next_read(
@@ -344,8 +345,8 @@ async fn peek_and_stream(
                 },
             ));
         };
-        peeked.extend_from_slice(&chunk);
         let outcome = observer.feed(&chunk);
+        peeked.push(chunk);
         completed |= outcome.completed;
         if outcome.first_content && draft.first_token_ms.is_none() {
             draft.first_token_ms = Some(draft.elapsed_ms());
@@ -369,7 +370,7 @@ async fn peek_and_stream(
     };
     let stream = RelayStream::new(StreamParts {
         upstream,
-        peeked: peeked.freeze(),
+        peeked: peeked.into_bytes(),
         observer,
         completed,
         dialect: inbound.dialect(),

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod codex;
 pub mod dialect;
 pub mod error;
+mod gather;
 pub mod http;
 pub mod inbound;
 pub mod models;
