@@ -19,8 +19,9 @@ BUCKETS = [
     ("kernel: epoll_wait", r"do_epoll_wait"),
     ("kernel: futex (thread park/unpark)", r"do_futex"),
     ("kernel: scheduler switch", r"finish_task_switch|__schedule"),
-    ("malloc/free (glibc)", r"^(malloc|free|cfree|_int_malloc|_int_free|realloc|_int_realloc|"
-     r"calloc|malloc_consolidate|unlink_chunk|__libc_malloc|__libc_free|tcache)"),
+    ("malloc/free (jemalloc, or glibc's)", r"^(_rjem_|malloc|free|cfree|_int_malloc|_int_free|"
+     r"realloc|_int_realloc|calloc|malloc_consolidate|unlink_chunk|__libc_malloc|__libc_free|"
+     r"tcache)"),
     ("memcpy/memmove", r"__memmove|__memcpy|memcpy"),
     ("client-facing HTTP (hyper server: parse, encode, body)", r"hyper::proto::h1::role::Server|"
      r"axum::serve::|hyper_util::server::"),
