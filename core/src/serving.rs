@@ -50,8 +50,12 @@ impl Workers {
         app: App,
         drain: &CancellationToken,
     ) -> std::io::Result<Self> {
-        let finish = CancellationToken::new();
-        let mut workers = Vec::with_capacity(count.max(1));
+        // Built as it goes, so a failure part-way ends the threads already started (`Drop`).
+        let mut started = Self {
+            workers: Vec::with_capacity(count.max(1)),
+            next: 0,
+            finish: CancellationToken::new(),
+        };
         for index in 0..count.max(1) {
             let (connections, inbox) = mpsc::unbounded_channel();
             let (drained_tx, drained) = oneshot::channel();
@@ -60,7 +64,7 @@ impl Workers {
                 .thread_name(format!("realms-serve-{index}"))
                 .build()?;
             let serve = serve_thread(inbox, app.clone(), drain.clone(), drained_tx);
-            let finished = finish.clone();
+            let finished = started.finish.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("realms-serve-{index}"))
                 .spawn(move || {
@@ -71,17 +75,13 @@ impl Workers {
                         finished.cancelled().await;
                     });
                 })?;
-            workers.push(Worker {
+            started.workers.push(Worker {
                 connections,
                 drained: Some(drained),
                 thread,
             });
         }
-        Ok(Self {
-            workers,
-            next: 0,
-            finish,
-        })
+        Ok(started)
     }
 
     /// Hands a connection to the next thread in turn.
@@ -105,7 +105,7 @@ impl Workers {
             .send(Accepted { stream, peer })
             .is_err()
         {
-            tracing::debug!("a serving thread has stopped; closed a new connection");
+            tracing::error!("a serving thread has stopped; closed a new connection");
         }
     }
 
@@ -148,9 +148,10 @@ impl Workers {
     }
 
     /// Ends the threads' runtimes (dropping whatever still runs there) and waits for the threads.
-    pub(crate) async fn finish(self) {
+    pub(crate) async fn finish(mut self) {
         self.finish.cancel();
-        let threads: Vec<_> = self.workers.into_iter().map(|w| w.thread).collect();
+        let workers = std::mem::take(&mut self.workers);
+        let threads: Vec<_> = workers.into_iter().map(|w| w.thread).collect();
         let joined = tokio::task::spawn_blocking(move || {
             for thread in threads {
                 if thread.join().is_err() {
@@ -161,6 +162,14 @@ impl Workers {
         if joined.await.is_err() {
             tracing::error!("could not wait for the serving threads");
         }
+    }
+}
+
+impl Drop for Workers {
+    /// Dropped without [`Workers::finish`] (a failed start, a panic): the threads still end, once
+    /// their connections have (closing the hand-over channels ends their accept loops).
+    fn drop(&mut self) {
+        self.finish.cancel();
     }
 }
 
@@ -341,5 +350,23 @@ mod tests {
             "the listener is closed"
         );
         workers.finish().await;
+    }
+
+    #[tokio::test]
+    async fn threads_end_when_the_workers_are_dropped_unfinished() {
+        let drain = CancellationToken::new();
+        let mut workers = Workers::start(2, app(), &drain).expect("threads start");
+        let threads: Vec<_> = std::mem::take(&mut workers.workers)
+            .into_iter()
+            .map(|worker| worker.thread)
+            .collect();
+        drop(workers);
+        for _ in 0..500 {
+            if threads.iter().all(JoinHandle::is_finished) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("serving threads still run after their workers were dropped");
     }
 }
