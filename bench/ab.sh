@@ -31,6 +31,8 @@ NGINX_PORT=$((PORT_BASE + 2))
 log() { printf '[ab %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 py() { python3 "$BENCH/report.py" "$@"; }
+# shellcheck source=bench/common.sh
+source "$BENCH/common.sh"
 for tool in wrk nginx python3 curl; do command -v $tool >/dev/null || die "$tool is missing"; done
 [[ -x $FAKE_BIN ]] || die "no fake-upstream at $FAKE_BIN"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -43,18 +45,12 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-wait_http() {
-  for _ in $(seq 150); do curl -s -o /dev/null -m 1 "$1" && return 0; sleep 0.1; done
-  die "$1 did not answer"
-}
 
 RUST_LOG=warn "$FAKE_BIN" --addr 127.0.0.1:$FAKE_PORT --workers 1 >"$WORK/fake.log" 2>&1 &
 FAKE_PID=$!
 PIDS+=("$FAKE_PID")
 mkdir -p "$WORK/nginx"
-sed -e "s#@WORK@#$WORK/nginx#g" -e "s#@FAKE_PORT@#$FAKE_PORT#g" \
-  -e "s#@NGINX_PORT@#$NGINX_PORT#g" -e "s#@WORKERS@#$(nproc)#g" \
-  -e "s#@NOFILE@#$(ulimit -n)#g" "$BENCH/nginx.conf.in" >"$WORK/nginx.conf"
+nginx_conf "$WORK/nginx" "$FAKE_PORT" "$NGINX_PORT" "$(nproc)" "$(ulimit -n)" >"$WORK/nginx.conf"
 nginx -p "$WORK/nginx" -c "$WORK/nginx.conf" -e "$WORK/nginx/error.log" &
 NGINX_PID=$!
 PIDS+=("$NGINX_PID")
@@ -71,11 +67,9 @@ for spec in "$@"; do
   NAMES+=("$name")
   PORT[$name]=$((PORT_BASE + i))
   i=$((i + 1))
-  mkdir -p "$WORK/$name"
-  (cd "$WORK/$name" && exec env -i PATH="$PATH" HOME="$HOME" REALMS_ADDR=127.0.0.1:${PORT[$name]} \
-    REALMS_DATA_DIR="$WORK/$name/data" REALMS_SELF_MODE=true REALMS_ADMIN_API_KEY=$ADMIN_KEY \
-    REALMS_LOG=warn ${AB_ENV:-} "$bin" >"$WORK/$name.log" 2>&1) &
-  PID[$name]=$!
+  # shellcheck disable=SC2086 # AB_ENV is a list of VAR=value words
+  start_realms "$bin" "$WORK/$name" "${PORT[$name]}" "$ADMIN_KEY" "$WORK/$name.log" ${AB_ENV:-}
+  PID[$name]=$REALMS_STARTED_PID
   PIDS+=("${PID[$name]}")
   wait_http "http://127.0.0.1:${PORT[$name]}/healthz"
   TOKEN[$name]=$(python3 "$BENCH/seed.py" "http://127.0.0.1:${PORT[$name]}" "$ADMIN_KEY" \
@@ -84,10 +78,7 @@ for spec in "$@"; do
 done
 sleep 1 # routing snapshots are rebuilt after the catalogue change
 
-printf '{"model":"%s","messages":[{"role":"user","content":"Say hello in one short sentence."}]}' \
-  "$MODEL" >"$WORK/chat.json"
-printf '{"model":"%s","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Say hello in one short sentence."}]}' \
-  "$MODEL" >"$WORK/stream.json"
+write_bodies "$WORK" "$MODEL"
 
 nginx_pids() { echo "$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')"; }
 

@@ -54,6 +54,8 @@ mkdir -p "$RAW" "$RAW/nginx"
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 py() { python3 "$BENCH/report.py" "$@"; }
+# shellcheck source=bench/common.sh
+source "$BENCH/common.sh"
 
 # ---------------------------------------------------------------- tools and binaries
 if [[ -z ${SKIP_INSTALL:-} ]]; then
@@ -98,14 +100,6 @@ cleanup() {
 WORK=$(mktemp -d /tmp/realms-bench.XXXXXX)
 trap cleanup EXIT
 
-wait_http() { # url: waits up to 15 s for any HTTP answer
-  for _ in $(seq 150); do
-    curl -s -o /dev/null -m 1 "$1" && return 0
-    sleep 0.1
-  done
-  die "$1 did not answer"
-}
-
 log "starting fake-upstream on :$FAKE_PORT ($FAKE_WORKERS worker(s))"
 RUST_LOG=warn "$FAKE_BIN" --addr 127.0.0.1:$FAKE_PORT --workers "$FAKE_WORKERS" \
   >"$RAW/fake.log" 2>&1 &
@@ -114,21 +108,15 @@ PIDS+=("$FAKE_PID")
 
 log "starting nginx on :$NGINX_PORT ($NGINX_WORKERS workers)"
 mkdir -p "$WORK/nginx"
-sed -e "s#@WORK@#$WORK/nginx#g" -e "s#@FAKE_PORT@#$FAKE_PORT#g" \
-  -e "s#@NGINX_PORT@#$NGINX_PORT#g" -e "s#@WORKERS@#$NGINX_WORKERS#g" \
-  -e "s#@NOFILE@#$NOFILE#g" "$BENCH/nginx.conf.in" >"$RAW/nginx/nginx.conf"
+nginx_conf "$WORK/nginx" "$FAKE_PORT" "$NGINX_PORT" "$NGINX_WORKERS" "$NOFILE" >"$RAW/nginx/nginx.conf"
 nginx -p "$WORK/nginx" -c "$RAW/nginx/nginx.conf" -e "$RAW/nginx/error.log" &
 NGINX_PID=$!
 PIDS+=("$NGINX_PID")
 
 log "starting realms on :$REALMS_PORT"
-mkdir -p "$WORK/realms"
-# Started from an empty directory with a clean environment, so no realms.toml, .env or REALMS_*
-# variable of the caller is picked up.
-(cd "$WORK/realms" && exec env -i PATH="$PATH" HOME="$HOME" REALMS_ADDR=127.0.0.1:$REALMS_PORT REALMS_DATA_DIR="$WORK/realms/data" \
-  REALMS_SELF_MODE=true REALMS_ADMIN_API_KEY=$ADMIN_KEY REALMS_LOG=warn ${BENCH_REALMS_ENV:-} \
-  "$REALMS_BIN" >"$RAW/realms.log" 2>&1) &
-REALMS_PID=$!
+# shellcheck disable=SC2086 # BENCH_REALMS_ENV is a list of VAR=value words
+start_realms "$REALMS_BIN" "$WORK/realms" "$REALMS_PORT" "$ADMIN_KEY" "$RAW/realms.log" ${BENCH_REALMS_ENV:-}
+REALMS_PID=$REALMS_STARTED_PID
 PIDS+=("$REALMS_PID")
 
 wait_http "http://127.0.0.1:$FAKE_PORT/v1/models"
@@ -141,12 +129,7 @@ sleep 1 # the routing snapshot is rebuilt after the catalogue change
 
 nginx_pids() { echo "$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')"; }
 
-# Request bodies. The stream asks for usage itself, so Realms forwards the body untouched (it
-# would otherwise add `stream_options.include_usage`, re-serialising the JSON).
-printf '{"model":"%s","messages":[{"role":"user","content":"Say hello in one short sentence."}]}' \
-  "$MODEL" >"$WORK/chat.json"
-printf '{"model":"%s","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Say hello in one short sentence."}]}' \
-  "$MODEL" >"$WORK/stream.json"
+write_bodies "$WORK" "$MODEL"
 
 # Sanity: each path answers 200 with the same kind of body.
 for url in "http://127.0.0.1:$FAKE_PORT" "http://127.0.0.1:$NGINX_PORT" "http://127.0.0.1:$REALMS_PORT"; do

@@ -56,6 +56,29 @@ pub(super) async fn next_read(
     }
 }
 
+/// The next read of a body that must go on: its end here is the failure `ended` (a 502), a
+/// timeout or broken connection the failure [`next_read`] maps it to.
+pub(super) async fn next_required_read(
+    state: &AppState,
+    body: &mut UpstreamBody,
+    deadline: tokio::time::Instant,
+    silent: &str,
+    ended: &str,
+) -> Result<Bytes, Failure> {
+    next_read(body, deadline, silent)
+        .await
+        .map_err(|error| transport(state, error))?
+        .ok_or_else(|| {
+            transport(
+                state,
+                RelayError::UpstreamFailed {
+                    status: 502,
+                    summary: ended.to_owned(),
+                },
+            )
+        })
+}
+
 /// A collected answer over `routing.max_response_bytes`.
 pub(super) fn answer_too_large(limit: usize) -> RelayError {
     RelayError::UpstreamFailed {
@@ -329,22 +352,14 @@ async fn peek_and_stream(
     let mut peeked = Gathered::default();
     let mut completed = false;
     loop {
-        let Some(chunk) = next_read(
+        let chunk = next_required_read(
+            state,
             &mut upstream,
             deadline,
             "the upstream sent no event in time",
+            "the upstream closed the stream before its first event",
         )
-        .await
-        .map_err(|error| transport(state, error))?
-        else {
-            return Err(transport(
-                state,
-                RelayError::UpstreamFailed {
-                    status: 502,
-                    summary: "the upstream closed the stream before its first event".into(),
-                },
-            ));
-        };
+        .await?;
         let outcome = observer.feed(&chunk);
         peeked.push(chunk);
         completed |= outcome.completed;

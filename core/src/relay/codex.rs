@@ -13,7 +13,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use serde_json::Value;
 
-use super::attempt::{Failure, answer_too_large, first_event_error, next_read, transport};
+use super::attempt::{Failure, answer_too_large, first_event_error, next_required_read, transport};
 use super::error::RelayError;
 use super::protocol::sse::SseDecoder;
 use super::protocol::{Protocol, StreamObserver, observe_json};
@@ -155,22 +155,14 @@ pub async fn collect(
         } else {
             tokio::time::Instant::now() + idle
         };
-        let Some(chunk) = next_read(
+        let chunk = next_required_read(
+            state,
             &mut upstream,
             wait,
             "the upstream stopped sending its answer",
+            "the upstream stream ended before `response.completed`",
         )
-        .await
-        .map_err(|error| transport(state, error))?
-        else {
-            return Err(transport(
-                state,
-                RelayError::UpstreamFailed {
-                    status: 502,
-                    summary: "the upstream stream ended before `response.completed`".into(),
-                },
-            ));
-        };
+        .await?;
         read += chunk.len();
         if read > limit {
             return Err(transport(state, answer_too_large(limit)));

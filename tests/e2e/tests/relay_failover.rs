@@ -305,6 +305,54 @@ async fn an_error_as_the_first_event_fails_over_before_anything_reaches_the_clie
 }
 
 #[tokio::test]
+async fn a_stream_that_ends_or_breaks_before_its_first_event_fails_over() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::bare(&server).await;
+    let ids = openai_channels(
+        &setup,
+        &fake.url(),
+        &[
+            ("a", 10, &["key-a"]),
+            ("b", 5, &["key-b"]),
+            ("c", 0, &["key-c"]),
+        ],
+    )
+    .await;
+    let stream = json!({"model": GPT, "stream": true, "messages": []});
+    // The failed channel cools down, so each case fails on the next one in priority order.
+    let cases = [
+        ("ends", "key-a", SseScript::new(Vec::new()), "key-b", ids[1]),
+        (
+            "breaks",
+            "key-b",
+            SseScript::new(vec![openai::chat_error_event("x")]).cut_after(0),
+            "key-c",
+            ids[2],
+        ),
+    ];
+    for (name, failing, script, serving, channel) in cases {
+        fake.clear_requests();
+        fake.push(Script::new(script).when(Match::any().header("authorization", bearer(failing))));
+        let (status, id, answer) = read(setup.post("/v1/chat/completions", &stream).await).await;
+        let text = String::from_utf8(answer).expect("utf-8");
+        assert_eq!(status, 200, "case {name}: {text}");
+        assert!(
+            text.contains("data: [DONE]"),
+            "case {name}: a whole answer: {text}"
+        );
+        assert_eq!(
+            (calls_with(&fake, failing), calls_with(&fake, serving)),
+            (1, 1),
+            "case {name}: the failing channel, then the next"
+        );
+        let event = setup.admin.usage_event(&id).await;
+        assert_eq!(event["channel_id"], channel, "case {name}");
+    }
+    assert_eq!(fake.pending_scripts(), 0);
+}
+
+#[tokio::test]
 async fn a_cut_after_the_first_event_ends_in_band_in_the_clients_protocol_without_retry() {
     let fake = FakeUpstream::start().await;
     let server = TestServer::start().await;

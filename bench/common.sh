@@ -1,0 +1,40 @@
+# Pieces shared by bench/run.sh and bench/ab.sh (sourced, not run). Expects `die` and $BENCH.
+
+# wait_http URL: waits up to 15 s for any HTTP answer.
+wait_http() {
+  for _ in $(seq 150); do
+    curl -s -o /dev/null -m 1 "$1" && return 0
+    sleep 0.1
+  done
+  die "$1 did not answer"
+}
+
+# nginx_conf WORKDIR FAKE_PORT NGINX_PORT WORKERS NOFILE: prints nginx.conf for a plain reverse
+# proxy in front of the fake.
+nginx_conf() {
+  sed -e "s#@WORK@#$1#g" -e "s#@FAKE_PORT@#$2#g" -e "s#@NGINX_PORT@#$3#g" \
+    -e "s#@WORKERS@#$4#g" -e "s#@NOFILE@#$5#g" "$BENCH/nginx.conf.in"
+}
+
+# start_realms BIN DIR PORT ADMIN_KEY LOG [VAR=value ...]: starts Realms in the background from
+# the empty directory DIR with a clean environment (no realms.toml, .env or REALMS_* variable of
+# the caller is picked up), self mode, data in DIR/data. Sets REALMS_STARTED_PID.
+start_realms() {
+  local bin=$1 dir=$2 port=$3 key=$4 log=$5
+  shift 5
+  mkdir -p "$dir"
+  (cd "$dir" && exec env -i PATH="$PATH" HOME="$HOME" REALMS_ADDR=127.0.0.1:$port \
+    REALMS_DATA_DIR="$dir/data" REALMS_SELF_MODE=true REALMS_ADMIN_API_KEY=$key REALMS_LOG=warn \
+    "$@" "$bin" >"$log" 2>&1) &
+  REALMS_STARTED_PID=$!
+}
+
+# write_bodies DIR MODEL: the chat and stream request bodies. The stream asks for usage itself,
+# so Realms forwards the body untouched (it would otherwise add `stream_options.include_usage`,
+# re-serialising the JSON).
+write_bodies() {
+  printf '{"model":"%s","messages":[{"role":"user","content":"Say hello in one short sentence."}]}' \
+    "$2" >"$1/chat.json"
+  printf '{"model":"%s","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Say hello in one short sentence."}]}' \
+    "$2" >"$1/stream.json"
+}
