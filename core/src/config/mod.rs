@@ -369,6 +369,21 @@ mod tests {
     }
 
     #[test]
+    fn serve_threads_default_to_one_per_core_and_are_bounded() {
+        let config = Config::from_toml("").expect("defaults");
+        assert_eq!(config.serve_threads, 0);
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        assert_eq!(config.serve_thread_count(), cores);
+        let config = Config::from_toml("serve_threads = 3").expect("loads");
+        assert_eq!(config.serve_thread_count(), 3);
+        let too_many = format!("serve_threads = {}", MAX_SERVE_THREADS + 1);
+        let err = Config::from_toml(&too_many).expect_err("refused");
+        assert!(err.to_string().contains("serve_threads"), "{err}");
+        let err = Config::from_toml("serve_threads = -1").expect_err("refused");
+        assert!(err.to_string().contains("serve_threads"), "{err}");
+    }
+
+    #[test]
     fn short_admin_key_is_refused() {
         let err = Config::from_toml("admin_api_key = \"short\"").expect_err("refused");
         assert!(err.to_string().contains("admin_api_key"), "{err}");
