@@ -15,6 +15,15 @@ use serde_json::{Value, json};
 
 const CODEX_PATH: &str = "/backend-api/codex/responses";
 
+/// The last request relayed to the Codex responses path (background quota polls and token
+/// refreshes reach the same fake, in their own time).
+fn last_relayed(env: &Env) -> fake_upstream::RecordedRequest {
+    env.fake
+        .requests_to(CODEX_PATH)
+        .pop()
+        .expect("a relayed request")
+}
+
 #[tokio::test]
 async fn a_non_streaming_client_gets_one_json_answer_and_the_backend_gets_codex_rules() {
     let env = Env::start().await;
@@ -112,7 +121,8 @@ async fn a_streaming_client_gets_the_stream_and_no_originator_means_codex_cli() 
     );
     let text = resp.text().await.expect("stream");
     assert!(text.contains("event: response.completed"), "{text}");
-    let sent = env.fake.last_request().expect("sent");
+    // the last call to the responses path: a background quota poll may reach the fake later
+    let sent = last_relayed(&env);
     assert_eq!(sent.header("originator"), Some("codex_cli_rs"));
     assert_eq!(
         sent.header("session_id"),
@@ -257,7 +267,7 @@ async fn a_usage_limit_fails_over_to_the_next_account_and_cools_the_first_until_
             .await
             .expect("relay");
         assert_eq!(resp.status().as_u16(), 200);
-        let last = env.fake.last_request().expect("sent");
+        let last = last_relayed(&env);
         assert_eq!(last.header("chatgpt-account-id"), Some(served.as_str()));
     }
 }
