@@ -57,11 +57,11 @@ fn event(n: usize) -> UsageEvent {
         output_tokens: 321,
         reasoning_tokens: 0,
         cost_usd: Decimal::new(3_657_500, 9),
-        upstream_usage: Some(serde_json::json!({
+        upstream_usage: Some(realms_core::usage::RawUsage::from(&serde_json::json!({
             "prompt_tokens": 1200, "completion_tokens": 321, "total_tokens": 1521,
             "prompt_tokens_details": {"cached_tokens": 1024, "audio_tokens": 0},
             "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0}
-        })),
+        }))),
         partial: false,
     }
 }

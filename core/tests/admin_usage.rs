@@ -42,9 +42,9 @@ fn event(user_id: i64, token_id: i64, channel_id: i64, model: &str, second: i64)
         output_tokens: 80,
         reasoning_tokens: 64,
         cost_usd: "0.001234".parse().expect("decimal"),
-        upstream_usage: Some(
-            json!({ "input_tokens": 1200, "output_tokens_details": { "reasoning_tokens": 64 } }),
-        ),
+        upstream_usage: Some(realms_core::usage::RawUsage::from(
+            &json!({ "input_tokens": 1200, "output_tokens_details": { "reasoning_tokens": 64 } }),
+        )),
         partial: false,
     }
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::row::{decimal, decode_err, time};
 use super::{Conn, Page, StoreError};
+use crate::usage::RawUsage;
 
 /// What one data-plane request used and cost.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -63,7 +64,7 @@ pub struct UsageEvent {
     #[serde(with = "rust_decimal::serde::str")]
     pub cost_usd: Decimal,
     /// The upstream's own usage object, verbatim.
-    pub upstream_usage: Option<serde_json::Value>,
+    pub upstream_usage: Option<RawUsage>,
     /// Whether the request ended early (client gone, stream cut) and the counts are what was seen.
     pub partial: bool,
 }
@@ -129,7 +130,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<UsageEvent> {
     let upstream_usage = match row.get_ref(24)?.as_str_or_null()? {
         None => None,
         Some(text) => Some(
-            serde_json::from_str(text)
+            RawUsage::from_text(text.to_owned())
                 .map_err(|e| decode_err(24, StoreError::Corrupt(format!("upstream usage: {e}"))))?,
         ),
     };
@@ -195,7 +196,7 @@ pub fn insert_batch<'a>(
             int(e.output_tokens),
             int(e.reasoning_tokens),
             e.cost_usd.normalize().to_string(),
-            e.upstream_usage.as_ref().map(serde_json::Value::to_string),
+            e.upstream_usage.as_ref().map(RawUsage::text),
             e.partial,
         ])?;
     }
@@ -304,7 +305,9 @@ mod tests {
             output_tokens: 300,
             reasoning_tokens: 100,
             cost_usd: "0.012345".parse().expect("decimal"),
-            upstream_usage: Some(json!({ "prompt_tokens": 1000, "nested": { "a": [1, 2] } })),
+            upstream_usage: Some(RawUsage::from(
+                &json!({ "prompt_tokens": 1000, "nested": { "a": [1, 2] } }),
+            )),
             partial: false,
         }
     }

@@ -3,8 +3,10 @@
 //! (`usage::recorder`, `store::usage`); nothing here touches the database or the network.
 
 pub mod cost;
+pub mod raw;
 pub mod recorder;
 pub mod tokens;
 
 pub use cost::{Prices, cost};
+pub use raw::RawUsage;
 pub use tokens::TokenUsage;

@@ -8,11 +8,13 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::observed::{ErrorMember, StreamError};
 use super::sse::SseEvent;
 use super::stream::{Effect, Progress, event_type};
 use super::{Observed, Protocol};
+use crate::usage::RawUsage;
 
 /// The members of a message (or an error body) that accounting reads.
 #[derive(Debug, Deserialize)]
@@ -21,8 +23,8 @@ struct Message<'a> {
     kind: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     model: Option<Cow<'a, str>>,
-    #[serde(default)]
-    usage: Option<Value>,
+    #[serde(borrow, default)]
+    usage: Option<&'a RawValue>,
     #[serde(borrow, default)]
     error: Option<ErrorMember<'a>>,
 }
@@ -34,9 +36,9 @@ struct MessageStart<'a> {
 }
 
 #[derive(Debug, Deserialize)]
-struct MessageDelta {
-    #[serde(default)]
-    usage: Option<Value>,
+struct MessageDelta<'a> {
+    #[serde(borrow, default)]
+    usage: Option<&'a RawValue>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,7 +89,7 @@ pub(crate) fn on_event(progress: &mut Progress, event: &SseEvent) -> Effect {
             Effect::default()
         }
         b"message_delta" => {
-            if let Ok(delta) = serde_json::from_slice::<MessageDelta>(event.data) {
+            if let Ok(delta) = serde_json::from_slice::<MessageDelta<'_>>(event.data) {
                 merge_usage(&mut observed.raw_usage, delta.usage);
             }
             Effect::default()
@@ -120,21 +122,26 @@ pub(crate) fn on_event(progress: &mut Progress, event: &SseEvent) -> Effect {
     }
 }
 
-/// Lays the non-null members of `update` over `raw` (keeping `raw`'s key order).
-fn merge_usage(raw: &mut Option<Value>, update: Option<Value>) {
-    let Some(update) = update.filter(|update| !update.is_null()) else {
+/// Lays the non-null members of `update` over `raw` (keeping `raw`'s key order). The first
+/// usage is kept as it arrived; a merged one is written anew (compact).
+fn merge_usage(raw: &mut Option<RawUsage>, update: Option<&RawValue>) {
+    let Some(update) = update else {
         return;
     };
-    match (raw.as_mut(), update) {
-        (Some(Value::Object(base)), Value::Object(update)) => {
-            for (key, value) in update {
-                if !value.is_null() {
-                    base.insert(key, value);
-                }
+    let object = |raw: &RawValue| match serde_json::from_str::<Value>(raw.get()) {
+        Ok(Value::Object(members)) => Some(members),
+        _ => None,
+    };
+    let merged = raw.as_ref().and_then(|base| {
+        let mut base = object(base.raw())?;
+        for (key, value) in object(update)? {
+            if !value.is_null() {
+                base.insert(key, value);
             }
         }
-        (_, update) => *raw = Some(update),
-    }
+        Some(RawUsage::from(&Value::Object(base)))
+    });
+    *raw = Some(merged.unwrap_or_else(|| RawUsage::new(update)));
 }
 
 #[cfg(test)]
@@ -143,38 +150,39 @@ mod tests {
 
     use super::*;
 
+    fn raw(value: &Value) -> Box<RawValue> {
+        serde_json::value::to_raw_value(value).expect("raw")
+    }
+
     #[test]
     fn merge_overlays_non_null_members_in_place() {
-        let mut raw =
-            Some(json!({"input_tokens": 5, "cache_read_input_tokens": 10, "output_tokens": 1}));
-        merge_usage(
-            &mut raw,
-            Some(json!({"output_tokens": 42, "input_tokens": null, "x": 1})),
-        );
-        let raw = raw.expect("merged");
+        let start = json!({"input_tokens": 5, "cache_read_input_tokens": 10, "output_tokens": 1});
+        let mut merged = Some(RawUsage::from(&start));
+        let delta = raw(&json!({"output_tokens": 42, "input_tokens": null, "x": 1}));
+        merge_usage(&mut merged, Some(&delta));
         assert_eq!(
-            raw,
-            json!({"input_tokens": 5, "cache_read_input_tokens": 10, "output_tokens": 42, "x": 1})
-        );
-        let keys: Vec<_> = raw.as_object().expect("object").keys().cloned().collect();
-        assert_eq!(
-            keys,
-            [
-                "input_tokens",
-                "cache_read_input_tokens",
-                "output_tokens",
-                "x"
-            ]
+            merged.expect("merged").text(),
+            r#"{"input_tokens":5,"cache_read_input_tokens":10,"output_tokens":42,"x":1}"#,
+            "values overlaid, key order kept"
         );
     }
 
     #[test]
-    fn merge_without_start_takes_the_delta() {
-        let mut raw = None;
-        merge_usage(&mut raw, Some(json!({"output_tokens": 3})));
-        assert_eq!(raw, Some(json!({"output_tokens": 3})));
-        merge_usage(&mut raw, None);
-        merge_usage(&mut raw, Some(Value::Null));
-        assert_eq!(raw, Some(json!({"output_tokens": 3})));
+    fn merge_without_start_takes_the_delta_as_it_arrived() {
+        let mut merged = None;
+        let delta = RawValue::from_string(r#"{ "output_tokens": 3 }"#.to_owned()).expect("raw");
+        merge_usage(&mut merged, Some(&delta));
+        assert_eq!(
+            merged.as_ref().map(RawUsage::text),
+            Some(r#"{ "output_tokens": 3 }"#)
+        );
+        merge_usage(&mut merged, None);
+        assert_eq!(
+            merged.as_ref().map(RawUsage::text),
+            Some(r#"{ "output_tokens": 3 }"#)
+        );
+        let not_an_object = raw(&json!(7));
+        merge_usage(&mut merged, Some(&not_an_object));
+        assert_eq!(merged.as_ref().map(RawUsage::text), Some("7"));
     }
 }

@@ -10,13 +10,15 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
+use super::normalise::normalise;
 use super::observed::{ErrorMember, NonEmpty};
 use super::scan::{ERROR, FINISH_REASON, USAGE_METADATA, has_non_null, has_object};
 use super::sse::SseEvent;
 use super::stream::{Effect, Progress};
 use super::{Observed, Protocol};
+use crate::usage::RawUsage;
 
 /// The members of a `GenerateContentResponse` (or an error body) that accounting reads.
 #[derive(Debug, Default, Deserialize)]
@@ -24,8 +26,8 @@ use super::{Observed, Protocol};
 struct Chunk<'a> {
     #[serde(default)]
     candidates: Option<Vec<Candidate<'a>>>,
-    #[serde(default)]
-    usage_metadata: Option<Value>,
+    #[serde(borrow, default)]
+    usage_metadata: Option<&'a RawValue>,
     #[serde(borrow, default)]
     model_version: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -77,8 +79,8 @@ fn apply(observed: &mut Observed, chunk: Chunk<'_>) -> Effect {
         effect.completed = true;
     }
     observed.note_model(chunk.model_version);
-    if let Some(usage) = chunk.usage_metadata.filter(|usage| !usage.is_null()) {
-        observed.raw_usage = Some(usage);
+    if let Some(usage) = chunk.usage_metadata {
+        observed.raw_usage = Some(RawUsage::new(usage));
     }
     if let Some(error) = chunk.error {
         observed.error = Some(error.into_stream_error("error"));
@@ -106,8 +108,10 @@ pub(crate) fn observe_json(body: &[u8]) -> Observed {
     // a whole JSON answer is complete unless it reports an error; `finishReason` is not
     // required here (`countTokens`, `embedContent` and blocked prompts have none)
     observed.completed = observed.error.is_none();
-    let raw = observed.raw_usage.take();
-    observed.set_raw_usage(Protocol::Gemini, raw);
+    observed.usage = observed
+        .raw_usage
+        .as_ref()
+        .map(|raw| normalise(Protocol::Gemini, raw.raw()));
     observed
 }
 
@@ -148,16 +152,15 @@ impl GeminiStream {
         }
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
-        struct UsageOnly {
-            #[serde(default)]
-            usage_metadata: Option<Value>,
+        struct UsageOnly<'a> {
+            #[serde(borrow, default)]
+            usage_metadata: Option<&'a RawValue>,
         }
         if let Ok(UsageOnly {
             usage_metadata: Some(usage),
         }) = serde_json::from_slice(&self.unparsed_usage)
-            && !usage.is_null()
         {
-            progress.observed.raw_usage = Some(usage);
+            progress.observed.raw_usage = Some(RawUsage::new(usage));
         }
     }
 }

@@ -13,100 +13,356 @@
 //! that Google bills as input, so it counts in the whole prompt. Missing, `null` or non-numeric
 //! counts read as 0: an upstream that omits a part has none of it.
 
-use serde_json::Value;
+use std::fmt;
+
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 
 use super::Protocol;
 use crate::usage::TokenUsage;
 
-/// Normalises `raw`, the upstream's own usage object of `protocol`.
-pub fn normalise(protocol: Protocol, raw: &Value) -> TokenUsage {
+/// Normalises `raw`, the upstream's own usage object of `protocol`, as it arrived. Read with
+/// typed visitors (no map is built): only the members below are looked at.
+pub fn normalise(protocol: Protocol, raw: &RawValue) -> TokenUsage {
+    let members = serde_json::from_str::<Members>(raw.get()).unwrap_or_default();
     match protocol {
-        Protocol::Responses | Protocol::Chat | Protocol::Embeddings => openai(raw),
-        Protocol::Messages => anthropic(raw),
-        Protocol::Gemini => gemini(raw),
+        Protocol::Responses | Protocol::Chat | Protocol::Embeddings => openai(&members),
+        Protocol::Messages => anthropic(&members),
+        Protocol::Gemini => gemini(&members),
     }
 }
 
-/// A non-negative integer count at `path`, 0 when absent or not a count. Some OpenAI-compatible
-/// servers write counts as `12.0`; a whole float is accepted.
-fn count(raw: &Value, path: &[&str]) -> u64 {
-    let value = path.iter().try_fold(raw, |value, key| value.get(key));
-    let Some(value) = value else {
-        return 0;
-    };
-    if let Some(count) = value.as_u64() {
-        return count;
-    }
-    match value.as_f64() {
-        Some(float) if float.is_finite() && float >= 0.0 && float.fract() == 0.0 => {
-            // a whole, non-negative float below 2^64 converts exactly; above, it saturates
-            float as u64
-        }
-        _ => 0,
-    }
+/// One count as written: whether the member is present (even as `null` or junk) and its value,
+/// 0 unless it is a non-negative whole number. Some OpenAI-compatible servers write counts as
+/// `12.0`; a whole float is accepted.
+#[derive(Debug, Default, Clone, Copy)]
+struct Count {
+    present: bool,
+    value: u64,
 }
 
-/// The first of two alternative keys that is present (Responses vs Chat spelling).
-fn either(raw: &Value, primary: &[&str], alternative: &[&str]) -> u64 {
-    let present = primary
-        .iter()
-        .try_fold(raw, |value, key| value.get(key))
-        .is_some();
-    if present {
-        count(raw, primary)
+/// An OpenAI `*_details` object; its counts are present only when it is an object.
+#[derive(Debug, Default, Clone, Copy)]
+struct Details {
+    cached_tokens: Count,
+    reasoning_tokens: Count,
+}
+
+/// Every member any of the three vendors reports, read in one pass.
+#[derive(Debug, Default, Clone, Copy)]
+struct Members {
+    input_tokens: Count,
+    prompt_tokens: Count,
+    output_tokens: Count,
+    completion_tokens: Count,
+    input_tokens_details: Details,
+    prompt_tokens_details: Details,
+    output_tokens_details: Details,
+    completion_tokens_details: Details,
+    cache_read_input_tokens: Count,
+    cache_creation_input_tokens: Count,
+    prompt_token_count: Count,
+    tool_use_prompt_token_count: Count,
+    cached_content_token_count: Count,
+    candidates_token_count: Count,
+    thoughts_token_count: Count,
+}
+
+/// The first of two alternative spellings that is present (Responses vs Chat).
+fn either(primary: Count, alternative: Count) -> u64 {
+    if primary.present {
+        primary.value
     } else {
-        count(raw, alternative)
+        alternative.value
     }
 }
 
-fn openai(raw: &Value) -> TokenUsage {
+fn openai(m: &Members) -> TokenUsage {
     TokenUsage {
-        input_tokens: either(raw, &["input_tokens"], &["prompt_tokens"]),
+        input_tokens: either(m.input_tokens, m.prompt_tokens),
         cached_input_tokens: either(
-            raw,
-            &["input_tokens_details", "cached_tokens"],
-            &["prompt_tokens_details", "cached_tokens"],
+            m.input_tokens_details.cached_tokens,
+            m.prompt_tokens_details.cached_tokens,
         ),
         cache_write_tokens: 0,
-        output_tokens: either(raw, &["output_tokens"], &["completion_tokens"]),
+        output_tokens: either(m.output_tokens, m.completion_tokens),
         reasoning_tokens: either(
-            raw,
-            &["output_tokens_details", "reasoning_tokens"],
-            &["completion_tokens_details", "reasoning_tokens"],
+            m.output_tokens_details.reasoning_tokens,
+            m.completion_tokens_details.reasoning_tokens,
         ),
     }
 }
 
-fn anthropic(raw: &Value) -> TokenUsage {
-    let cache_read = count(raw, &["cache_read_input_tokens"]);
-    let cache_write = count(raw, &["cache_creation_input_tokens"]);
+fn anthropic(m: &Members) -> TokenUsage {
+    let cache_read = m.cache_read_input_tokens.value;
+    let cache_write = m.cache_creation_input_tokens.value;
     TokenUsage {
-        input_tokens: count(raw, &["input_tokens"])
+        input_tokens: m
+            .input_tokens
+            .value
             .saturating_add(cache_read)
             .saturating_add(cache_write),
         cached_input_tokens: cache_read,
         cache_write_tokens: cache_write,
-        output_tokens: count(raw, &["output_tokens"]),
+        output_tokens: m.output_tokens.value,
         reasoning_tokens: 0,
     }
 }
 
-fn gemini(raw: &Value) -> TokenUsage {
-    let thoughts = count(raw, &["thoughtsTokenCount"]);
+fn gemini(m: &Members) -> TokenUsage {
+    let thoughts = m.thoughts_token_count.value;
     TokenUsage {
-        input_tokens: count(raw, &["promptTokenCount"])
-            .saturating_add(count(raw, &["toolUsePromptTokenCount"])),
-        cached_input_tokens: count(raw, &["cachedContentTokenCount"]),
+        input_tokens: m
+            .prompt_token_count
+            .value
+            .saturating_add(m.tool_use_prompt_token_count.value),
+        cached_input_tokens: m.cached_content_token_count.value,
         cache_write_tokens: 0,
-        output_tokens: count(raw, &["candidatesTokenCount"]).saturating_add(thoughts),
+        output_tokens: m.candidates_token_count.value.saturating_add(thoughts),
         reasoning_tokens: thoughts,
+    }
+}
+
+/// A member name, matched without allocating (an escaped name is unescaped first).
+struct Name(Option<&'static str>);
+
+/// Every name [`Members`] and [`Details`] read.
+const NAMES: [&str; 17] = [
+    "input_tokens",
+    "prompt_tokens",
+    "output_tokens",
+    "completion_tokens",
+    "input_tokens_details",
+    "prompt_tokens_details",
+    "output_tokens_details",
+    "completion_tokens_details",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "promptTokenCount",
+    "toolUsePromptTokenCount",
+    "cachedContentTokenCount",
+    "candidatesTokenCount",
+    "thoughtsTokenCount",
+    "cached_tokens",
+    "reasoning_tokens",
+];
+
+impl<'de> serde::Deserialize<'de> for Name {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl Visitor<'_> for NameVisitor {
+            type Value = Name;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Name, E> {
+                Ok(Name(NAMES.iter().copied().find(|known| *known == name)))
+            }
+        }
+        deserializer.deserialize_identifier(NameVisitor)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(CountVisitor)
+    }
+}
+
+/// Any JSON value as a [`Count`]: numbers are read, everything else is present with 0.
+struct CountVisitor;
+
+impl CountVisitor {
+    fn of(value: u64) -> Count {
+        Count {
+            present: true,
+            value,
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for CountVisitor {
+    type Value = Count;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a token count")
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Count, E> {
+        Ok(Self::of(value))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Count, E> {
+        Ok(Self::of(u64::try_from(value).unwrap_or(0)))
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Count, E> {
+        let whole = value.is_finite() && value >= 0.0 && value.fract() == 0.0;
+        // a whole, non-negative float below 2^64 converts exactly; above, it saturates
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "checked whole and non-negative; saturating is the intent"
+        )]
+        Ok(Self::of(if whole { value as u64 } else { 0 }))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Count, E> {
+        Ok(Self::of(0))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Count, E> {
+        Ok(Self::of(0))
+    }
+
+    fn visit_unit<E>(self) -> Result<Count, E> {
+        Ok(Self::of(0))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Count, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Self::of(0))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Count, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Self::of(0))
+    }
+}
+
+/// An object read member by member: each known name is offered to [`Object::read`].
+trait Object: Default {
+    /// Reads the value of the member `name` if it is one of this object's; `false` leaves it
+    /// unread.
+    fn read<'de, A: MapAccess<'de>>(
+        &mut self,
+        name: &'static str,
+        map: &mut A,
+    ) -> Result<bool, A::Error>;
+}
+
+impl Object for Members {
+    fn read<'de, A: MapAccess<'de>>(
+        &mut self,
+        name: &'static str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        let count = match name {
+            "input_tokens" => &mut self.input_tokens,
+            "prompt_tokens" => &mut self.prompt_tokens,
+            "output_tokens" => &mut self.output_tokens,
+            "completion_tokens" => &mut self.completion_tokens,
+            "cache_read_input_tokens" => &mut self.cache_read_input_tokens,
+            "cache_creation_input_tokens" => &mut self.cache_creation_input_tokens,
+            "promptTokenCount" => &mut self.prompt_token_count,
+            "toolUsePromptTokenCount" => &mut self.tool_use_prompt_token_count,
+            "cachedContentTokenCount" => &mut self.cached_content_token_count,
+            "candidatesTokenCount" => &mut self.candidates_token_count,
+            "thoughtsTokenCount" => &mut self.thoughts_token_count,
+            _ => {
+                let details = match name {
+                    "input_tokens_details" => &mut self.input_tokens_details,
+                    "prompt_tokens_details" => &mut self.prompt_tokens_details,
+                    "output_tokens_details" => &mut self.output_tokens_details,
+                    "completion_tokens_details" => &mut self.completion_tokens_details,
+                    _ => return Ok(false),
+                };
+                *details = map.next_value()?;
+                return Ok(true);
+            }
+        };
+        *count = map.next_value()?;
+        Ok(true)
+    }
+}
+
+impl Object for Details {
+    fn read<'de, A: MapAccess<'de>>(
+        &mut self,
+        name: &'static str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        let count = match name {
+            "cached_tokens" => &mut self.cached_tokens,
+            "reasoning_tokens" => &mut self.reasoning_tokens,
+            _ => return Ok(false),
+        };
+        *count = map.next_value()?;
+        Ok(true)
+    }
+}
+
+/// Reads any JSON value as `T`: an object member by member (a repeated member overwrites the
+/// earlier one, as in a JSON object), anything else as `T::default()` (nothing present).
+struct Loose<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: Object> Visitor<'de> for Loose<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a usage object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+        let mut object = T::default();
+        while let Some(Name(name)) = map.next_key::<Name>()? {
+            let read = match name {
+                Some(name) => object.read(name, &mut map)?,
+                None => false,
+            };
+            if !read {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(object)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(T::default())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<T, E> {
+        Ok(T::default())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<T, E> {
+        Ok(T::default())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<T, E> {
+        Ok(T::default())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<T, E> {
+        Ok(T::default())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<T, E> {
+        Ok(T::default())
+    }
+
+    fn visit_unit<E>(self) -> Result<T, E> {
+        Ok(T::default())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Members {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(Loose(std::marker::PhantomData))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Details {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(Loose(std::marker::PhantomData))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use rstest::rstest;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 
@@ -168,11 +424,40 @@ mod tests {
         usage(12, 0, 0, 0, 0)
     )]
     #[case::not_an_object(Protocol::Responses, json!(42), usage(0, 0, 0, 0, 0))]
+    #[case::null_primary_spelling_is_present(
+        Protocol::Chat,
+        json!({"input_tokens": null, "prompt_tokens": 9, "completion_tokens": 2}),
+        usage(0, 0, 0, 2, 0)
+    )]
+    #[case::details_that_are_not_objects_are_absent(
+        Protocol::Responses,
+        json!({"input_tokens": 4, "input_tokens_details": [1], "prompt_tokens_details": {"cached_tokens": 3},
+               "output_tokens_details": "x", "completion_tokens_details": {"reasoning_tokens": 2}}),
+        usage(4, 3, 0, 0, 2)
+    )]
+    #[case::junk_counts_and_deep_values_are_skipped(
+        Protocol::Messages,
+        json!({"input_tokens": {"a": [1, {"b": 2}]}, "output_tokens": [3], "server_tool_use": {"web_search_requests": 1},
+               "cache_read_input_tokens": true, "cache_creation_input_tokens": 1e300}),
+        usage(u64::MAX, 0, u64::MAX, 0, 0)
+    )]
     fn normalise_table(
         #[case] protocol: Protocol,
         #[case] raw: Value,
         #[case] expected: TokenUsage,
     ) {
+        let raw = serde_json::value::to_raw_value(&raw).expect("raw");
         assert_eq!(normalise(protocol, &raw), expected);
+    }
+
+    /// Text only a raw reading sees: a repeated member (the last one counts, as when the
+    /// object was a map) and an escaped member name.
+    #[test]
+    fn repeated_and_escaped_member_names() {
+        let raw = RawValue::from_string(
+            r#"{"prompt_tokens": 1, "prompt_tokens": 7, "completion_\u0074okens": 5}"#.to_owned(),
+        )
+        .expect("raw");
+        assert_eq!(normalise(Protocol::Chat, &raw), usage(7, 0, 0, 5, 0));
     }
 }

@@ -6,19 +6,20 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::normalise::normalise;
 use super::{Protocol, anthropic, gemini, openai};
-use crate::usage::TokenUsage;
+use crate::usage::{RawUsage, TokenUsage};
 
 /// Usage, model and outcome of one upstream answer, streamed or not.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Observed {
     /// The usage normalised for the usage event; `None` when the upstream reported none.
     pub usage: Option<TokenUsage>,
-    /// The upstream's usage object verbatim (key order kept). For an Anthropic stream it is
-    /// `message_start`'s usage with `message_delta`'s non-null values laid over it.
-    pub raw_usage: Option<Value>,
+    /// The upstream's usage object verbatim: the JSON text as it arrived. For an Anthropic
+    /// stream it is `message_start`'s usage with `message_delta`'s non-null values laid over it.
+    pub raw_usage: Option<RawUsage>,
     /// The model the upstream says answered (`model`, or Gemini's `modelVersion`).
     pub upstream_model: Option<String>,
     /// Whether the protocol's proper end was seen: a whole JSON answer that is not an error or
@@ -32,11 +33,11 @@ pub struct Observed {
 }
 
 impl Observed {
-    /// Sets both usage fields from the upstream's raw usage object; `null` means none.
-    pub(crate) fn set_raw_usage(&mut self, protocol: Protocol, raw: Option<Value>) {
-        let raw = raw.filter(|raw| !raw.is_null());
-        self.usage = raw.as_ref().map(|raw| normalise(protocol, raw));
-        self.raw_usage = raw;
+    /// Sets both usage fields from the upstream's raw usage object (a JSON `null` is read as
+    /// none before it gets here).
+    pub(crate) fn set_raw_usage(&mut self, protocol: Protocol, raw: Option<&RawValue>) {
+        self.usage = raw.map(|raw| normalise(protocol, raw));
+        self.raw_usage = raw.map(RawUsage::new);
     }
 
     /// Records a Responses id unless one is known already.

@@ -117,7 +117,7 @@ impl StreamObserver {
         observed.usage = observed
             .raw_usage
             .as_ref()
-            .map(|raw| normalise(self.protocol, raw));
+            .map(|raw| normalise(self.protocol, raw.raw()));
         observed
     }
 

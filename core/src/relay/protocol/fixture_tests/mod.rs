@@ -12,7 +12,7 @@ use pretty_assertions::assert_eq;
 use serde_json::Value;
 
 use super::{FeedOutcome, Observed, Protocol, StreamObserver};
-use crate::usage::TokenUsage;
+use crate::usage::{RawUsage, TokenUsage};
 
 pub(super) const RESPONSES_JSON: &str =
     include_str!("../../../../../tests/fixtures/openai/responses.json");
@@ -61,11 +61,12 @@ pub(super) fn parse(text: &str) -> Value {
 }
 
 /// Compares two JSON values including key order (both sides keep it with `preserve_order`).
-pub(super) fn assert_verbatim(actual: Option<&Value>, expected: &Value) {
-    let actual = actual.expect("raw usage present");
-    assert_eq!(actual, expected);
+pub(super) fn assert_verbatim(actual: Option<&RawUsage>, expected: &Value) {
+    let actual: Value =
+        serde_json::from_str(actual.expect("raw usage present").text()).expect("raw usage is JSON");
+    assert_eq!(&actual, expected);
     assert_eq!(
-        serde_json::to_string(actual).expect("serialises"),
+        serde_json::to_string(&actual).expect("serialises"),
         serde_json::to_string(expected).expect("serialises"),
         "key order kept"
     );

@@ -6,12 +6,13 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::relay::protocol::observed::{ErrorMember, NonEmpty};
 use crate::relay::protocol::scan::{ERROR, USAGE, has_object};
 use crate::relay::protocol::sse::SseEvent;
 use crate::relay::protocol::stream::{Effect, Progress};
+use crate::usage::RawUsage;
 
 /// The end-of-stream sentinel's data.
 const DONE: &[u8] = b"[DONE]";
@@ -22,8 +23,8 @@ struct Chunk<'a> {
     model: Option<Cow<'a, str>>,
     #[serde(default)]
     choices: Option<Vec<Choice>>,
-    #[serde(default)]
-    usage: Option<Value>,
+    #[serde(borrow, default)]
+    usage: Option<&'a RawValue>,
     #[serde(borrow, default)]
     error: Option<ErrorMember<'a>>,
 }
@@ -92,8 +93,8 @@ pub(crate) fn on_event(progress: &mut Progress, event: &SseEvent) -> Effect {
     };
     let observed = &mut progress.observed;
     observed.note_model(chunk.model);
-    if let Some(usage) = chunk.usage.filter(|usage| !usage.is_null()) {
-        observed.raw_usage = Some(usage);
+    if let Some(usage) = chunk.usage {
+        observed.raw_usage = Some(RawUsage::new(usage));
     }
     let mut effect = Effect::default();
     if let Some(error) = chunk.error {

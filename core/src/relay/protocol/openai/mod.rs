@@ -7,7 +7,7 @@ pub(crate) mod responses;
 use std::borrow::Cow;
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::observed::ErrorMember;
 use super::{Observed, Protocol};
@@ -18,8 +18,8 @@ use super::{Observed, Protocol};
 struct AnswerBody<'a> {
     #[serde(borrow, default)]
     model: Option<Cow<'a, str>>,
-    #[serde(default)]
-    usage: Option<Value>,
+    #[serde(borrow, default)]
+    usage: Option<&'a RawValue>,
     #[serde(borrow, default)]
     error: Option<ErrorMember<'a>>,
 }

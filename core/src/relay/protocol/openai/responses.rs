@@ -6,12 +6,13 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::relay::protocol::observed::{ErrorMember, StreamError};
 use crate::relay::protocol::sse::SseEvent;
 use crate::relay::protocol::stream::{Effect, Progress, event_type};
 use crate::relay::protocol::{Observed, Protocol};
+use crate::usage::RawUsage;
 
 /// The members of a response object that accounting reads; `output`, `instructions` and
 /// `tools` (often the largest parts) are skipped unparsed.
@@ -23,8 +24,8 @@ struct ResponseObject<'a> {
     model: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     status: Option<Cow<'a, str>>,
-    #[serde(default)]
-    usage: Option<Value>,
+    #[serde(borrow, default)]
+    usage: Option<&'a RawValue>,
     #[serde(borrow, default)]
     error: Option<ErrorMember<'a>>,
     #[serde(borrow, default)]
@@ -156,8 +157,8 @@ fn finish_event(progress: &mut Progress, data: &[u8], status: &str) -> Effect {
     let observed = &mut progress.observed;
     observed.note_model(response.model.take());
     observed.note_response_id(response.id.take());
-    if let Some(usage) = response.usage.take().filter(|usage| !usage.is_null()) {
-        observed.raw_usage = Some(usage);
+    if let Some(usage) = response.usage.take() {
+        observed.raw_usage = Some(RawUsage::new(usage));
     }
     match response.into_error(status) {
         Some(error) => {
