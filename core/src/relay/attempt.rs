@@ -161,8 +161,7 @@ pub async fn send(
     if codex {
         path = super::codex::upstream_path(&path);
     }
-    let target = url::join(&channel.base_url, &path, query.as_deref());
-    let target: ::url::Url = target.parse().map_err(|_| {
+    let base = channel.base.as_ref().ok_or_else(|| {
         transport(
             state,
             RelayError::UpstreamFailed {
@@ -171,6 +170,7 @@ pub async fn send(
             },
         )
     })?;
+    let target = url::join_parsed(base, &path, query.as_deref());
     let guarded = !state.settings().allow_private_upstreams;
     if guarded {
         guard::check_literal_host(&target).map_err(guard_refusal)?;

@@ -3,7 +3,6 @@
 //! record. Failover loops over the bracketed phases only, within `routing.max_attempts` and
 //! `routing.max_failover_secs`; once the first upstream event is forwarded there is no retry.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -177,7 +176,8 @@ async fn run(
     };
     let routing = &state.config.routing;
     let deadline = now + Duration::from_secs(routing.max_failover_secs);
-    let mut tried = HashSet::new();
+    // (channel, credential) pairs already tried; at most `max_attempts` long
+    let mut tried = Vec::with_capacity(1);
     let mut last: Option<RelayError> = None;
     for _ in 0..routing.max_attempts {
         let now = Instant::now();
@@ -202,7 +202,7 @@ async fn run(
                 return Err(last.unwrap_or(RelayError::RateLimited(Some(secs))));
             }
         };
-        tried.insert((pick.channel.id, pick.credential().id));
+        tried.push((pick.channel.id, pick.credential().id));
         draft.channel_id = Some(pick.channel.id);
         draft.credential_id = Some(pick.credential().id);
         draft.multiplier = table

@@ -71,6 +71,7 @@ pub fn build(rows: RoutingRows, sealer: &Sealer) -> RoutingTable {
             id: row.id,
             name: row.name,
             kind,
+            base: row.base_url.trim_end_matches('/').parse().ok(),
             base_url: row.base_url.trim_end_matches('/').to_owned(),
             priority: row.priority,
             weight: u32::try_from(row.weight.max(0)).unwrap_or(u32::MAX),

@@ -60,9 +60,35 @@ impl Health {
     /// When `target` is usable again, if it is cooling down now.
     pub fn blocked_until(&self, target: &Target, now: Instant) -> Option<Instant> {
         let map = self.cooldowns.lock().ok()?;
+        if map.is_empty() {
+            return None;
+        }
         map.get(target)
             .map(|c| c.until)
             .filter(|until| *until > now)
+    }
+
+    /// When a channel is usable again for `model`: the later of the channel's and the
+    /// channel-and-model cooldowns, if either is running now.
+    pub fn channel_blocked_until(
+        &self,
+        channel_id: i64,
+        model: &str,
+        now: Instant,
+    ) -> Option<Instant> {
+        let map = self.cooldowns.lock().ok()?;
+        if map.is_empty() {
+            return None;
+        }
+        [
+            Target::Channel(channel_id),
+            Target::ChannelModel(channel_id, model.to_owned()),
+        ]
+        .iter()
+        .filter_map(|target| map.get(target))
+        .map(|c| c.until)
+        .filter(|until| *until > now)
+        .max()
     }
 
     /// Cools `target` down for `base`, doubled for each consecutive strike up to `max`; an
@@ -214,6 +240,36 @@ mod tests {
         assert_eq!(
             health.blocked_until(&Target::Credential(4), now),
             Some(now + wait)
+        );
+    }
+
+    #[test]
+    fn a_channel_is_blocked_by_its_own_or_its_model_cooldown_whichever_ends_later() {
+        let health = Health::default();
+        let now = Instant::now();
+        let max = Duration::from_secs(600);
+        assert_eq!(health.channel_blocked_until(3, "m", now), None);
+        let (short, long) = (Duration::from_secs(5), Duration::from_secs(50));
+        health.cool_down(Target::Channel(3), short, max, true, "500".into(), now);
+        health.cool_down(
+            Target::ChannelModel(3, "m".into()),
+            long,
+            max,
+            true,
+            "404".into(),
+            now,
+        );
+        assert_eq!(health.channel_blocked_until(3, "m", now), Some(now + long));
+        assert_eq!(
+            health.channel_blocked_until(3, "other", now),
+            Some(now + short),
+            "another model waits only for the channel"
+        );
+        assert_eq!(health.channel_blocked_until(4, "m", now), None);
+        assert_eq!(
+            health.channel_blocked_until(3, "other", now + short),
+            None,
+            "expired"
         );
     }
 

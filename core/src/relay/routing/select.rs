@@ -85,10 +85,12 @@ pub fn pick(
     table: &RoutingTable,
     request: &Request<'_>,
     health: &Health,
-    tried: &HashSet<(i64, i64)>,
+    tried: &[(i64, i64)],
     now: Instant,
 ) -> Result<Pick, NoTarget> {
+    // a channel in several of the token's groups is judged once, at its first group
     let mut seen = HashSet::new();
+    let several_groups = request.token.groups.len() > 1;
     let mut earliest: Option<Instant> = None;
     let mut any_channel = false;
     // (group order, promoted first, priority high first, rendezvous score)
@@ -99,7 +101,7 @@ pub fn pick(
             continue;
         };
         for channel_id in &group.channels {
-            if !seen.insert(*channel_id) {
+            if several_groups && !seen.insert(*channel_id) {
                 continue;
             }
             let Some(channel) = table.channels.get(channel_id) else {
@@ -112,14 +114,7 @@ pub fn pick(
                 continue;
             };
             any_channel = true;
-            let blocked = [
-                Target::Channel(channel.id),
-                Target::ChannelModel(channel.id, request.model.to_owned()),
-            ]
-            .iter()
-            .filter_map(|t| health.blocked_until(t, now))
-            .max();
-            if let Some(until) = blocked {
+            if let Some(until) = health.channel_blocked_until(channel.id, request.model, now) {
                 earliest = Some(earliest.map_or(until, |e| e.min(until)));
                 continue;
             }
@@ -195,7 +190,7 @@ fn pick_credential(
     channel: &ChannelRoute,
     request: &Request<'_>,
     health: &Health,
-    tried: &HashSet<(i64, i64)>,
+    tried: &[(i64, i64)],
     now: Instant,
 ) -> Result<usize, Option<Instant>> {
     let mut earliest: Option<Instant> = None;

@@ -76,6 +76,8 @@ pub struct ChannelRoute {
     pub kind: ChannelKind,
     /// Base URL as stored (no trailing slash).
     pub base_url: String,
+    /// The base URL parsed, `None` when it is not a valid URL (requests to it then fail).
+    pub base: Option<url::Url>,
     /// Higher first.
     pub priority: i64,
     /// Share of traffic among channels of equal priority.

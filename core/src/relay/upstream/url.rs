@@ -1,5 +1,7 @@
 //! Upstream URLs: a channel's `base_url` as its vendor documents it (with or without a trailing
 //! version such as `/v1`) joined with the path the client called, never doubling the version.
+//! The relay parses each channel's base once, when the routing table is built ([`join_parsed`]);
+//! scheme, host and port are never parsed again per request.
 
 /// Whether a path segment is an API version such as `v1`, `v1beta`, `v4` or `v2alpha`.
 fn is_version_segment(segment: &str) -> bool {
@@ -40,6 +42,14 @@ pub fn join(base_url: &str, path: &str, query: Option<&str>) -> String {
         url.push('?');
         url.push_str(query);
     }
+    url
+}
+
+/// Joins a parsed base with the client's `path` and `query`, as [`join`] joins the texts.
+pub fn join_parsed(base: &url::Url, path: &str, query: Option<&str>) -> url::Url {
+    let mut url = base.clone();
+    url.set_path(&join(base.path(), path, None));
+    url.set_query(query.filter(|q| !q.is_empty()));
     url
 }
 
@@ -128,6 +138,25 @@ mod tests {
     fn joins_without_doubling_the_version() {
         for (name, base, path, query, want) in CASES {
             assert_eq!(join(base, path, *query), *want, "case {name}");
+            let parsed: url::Url = base.parse().expect("base");
+            assert_eq!(
+                join_parsed(&parsed, path, *query).as_str(),
+                *want,
+                "case {name}, parsed base"
+            );
+        }
+    }
+
+    #[test]
+    fn a_parsed_base_normalises_the_path_as_parsing_the_whole_url_does() {
+        let base: url::Url = "http://v1:8080/api/v1/".parse().expect("base");
+        for (path, query) in [
+            ("/v1/a/../b c", Some("x=1 2")),
+            ("/v1beta/models/m:generateContent", None),
+            ("/v1/%7Bid%7D/./items", Some("")),
+        ] {
+            let whole: url::Url = join(base.as_str(), path, query).parse().expect("whole");
+            assert_eq!(join_parsed(&base, path, query), whole, "{path}");
         }
     }
 

@@ -24,6 +24,7 @@ fn channel(
         name: format!("c{id}"),
         kind,
         base_url: "http://upstream.test".into(),
+        base: "http://upstream.test".parse().ok(),
         priority,
         weight,
         promoted,
@@ -105,7 +106,7 @@ fn request<'a>(token: &'a TokenRoute, session: Option<&'a str>) -> Request<'a> {
 }
 
 fn pick_once(f: &Fixture, req: &Request<'_>, health: &Health) -> Result<Pick, NoTarget> {
-    pick(&f.table, req, health, &HashSet::new(), Instant::now())
+    pick(&f.table, req, health, &[], Instant::now())
 }
 
 #[test]
@@ -250,16 +251,10 @@ fn cooling_targets_are_skipped_until_all_are_cooling() {
     let (ten, max) = (Duration::from_secs(10), Duration::from_secs(60));
     health.cool_down(Target::Credential(11), ten, max, true, "429".into(), now);
     assert_eq!(
-        pick(
-            &f.table,
-            &request(&f.token, None),
-            &health,
-            &HashSet::new(),
-            now
-        )
-        .expect("pick")
-        .channel
-        .id,
+        pick(&f.table, &request(&f.token, None), &health, &[], now)
+            .expect("pick")
+            .channel
+            .id,
         2
     );
     health.cool_down(
@@ -270,14 +265,7 @@ fn cooling_targets_are_skipped_until_all_are_cooling() {
         "404".into(),
         now,
     );
-    let err = pick(
-        &f.table,
-        &request(&f.token, None),
-        &health,
-        &HashSet::new(),
-        now,
-    )
-    .expect_err("none left");
+    let err = pick(&f.table, &request(&f.token, None), &health, &[], now).expect_err("none left");
     assert_eq!(err, NoTarget::AllCooling(5));
 }
 
@@ -289,19 +277,19 @@ fn tried_credentials_fall_back_to_the_next_key_then_channel() {
     );
     let health = Health::default();
     let now = Instant::now();
-    let mut tried = HashSet::new();
+    let mut tried = Vec::new();
     let first = pick(&f.table, &request(&f.token, None), &health, &tried, now).expect("pick");
-    tried.insert((1, first.credential().id));
+    tried.push((1, first.credential().id));
     let second = pick(&f.table, &request(&f.token, None), &health, &tried, now).expect("pick");
     assert_eq!(
         second.channel.id, 1,
         "another key of the best channel first"
     );
     assert_ne!(second.credential().id, first.credential().id);
-    tried.insert((1, second.credential().id));
+    tried.push((1, second.credential().id));
     let third = pick(&f.table, &request(&f.token, None), &health, &tried, now).expect("pick");
     assert_eq!(third.channel.id, 2);
-    tried.insert((2, 21));
+    tried.push((2, 21));
     assert_eq!(
         pick(&f.table, &request(&f.token, None), &health, &tried, now).expect_err("exhausted"),
         NoTarget::NoChannel
