@@ -44,6 +44,10 @@ mod embedded {
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Read connections opened beside the writer for a file database (WAL lets them run concurrently).
 const READ_CONNECTIONS: usize = 4;
+/// Page cache of the write connection, in KiB (SQLite's default is 2 000). Its work is appending
+/// usage rows and small admin changes, which touch a few pages each; the operating system's file
+/// cache is below it either way. Read connections keep the default for the console's scans.
+const WRITER_CACHE_KIB: i64 = 512;
 
 /// A connection as the table modules see it; a [`Transaction`] derefs to it.
 pub type Conn = Connection;
@@ -218,6 +222,8 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // negative: a size in KiB rather than pages
+    conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
     configure(&conn)?;
     Ok(conn)
 }
