@@ -44,8 +44,8 @@ impl PartialEq for RawUsage {
 impl From<&serde_json::Value> for RawUsage {
     /// The compact text of `value` (tests, and usage merged from several events).
     fn from(value: &serde_json::Value) -> Self {
-        let text = serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned());
-        Self::from_text(text).unwrap_or_else(|_| Self::from(&serde_json::Value::Null))
+        // writing a `Value` cannot fail: it holds only JSON
+        serde_json::value::to_raw_value(value).map_or_else(|_| Self::new(RawValue::NULL), Self)
     }
 }
 

@@ -12,7 +12,6 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::normalise::normalise;
 use super::observed::{ErrorMember, NonEmpty};
 use super::scan::{ERROR, FINISH_REASON, USAGE_METADATA, has_non_null, has_object};
 use super::sse::SseEvent;
@@ -108,10 +107,7 @@ pub(crate) fn observe_json(body: &[u8]) -> Observed {
     // a whole JSON answer is complete unless it reports an error; `finishReason` is not
     // required here (`countTokens`, `embedContent` and blocked prompts have none)
     observed.completed = observed.error.is_none();
-    observed.usage = observed
-        .raw_usage
-        .as_ref()
-        .map(|raw| normalise(Protocol::Gemini, raw.raw()));
+    observed.count_usage(Protocol::Gemini);
     observed
 }
 

@@ -13,6 +13,7 @@
 //! that Google bills as input, so it counts in the whole prompt. Missing, `null` or non-numeric
 //! counts read as 0: an upstream that omits a part has none of it.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -123,40 +124,22 @@ fn gemini(m: &Members) -> TokenUsage {
     }
 }
 
-/// A member name, matched without allocating (an escaped name is unescaped first).
-struct Name(Option<&'static str>);
+/// A member name: borrowed from the text, copied only when it was written with escapes.
+struct Name<'de>(Cow<'de, str>);
 
-/// Every name [`Members`] and [`Details`] read.
-const NAMES: [&str; 17] = [
-    "input_tokens",
-    "prompt_tokens",
-    "output_tokens",
-    "completion_tokens",
-    "input_tokens_details",
-    "prompt_tokens_details",
-    "output_tokens_details",
-    "completion_tokens_details",
-    "cache_read_input_tokens",
-    "cache_creation_input_tokens",
-    "promptTokenCount",
-    "toolUsePromptTokenCount",
-    "cachedContentTokenCount",
-    "candidatesTokenCount",
-    "thoughtsTokenCount",
-    "cached_tokens",
-    "reasoning_tokens",
-];
-
-impl<'de> serde::Deserialize<'de> for Name {
+impl<'de> serde::Deserialize<'de> for Name<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct NameVisitor;
-        impl Visitor<'_> for NameVisitor {
-            type Value = Name;
+        impl<'de> Visitor<'de> for NameVisitor {
+            type Value = Name<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a member name")
             }
-            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Name, E> {
-                Ok(Name(NAMES.iter().copied().find(|known| *known == name)))
+            fn visit_borrowed_str<E>(self, name: &'de str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Borrowed(name)))
+            }
+            fn visit_str<E>(self, name: &str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Owned(name.to_owned())))
             }
         }
         deserializer.deserialize_identifier(NameVisitor)
@@ -230,65 +213,48 @@ impl<'de> Visitor<'de> for CountVisitor {
     }
 }
 
-/// An object read member by member: each known name is offered to [`Object::read`].
+/// Where a member's value goes.
+enum Slot<'a> {
+    Count(&'a mut Count),
+    Details(&'a mut Details),
+}
+
+/// An object read member by member: each member's name is offered to [`Object::slot`].
 trait Object: Default {
-    /// Reads the value of the member `name` if it is one of this object's; `false` leaves it
-    /// unread.
-    fn read<'de, A: MapAccess<'de>>(
-        &mut self,
-        name: &'static str,
-        map: &mut A,
-    ) -> Result<bool, A::Error>;
+    /// Where the member `name` is kept, `None` for members not read.
+    fn slot(&mut self, name: &str) -> Option<Slot<'_>>;
 }
 
 impl Object for Members {
-    fn read<'de, A: MapAccess<'de>>(
-        &mut self,
-        name: &'static str,
-        map: &mut A,
-    ) -> Result<bool, A::Error> {
-        let count = match name {
-            "input_tokens" => &mut self.input_tokens,
-            "prompt_tokens" => &mut self.prompt_tokens,
-            "output_tokens" => &mut self.output_tokens,
-            "completion_tokens" => &mut self.completion_tokens,
-            "cache_read_input_tokens" => &mut self.cache_read_input_tokens,
-            "cache_creation_input_tokens" => &mut self.cache_creation_input_tokens,
-            "promptTokenCount" => &mut self.prompt_token_count,
-            "toolUsePromptTokenCount" => &mut self.tool_use_prompt_token_count,
-            "cachedContentTokenCount" => &mut self.cached_content_token_count,
-            "candidatesTokenCount" => &mut self.candidates_token_count,
-            "thoughtsTokenCount" => &mut self.thoughts_token_count,
-            _ => {
-                let details = match name {
-                    "input_tokens_details" => &mut self.input_tokens_details,
-                    "prompt_tokens_details" => &mut self.prompt_tokens_details,
-                    "output_tokens_details" => &mut self.output_tokens_details,
-                    "completion_tokens_details" => &mut self.completion_tokens_details,
-                    _ => return Ok(false),
-                };
-                *details = map.next_value()?;
-                return Ok(true);
-            }
-        };
-        *count = map.next_value()?;
-        Ok(true)
+    fn slot(&mut self, name: &str) -> Option<Slot<'_>> {
+        Some(match name {
+            "input_tokens" => Slot::Count(&mut self.input_tokens),
+            "prompt_tokens" => Slot::Count(&mut self.prompt_tokens),
+            "output_tokens" => Slot::Count(&mut self.output_tokens),
+            "completion_tokens" => Slot::Count(&mut self.completion_tokens),
+            "cache_read_input_tokens" => Slot::Count(&mut self.cache_read_input_tokens),
+            "cache_creation_input_tokens" => Slot::Count(&mut self.cache_creation_input_tokens),
+            "promptTokenCount" => Slot::Count(&mut self.prompt_token_count),
+            "toolUsePromptTokenCount" => Slot::Count(&mut self.tool_use_prompt_token_count),
+            "cachedContentTokenCount" => Slot::Count(&mut self.cached_content_token_count),
+            "candidatesTokenCount" => Slot::Count(&mut self.candidates_token_count),
+            "thoughtsTokenCount" => Slot::Count(&mut self.thoughts_token_count),
+            "input_tokens_details" => Slot::Details(&mut self.input_tokens_details),
+            "prompt_tokens_details" => Slot::Details(&mut self.prompt_tokens_details),
+            "output_tokens_details" => Slot::Details(&mut self.output_tokens_details),
+            "completion_tokens_details" => Slot::Details(&mut self.completion_tokens_details),
+            _ => return None,
+        })
     }
 }
 
 impl Object for Details {
-    fn read<'de, A: MapAccess<'de>>(
-        &mut self,
-        name: &'static str,
-        map: &mut A,
-    ) -> Result<bool, A::Error> {
-        let count = match name {
-            "cached_tokens" => &mut self.cached_tokens,
-            "reasoning_tokens" => &mut self.reasoning_tokens,
-            _ => return Ok(false),
-        };
-        *count = map.next_value()?;
-        Ok(true)
+    fn slot(&mut self, name: &str) -> Option<Slot<'_>> {
+        Some(match name {
+            "cached_tokens" => Slot::Count(&mut self.cached_tokens),
+            "reasoning_tokens" => Slot::Count(&mut self.reasoning_tokens),
+            _ => return None,
+        })
     }
 }
 
@@ -305,13 +271,13 @@ impl<'de, T: Object> Visitor<'de> for Loose<T> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
         let mut object = T::default();
-        while let Some(Name(name)) = map.next_key::<Name>()? {
-            let read = match name {
-                Some(name) => object.read(name, &mut map)?,
-                None => false,
-            };
-            if !read {
-                map.next_value::<IgnoredAny>()?;
+        while let Some(Name(name)) = map.next_key::<Name<'de>>()? {
+            match object.slot(&name) {
+                Some(Slot::Count(count)) => *count = map.next_value()?,
+                Some(Slot::Details(details)) => *details = map.next_value()?,
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
         }
         Ok(object)

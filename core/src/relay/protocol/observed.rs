@@ -36,8 +36,17 @@ impl Observed {
     /// Sets both usage fields from the upstream's raw usage object (a JSON `null` is read as
     /// none before it gets here).
     pub(crate) fn set_raw_usage(&mut self, protocol: Protocol, raw: Option<&RawValue>) {
-        self.usage = raw.map(|raw| normalise(protocol, raw));
         self.raw_usage = raw.map(RawUsage::new);
+        self.count_usage(protocol);
+    }
+
+    /// Reads the token counts from the raw usage kept so far (streams keep the newest and
+    /// count once, at the end).
+    pub(crate) fn count_usage(&mut self, protocol: Protocol) {
+        self.usage = self
+            .raw_usage
+            .as_ref()
+            .map(|raw| normalise(protocol, raw.raw()));
     }
 
     /// Records a Responses id unless one is known already.

@@ -13,7 +13,6 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use super::gemini::GeminiStream;
-use super::normalise::normalise;
 use super::sse::{SseDecoder, SseEvent};
 use super::{Observed, Protocol, anthropic, openai};
 
@@ -114,10 +113,7 @@ impl StreamObserver {
             gemini.finish(&mut self.progress);
         }
         let mut observed = self.progress.observed;
-        observed.usage = observed
-            .raw_usage
-            .as_ref()
-            .map(|raw| normalise(self.protocol, raw.raw()));
+        observed.count_usage(self.protocol);
         observed
     }
 

@@ -67,12 +67,13 @@ pub fn build(rows: RoutingRows, sealer: &Sealer) -> RoutingTable {
             // The Codex backend needs the account id beside the token: only accounts serve.
             own.retain(|c| c.account_id.is_some());
         }
+        let base_url = row.base_url.trim_end_matches('/');
         let channel = ChannelRoute {
             id: row.id,
             name: row.name,
             kind,
-            base: row.base_url.trim_end_matches('/').parse().ok(),
-            base_url: row.base_url.trim_end_matches('/').to_owned(),
+            base: base_url.parse().ok(),
+            base_url: base_url.to_owned(),
             priority: row.priority,
             weight: u32::try_from(row.weight.max(0)).unwrap_or(u32::MAX),
             promoted: row.promoted,

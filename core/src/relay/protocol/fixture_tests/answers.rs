@@ -156,3 +156,21 @@ fn non_json_answers_observe_nothing() {
         }
     }
 }
+
+#[test]
+fn a_null_usage_is_no_usage() {
+    for (protocol, body) in [
+        (Protocol::Chat, r#"{"model":"m","usage":null}"#),
+        (
+            Protocol::Responses,
+            r#"{"status":"completed","usage":null}"#,
+        ),
+        (Protocol::Messages, r#"{"type":"message","usage":null}"#),
+        (Protocol::Gemini, r#"{"usageMetadata":null}"#),
+    ] {
+        let observed = observe_json(protocol, body.as_bytes());
+        assert_eq!(observed.raw_usage, None, "{protocol:?}");
+        assert_eq!(observed.usage, None, "{protocol:?}");
+        assert!(observed.completed, "{protocol:?}");
+    }
+}
