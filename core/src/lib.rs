@@ -27,7 +27,6 @@ use std::time::Duration;
 use axum::Router;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 pub use config::Config;
@@ -73,13 +72,8 @@ pub fn app(state: AppState) -> App {
         .with_state(state.clone());
     let service = tower::ServiceBuilder::new()
         .map_response(axum::response::IntoResponse::into_response)
-        .map_request(request_id::drop_insane)
-        .layer(SetRequestIdLayer::new(
-            request_id::HEADER.clone(),
-            request_id::MakeId,
-        ))
+        .layer(request_id::RequestIdLayer)
         .layer(TraceLayer::new_for_http())
-        .layer(PropagateRequestIdLayer::new(request_id::HEADER.clone()))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(relay::pause::PauseGateLayer::new(state))
         .service(router);

@@ -241,10 +241,9 @@ pub fn revoke(c: &Conn, id: i64) -> Result<Token, StoreError> {
 
 /// Marks a token as used now.
 pub fn touch(c: &Conn, id: i64, at: i64) -> Result<(), StoreError> {
-    c.execute(
-        "UPDATE tokens SET last_used_at = ?2 WHERE id = ?1",
-        params![id, at],
-    )?;
+    // cached: the usage recorder runs this in every batch
+    c.prepare_cached("UPDATE tokens SET last_used_at = ?2 WHERE id = ?1")?
+        .execute(params![id, at])?;
     Ok(())
 }
 

@@ -245,12 +245,13 @@ pub fn add_balance(c: &Conn, id: i64, delta: Decimal) -> Result<Decimal, StoreEr
 /// Charges `amount` to the balance, stopping at zero (the usage row keeps the full cost); returns
 /// the new balance.
 pub fn charge(c: &Conn, id: i64, amount: Decimal) -> Result<Decimal, StoreError> {
-    let user = get(c, id)?;
-    let next = (user.balance_usd - amount).max(Decimal::ZERO).normalize();
-    c.execute(
-        "UPDATE users SET balance_usd = ?2, updated_at = ?3 WHERE id = ?1",
-        params![id, next.to_string(), now_ms()],
-    )?;
+    // cached statements: the usage recorder runs this in every batch
+    let balance: String = c
+        .prepare_cached("SELECT balance_usd FROM users WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))?;
+    let next = (decimal(&balance)? - amount).max(Decimal::ZERO).normalize();
+    c.prepare_cached("UPDATE users SET balance_usd = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, next.to_string(), now_ms()])?;
     Ok(next)
 }
 

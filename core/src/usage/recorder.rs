@@ -186,7 +186,10 @@ async fn write(store: &Store, balances: &Balances, batch: &mut Vec<Recorded>) {
     if batch.is_empty() {
         return;
     }
-    let records = Arc::new(std::mem::take(batch));
+    // The next batch starts with room for a whole one: growing it record by record would
+    // move every record several times.
+    let capacity = batch.capacity();
+    let records = Arc::new(std::mem::replace(batch, Vec::with_capacity(capacity)));
     for attempt in 1..=MAX_WRITE_ATTEMPTS {
         let shared = Arc::clone(&records);
         match store.write(move |tx| write_batch(tx, &shared)).await {

@@ -91,7 +91,11 @@ pub fn insert_if_absent(headers: &mut HeaderMap, name: HeaderName, value: Header
 
 /// `Authorization: Bearer <secret>`, marked sensitive so it never appears in debug output.
 pub fn bearer(secret: &str) -> Option<HeaderValue> {
-    let mut value = HeaderValue::from_str(&format!("Bearer {secret}")).ok()?;
+    // built by hand rather than with `format!`: this runs on every request
+    let mut text = Vec::with_capacity("Bearer ".len() + secret.len());
+    text.extend_from_slice(b"Bearer ");
+    text.extend_from_slice(secret.as_bytes());
+    let mut value = HeaderValue::from_maybe_shared(bytes::Bytes::from(text)).ok()?;
     value.set_sensitive(true);
     Some(value)
 }

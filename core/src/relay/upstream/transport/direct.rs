@@ -189,17 +189,12 @@ fn key_of(url: &url::Url, guarded: bool) -> Result<Key, TransportError> {
 /// the caller's headers.
 fn request_of(request: UpstreamRequest<'_>) -> Result<Request<RequestBody>, TransportError> {
     let url = request.url;
-    let target = match url.query() {
-        Some(query) => format!("{}?{query}", url.path()),
-        None => url.path().to_owned(),
-    };
-    let uri: Uri = target.parse().map_err(|_| TransportError::Failed)?;
-    let host = url.host_str().unwrap_or_default();
-    let host = match url.port() {
-        Some(port) => HeaderValue::from_str(&format!("{host}:{port}")),
-        None => HeaderValue::from_str(host),
-    }
-    .map_err(|_| TransportError::Failed)?;
+    // Slices of the URL's own text (path and query; host and an explicit port), so nothing is
+    // formatted on this per-request path.
+    let target = &url[url::Position::BeforePath..url::Position::AfterQuery];
+    let uri = Uri::try_from(target).map_err(|_| TransportError::Failed)?;
+    let host = &url[url::Position::BeforeHost..url::Position::AfterPort];
+    let host = HeaderValue::from_str(host).map_err(|_| TransportError::Failed)?;
     let mut headers = request.headers;
     headers.insert(header::HOST, host);
     super::default_accept(&mut headers);
