@@ -70,6 +70,7 @@ pub fn app(state: AppState) -> App {
         .nest("/api", api::routes(&state))
         .fallback(web::fallback)
         .with_state(state.clone());
+    let router = relay::http::Dispatch::new(router, state.clone());
     let service = tower::ServiceBuilder::new()
         .map_response(axum::response::IntoResponse::into_response)
         .layer(request_id::RequestIdLayer)
