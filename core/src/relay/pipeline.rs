@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::http::HeaderName;
 use axum::response::Response;
 
 use super::attempt::{self, Failure};
@@ -313,9 +314,15 @@ async fn run_stored(
 
 /// Session headers clients send (Codex's `session_id`, others' `x-session-id`).
 fn session_header(inbound: &Inbound) -> Option<String> {
-    ["session_id", "x-session-id", "conversation_id"]
+    // names made once, so a lookup does not parse them again on every request
+    static NAMES: [HeaderName; 3] = [
+        HeaderName::from_static("session_id"),
+        HeaderName::from_static("x-session-id"),
+        HeaderName::from_static("conversation_id"),
+    ];
+    NAMES
         .iter()
-        .find_map(|name| inbound.headers.get(*name))
+        .find_map(|name| inbound.headers.get(name))
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty())
         .map(str::to_owned)

@@ -55,13 +55,18 @@ pub fn join_parsed(base: &url::Url, path: &str, query: Option<&str>) -> url::Url
 
 /// The client's query string without the parameters that carried the client's own credential
 /// (`key=` for Gemini clients): that is Realms' token, never the upstream's.
-pub fn strip_credential_params(query: Option<&str>) -> Option<String> {
+pub fn strip_credential_params(query: Option<&str>) -> Option<std::borrow::Cow<'_, str>> {
     let query = query?;
+    let is_credential = |pair: &str| pair.is_empty() || pair.split('=').next() == Some("key");
+    if !query.split('&').any(is_credential) {
+        // the common case: nothing to take out, nothing to copy
+        return Some(std::borrow::Cow::Borrowed(query));
+    }
     let kept: Vec<&str> = query
         .split('&')
         .filter(|pair| !pair.is_empty() && pair.split('=').next() != Some("key"))
         .collect();
-    (!kept.is_empty()).then(|| kept.join("&"))
+    (!kept.is_empty()).then(|| std::borrow::Cow::Owned(kept.join("&")))
 }
 
 #[cfg(test)]
@@ -172,6 +177,11 @@ mod tests {
             Some("beta=true".into())
         );
         assert_eq!(strip_credential_params(None), None);
+        assert_eq!(
+            strip_credential_params(Some("alt=sse&&keys=1&key")),
+            Some("alt=sse&keys=1".into()),
+            "empty pairs and a bare `key` go, look-alike names stay"
+        );
         assert!(
             is_version_segment("v1beta")
                 && is_version_segment("v4")
