@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Instructions per request: Realms under valgrind's callgrind, in front of the fake upstream, for
+# a fixed wrk run. Instruction counts do not move with the machine's load (req/s and CPU µs do,
+# a lot, on these shared 2-core machines), so this is the number to compare two builds by when
+# a change is a few percent. User space only: the kernel's share (about half of Realms' CPU at
+# c=64) is not counted.
+#
+# usage: bench/instructions.sh NAME=PATH [NAME=PATH ...]
+#   e.g. bench/instructions.sh base=/var/tmp/ab/realms-base new=target/release/realms
+# Knobs (environment): SCENARIO=chat|stream, SECONDS_RUN=20, CONNECTIONS=8, LINGER_MS=200 (the
+# recorder's batch linger: under callgrind a request takes ~50x longer, so the default 5 ms
+# would write batches of one or two rows; 200 ms gives batches of ~100, as at c=64 natively),
+# PORT_BASE=19500, FAKE_BIN (default $CARGO_TARGET_DIR/release/fake-upstream). Needs valgrind,
+# wrk, python3, curl. A build with symbols names the functions in the profile
+# (CARGO_PROFILE_RELEASE_STRIP=none CARGO_PROFILE_RELEASE_DEBUG=line-tables-only); the counts
+# need none. Each run leaves its profile in $OUT (callgrind_annotate reads it).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH=$ROOT/bench
+(($# >= 1)) || { sed -n 2,16p "$0"; exit 2; }
+
+SCENARIO=${SCENARIO:-chat}
+SECONDS_RUN=${SECONDS_RUN:-20}
+CONNECTIONS=${CONNECTIONS:-8}
+LINGER_MS=${LINGER_MS:-200}
+PORT_BASE=${PORT_BASE:-19500}
+FAKE_BIN=${FAKE_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/fake-upstream}
+OUT=${OUT:-$(mktemp -d /tmp/realms-instructions.XXXXXX)}
+mkdir -p "$OUT"
+ADMIN_KEY=bench-admin-key-0123456789abcdef
+MODEL=bench-model
+FAKE_PORT=$((PORT_BASE + 1))
+REALMS_PORT=$((PORT_BASE + 2))
+
+log() { printf '[instructions %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=bench/common.sh
+source "$BENCH/common.sh"
+for tool in valgrind callgrind_control callgrind_annotate wrk python3 curl; do
+  command -v $tool >/dev/null || die "$tool is missing"
+done
+[[ -x $FAKE_BIN ]] || die "no fake-upstream at $FAKE_BIN"
+
+WORK=$(mktemp -d /tmp/realms-instr-work.XXXXXX)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+RUST_LOG=warn "$FAKE_BIN" --addr 127.0.0.1:$FAKE_PORT --workers 1 >"$WORK/fake.log" 2>&1 &
+PIDS+=("$!")
+wait_http "http://127.0.0.1:$FAKE_PORT/v1/models"
+write_bodies "$WORK" "$MODEL"
+
+# load SECONDS OUT_JSON TOKEN: one wrk run against Realms
+load() {
+  BENCH_BODY=$WORK/$SCENARIO.json BENCH_TOKEN=$3 BENCH_OUT=$2 \
+    wrk -t1 -c"$CONNECTIONS" -d"$1s" --timeout 30s -s "$BENCH/wrk_post.lua" \
+    "http://127.0.0.1:$REALMS_PORT/v1/chat/completions?events=20" >/dev/null 2>&1 ||
+    die "wrk failed"
+}
+
+# Inclusive instructions of the first profile line naming $2, from annotated profile $1.
+inclusive() {
+  awk -v pat="$2" 'index($0, pat) {gsub(",", "", $1); print $1; exit}' "$1"
+}
+
+printf '| build | requests | instructions/request | serving threads | usage recorder |\n'
+printf '|---|---|---|---|---|\n'
+for spec in "$@"; do
+  name=${spec%%=*}
+  bin=${spec#*=}
+  [[ -x $bin ]] || die "$name: no binary at $bin"
+  profile=$OUT/$name.callgrind
+  rm -f "$profile"*
+  mkdir -p "$WORK/$name"
+  # start_realms runs `env VARS... EXTRA... BIN`: the words after the variables make env run
+  # valgrind, with Realms as its program. One serving thread: callgrind runs one at a time.
+  start_realms "$bin" "$WORK/$name" "$REALMS_PORT" "$ADMIN_KEY" "$WORK/$name.log" \
+    REALMS_USAGE__BATCH_LINGER_MS="$LINGER_MS" REALMS_SERVE_THREADS=1 \
+    valgrind --tool=callgrind --callgrind-out-file="$profile" --dump-line=no
+  pid=$REALMS_STARTED_PID
+  PIDS+=("$pid")
+  for _ in $(seq 600); do
+    curl -s -o /dev/null -m 1 "http://127.0.0.1:$REALMS_PORT/healthz" && break
+    kill -0 "$pid" 2>/dev/null || die "$name did not start: $(tail -5 "$WORK/$name.log")"
+    sleep 0.2
+  done
+  token=$(python3 "$BENCH/seed.py" "http://127.0.0.1:$REALMS_PORT" "$ADMIN_KEY" \
+    "http://127.0.0.1:$FAKE_PORT" "$MODEL")
+  [[ $token == sk_* ]] || die "$name: seeding did not return a token"
+  sleep 2 # routing snapshots are rebuilt after the catalogue change
+  load 3 "$WORK/warm.json" "$token"
+  sleep 1
+  callgrind_control -z "$pid" >/dev/null 2>&1 || callgrind_control -z >/dev/null
+  load "$SECONDS_RUN" "$WORK/run.json" "$token"
+  sleep $((LINGER_MS / 1000 + 2)) # the recorder writes the run's last batch
+  callgrind_control -d "$pid" >/dev/null 2>&1 || callgrind_control -d >/dev/null
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  requests=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['requests'])" \
+    "$WORK/run.json")
+  callgrind_annotate --inclusive=yes --auto=no "$profile.1" >"$OUT/$name.txt" 2>/dev/null
+  total=$(inclusive "$OUT/$name.txt" "PROGRAM TOTALS")
+  serving=$(inclusive "$OUT/$name.txt" "serving::serve_thread::{{closure}}::{{closure}} [")
+  recorder=$(inclusive "$OUT/$name.txt" "blocking::pool::Inner::run")
+  per_request() { if [[ -n $1 ]]; then echo $(($1 / requests)); else echo "– (no symbols)"; fi; }
+  printf '| %s | %s | %s | %s | %s |\n' "$name" "$requests" "$((total / requests))" \
+    "$(per_request "$serving")" "$(per_request "$recorder")"
+done
+log "profiles in $OUT (callgrind_annotate --inclusive=yes $OUT/NAME.callgrind.1)"
