@@ -38,17 +38,9 @@ for tool in wrk nginx python3 curl; do command -v $tool >/dev/null || die "$tool
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 WORK=$(mktemp -d /tmp/realms-ab.XXXXXX)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+trap stop_started EXIT
 
-RUST_LOG=warn "$FAKE_BIN" --addr 127.0.0.1:$FAKE_PORT --workers 1 >"$WORK/fake.log" 2>&1 &
-FAKE_PID=$!
-PIDS+=("$FAKE_PID")
+start_fake "$FAKE_BIN" "$FAKE_PORT" 1 "$WORK/fake.log"
 mkdir -p "$WORK/nginx"
 nginx_conf "$WORK/nginx" "$FAKE_PORT" "$NGINX_PORT" "$(nproc)" "$(ulimit -n)" >"$WORK/nginx.conf"
 nginx -p "$WORK/nginx" -c "$WORK/nginx.conf" -e "$WORK/nginx/error.log" &

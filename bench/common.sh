@@ -1,4 +1,23 @@
-# Pieces shared by bench/run.sh and bench/ab.sh (sourced, not run). Expects `die` and $BENCH.
+# Pieces shared by bench/run.sh, bench/ab.sh and bench/instructions.sh (sourced, not run). Expects
+# `die` and $BENCH.
+
+# Background processes the scripts start, stopped by stop_started at exit.
+PIDS=()
+
+# stop_started: stops every process in PIDS and removes $WORK (the scripts' EXIT trap).
+stop_started() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "${WORK:?}"
+}
+
+# start_fake BIN PORT WORKERS LOG: starts the fake upstream in the background, tracked in PIDS;
+# sets FAKE_PID.
+start_fake() {
+  RUST_LOG=warn "$1" --addr "127.0.0.1:$2" --workers "$3" >"$4" 2>&1 &
+  FAKE_PID=$!
+  PIDS+=("$FAKE_PID")
+}
 
 # wait_http URL: waits up to 15 s for any HTTP answer.
 wait_http() {

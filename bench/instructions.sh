@@ -43,16 +43,9 @@ done
 [[ -x $FAKE_BIN ]] || die "no fake-upstream at $FAKE_BIN"
 
 WORK=$(mktemp -d /tmp/realms-instr-work.XXXXXX)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+trap stop_started EXIT
 
-RUST_LOG=warn "$FAKE_BIN" --addr 127.0.0.1:$FAKE_PORT --workers 1 >"$WORK/fake.log" 2>&1 &
-PIDS+=("$!")
+start_fake "$FAKE_BIN" "$FAKE_PORT" 1 "$WORK/fake.log"
 wait_http "http://127.0.0.1:$FAKE_PORT/v1/models"
 write_bodies "$WORK" "$MODEL"
 

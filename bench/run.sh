@@ -89,22 +89,16 @@ for port in $FAKE_PORT $NGINX_PORT $REALMS_PORT; do
 done
 
 # ---------------------------------------------------------------- processes
-PIDS=()
 SAMPLER=
 cleanup() {
   [[ -n $SAMPLER ]] && kill "$SAMPLER" 2>/dev/null || true
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
+  stop_started
 }
 WORK=$(mktemp -d /tmp/realms-bench.XXXXXX)
 trap cleanup EXIT
 
 log "starting fake-upstream on :$FAKE_PORT ($FAKE_WORKERS worker(s))"
-RUST_LOG=warn "$FAKE_BIN" --addr 127.0.0.1:$FAKE_PORT --workers "$FAKE_WORKERS" \
-  >"$RAW/fake.log" 2>&1 &
-FAKE_PID=$!
-PIDS+=("$FAKE_PID")
+start_fake "$FAKE_BIN" "$FAKE_PORT" "$FAKE_WORKERS" "$RAW/fake.log"
 
 log "starting nginx on :$NGINX_PORT ($NGINX_WORKERS workers)"
 mkdir -p "$WORK/nginx"

@@ -295,9 +295,19 @@ mod tests {
         assert_eq!(gemini_target("/v1beta/models/no-action"), None);
     }
 
-    async fn get_responses(upgrade: Option<&str>) -> (StatusCode, serde_json::Value) {
+    /// `request` through the whole application: its status and JSON body.
+    async fn call_app(request: Request) -> (StatusCode, serde_json::Value) {
         use tower::ServiceExt;
         let state = AppState::for_tests(crate::config::Config::test_default()).await;
+        let response = crate::app(state).oneshot(request).await.expect("response");
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        (status, serde_json::from_slice(&body).expect("JSON error"))
+    }
+
+    async fn get_responses(upgrade: Option<&str>) -> (StatusCode, serde_json::Value) {
         let mut req = Request::builder().method(Method::GET).uri("/v1/responses");
         if let Some(u) = upgrade {
             req = req
@@ -306,15 +316,7 @@ mod tests {
                 .header("sec-websocket-version", "13")
                 .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
         }
-        let resp = crate::app(state)
-            .oneshot(req.body(Body::empty()).expect("request"))
-            .await
-            .expect("response");
-        let status = resp.status();
-        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
-            .await
-            .expect("body");
-        (status, serde_json::from_slice(&body).expect("JSON error"))
+        call_app(req.body(Body::empty()).expect("request")).await
     }
 
     #[tokio::test]
@@ -348,29 +350,22 @@ mod tests {
         );
     }
 
-    /// `method path` through the whole application, without credentials.
-    async fn call_app(method: Method, path: &str) -> (StatusCode, serde_json::Value) {
-        use tower::ServiceExt;
-        let state = AppState::for_tests(crate::config::Config::test_default()).await;
+    /// `method path` with a JSON body through the whole application, without credentials.
+    async fn call_path(method: Method, path: &str) -> (StatusCode, serde_json::Value) {
         let request = Request::builder()
             .method(method)
             .uri(path)
             .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from(r#"{"model":"m"}"#))
             .expect("request");
-        let response = crate::app(state).oneshot(request).await.expect("response");
-        let status = response.status();
-        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
-            .await
-            .expect("body");
-        (status, serde_json::from_slice(&body).expect("JSON error"))
+        call_app(request).await
     }
 
     #[tokio::test]
     async fn every_fixed_route_reaches_the_relay_and_keeps_its_wrong_method_answer() {
         for (path, protocol) in FIXED_POSTS {
             // the relay answers: no key → 401 in the protocol's own error shape
-            let (status, body) = call_app(Method::POST, path).await;
+            let (status, body) = call_path(Method::POST, path).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
             let kind = &body["error"]["type"];
             match protocol {
@@ -378,7 +373,7 @@ mod tests {
                 _ => assert!(kind.is_string(), "{path}: {body}"),
             }
             // the router still holds the path: another method is 405, not 404
-            let (status, _) = call_app(Method::PUT, path).await;
+            let (status, _) = call_path(Method::PUT, path).await;
             assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{path}");
         }
     }

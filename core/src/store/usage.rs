@@ -362,26 +362,36 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn every_field_round_trips() {
+    /// Inserts `batch` into a new store and reads every row back, oldest first, ids zeroed.
+    async fn round_trip(batch: Vec<UsageEvent>) -> Vec<UsageEvent> {
         let store = Store::open_in_memory().expect("store");
-        let mut original = event(1, "gpt-4o", 0);
-        original.error_class = Some("client_closed".into());
-        original.partial = true;
-        original.first_token_latency_ms = None;
-        let batch = vec![original.clone()];
         store
             .write(move |tx| insert_batch(tx, &batch))
             .await
             .expect("insert");
         let page = store
-            .read(|c| list(c, &UsageFilter::default(), None, 10))
+            .read(|c| list(c, &UsageFilter::default(), None, 500))
             .await
             .expect("list");
-        let mut stored = page.items.into_iter().next().expect("one row");
-        assert!(stored.id > 0);
-        stored.id = 0;
-        pretty_assertions::assert_eq!(stored, original);
+        page.items
+            .into_iter()
+            .rev()
+            .map(|mut e| {
+                assert!(e.id > 0);
+                e.id = 0;
+                e
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn every_field_round_trips() {
+        let mut original = event(1, "gpt-4o", 0);
+        original.error_class = Some("client_closed".into());
+        original.partial = true;
+        original.first_token_latency_ms = None;
+        let stored = round_trip(vec![original.clone()]).await;
+        pretty_assertions::assert_eq!(stored, vec![original]);
     }
 
     #[tokio::test]
@@ -393,7 +403,6 @@ mod tests {
             ROWS_PER_INSERT + 1,
             3 * ROWS_PER_INSERT + 5,
         ] {
-            let store = Store::open_in_memory().expect("store");
             let batch: Vec<UsageEvent> = (0..size)
                 .map(|i| {
                     let i = i64::try_from(i).expect("small");
@@ -404,28 +413,9 @@ mod tests {
                     e
                 })
                 .collect();
-            let expected = batch.clone();
-            store
-                .write(move |tx| insert_batch(tx, &batch))
-                .await
-                .expect("insert");
-            let page = store
-                .read(|c| list(c, &UsageFilter::default(), None, 500))
-                .await
-                .expect("list");
-            let mut stored: Vec<UsageEvent> = page
-                .items
-                .into_iter()
-                .rev()
-                .map(|mut e| {
-                    e.id = 0;
-                    e
-                })
-                .collect();
+            let stored = round_trip(batch.clone()).await;
             assert_eq!(stored.len(), size, "batch of {size}");
-            for (got, want) in stored.drain(..).zip(&expected) {
-                pretty_assertions::assert_eq!(&got, want, "batch of {size}");
-            }
+            pretty_assertions::assert_eq!(stored, batch, "batch of {size}");
         }
     }
 

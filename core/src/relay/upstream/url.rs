@@ -64,7 +64,7 @@ pub fn strip_credential_params(query: Option<&str>) -> Option<std::borrow::Cow<'
     }
     let kept: Vec<&str> = query
         .split('&')
-        .filter(|pair| !pair.is_empty() && pair.split('=').next() != Some("key"))
+        .filter(|pair| !is_credential(pair))
         .collect();
     (!kept.is_empty()).then(|| std::borrow::Cow::Owned(kept.join("&")))
 }
