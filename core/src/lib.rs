@@ -18,6 +18,7 @@ pub mod telemetry;
 pub mod usage;
 pub mod web;
 
+mod fast_hash;
 mod request_id;
 mod serving;
 

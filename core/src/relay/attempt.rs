@@ -23,7 +23,7 @@ use super::routing::table::ChannelKind;
 use super::shaping::shape_body;
 use super::stream::{RelayStream, StreamParts, StreamTiming};
 use super::upstream::transport::{TransportError, UpstreamBody, UpstreamRequest, UpstreamResponse};
-use super::upstream::{auth, guard, headers, url};
+use super::upstream::{auth, headers, url};
 use crate::state::AppState;
 
 /// Most bytes of an upstream error body read (to relay it or to classify it).
@@ -161,7 +161,7 @@ pub async fn send(
     if codex {
         path = super::codex::upstream_path(&path);
     }
-    let base = channel.base.as_ref().ok_or_else(|| {
+    let origin = channel.origin.as_ref().ok_or_else(|| {
         transport(
             state,
             RelayError::UpstreamFailed {
@@ -170,11 +170,11 @@ pub async fn send(
             },
         )
     })?;
-    let target = url::join_parsed(base, &path, query.as_deref());
     let guarded = !state.settings().allow_private_upstreams;
-    if guarded {
-        guard::check_literal_host(&target).map_err(guard_refusal)?;
+    if guarded && let Some(refusal) = origin.literal_refusal() {
+        return Err(guard_refusal(refusal.to_owned()));
     }
+    let target = origin.target(&path, query.as_deref());
     let mut upstream_headers = headers::to_upstream(&inbound.headers);
     auth::apply(
         channel.kind,
@@ -204,7 +204,8 @@ pub async fn send(
     let first_byte_deadline = tokio::time::Instant::now() + first_byte;
     let request = UpstreamRequest {
         method: inbound.method.clone(),
-        url: &target,
+        origin,
+        target,
         headers: upstream_headers,
         body,
         guarded,

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::UsageConfig;
+use crate::fast_hash::FastMap;
 use crate::store::response_owners::{self, ResponseOwner};
 use crate::store::usage::{self, UsageEvent};
 use crate::store::{Store, StoreError, tokens, users};
@@ -218,8 +219,8 @@ fn write_batch(
     records: &[Recorded],
 ) -> Result<Vec<(i64, Decimal)>, StoreError> {
     usage::insert_batch(tx, records.iter().map(|r| &r.event))?;
-    let mut last_used: HashMap<i64, i64> = HashMap::new();
-    let mut charges: HashMap<i64, Decimal> = HashMap::new();
+    let mut last_used: FastMap<i64, i64> = FastMap::default();
+    let mut charges: FastMap<i64, Decimal> = FastMap::default();
     for record in records {
         let event = &record.event;
         if let Some(token) = event.token_id {

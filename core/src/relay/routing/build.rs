@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use crate::config::Secret;
 use crate::crypto::Sealer;
+use crate::fast_hash::FastMap;
 use crate::relay::protocol::Protocol;
 use crate::relay::shaping::ChannelSettings;
+use crate::relay::upstream::origin::Origin;
 use crate::store::routing::RoutingRows;
 use crate::usage::Prices;
 
@@ -50,7 +52,7 @@ pub fn build(rows: RoutingRows, sealer: &Sealer) -> RoutingTable {
         }
     }
 
-    let mut channels = HashMap::with_capacity(rows.channels.len());
+    let mut channels = FastMap::with_capacity_and_hasher(rows.channels.len(), Default::default());
     for row in rows.channels {
         let Some(kind) = ChannelKind::parse(&row.kind) else {
             continue;
@@ -72,7 +74,7 @@ pub fn build(rows: RoutingRows, sealer: &Sealer) -> RoutingTable {
             id: row.id,
             name: row.name,
             kind,
-            base: base_url.parse().ok(),
+            origin: Origin::parse(base_url),
             base_url: base_url.to_owned(),
             priority: row.priority,
             weight: u32::try_from(row.weight.max(0)).unwrap_or(u32::MAX),
@@ -84,7 +86,7 @@ pub fn build(rows: RoutingRows, sealer: &Sealer) -> RoutingTable {
         channels.insert(row.id, Arc::new(channel));
     }
 
-    let mut bindings: HashMap<i64, HashMap<i64, Option<String>>> = HashMap::new();
+    let mut bindings: HashMap<i64, FastMap<i64, Option<String>>> = HashMap::new();
     for row in rows.bindings {
         bindings
             .entry(row.model_id)

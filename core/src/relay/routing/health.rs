@@ -2,7 +2,7 @@
 //! credential), the doubling of repeated cooldowns, and in-flight counts for least-loaded
 //! selection. In memory, per process; short critical sections, never held across `.await`.
 
-use std::collections::HashMap;
+use crate::fast_hash::FastMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -31,10 +31,10 @@ pub struct Cooldown {
 /// Health state of all targets.
 #[derive(Debug, Default)]
 pub struct Health {
-    cooldowns: Mutex<HashMap<Target, Cooldown>>,
-    inflight: Mutex<HashMap<i64, u32>>,
+    cooldowns: Mutex<FastMap<Target, Cooldown>>,
+    inflight: Mutex<FastMap<i64, u32>>,
     /// When each credential last started a request (least-recently-used choice of accounts).
-    last_started: Mutex<HashMap<i64, Instant>>,
+    last_started: Mutex<FastMap<i64, Instant>>,
 }
 
 /// Decrements a credential's in-flight count when dropped.

@@ -2,7 +2,7 @@
 //! the database after every console edit and swapped atomically (`ArcSwap`). Requests never wait
 //! on the database and never hold a lock.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
@@ -10,8 +10,10 @@ use rust_decimal::Decimal;
 use crate::usage::Prices;
 
 use crate::config::Secret;
+use crate::fast_hash::FastMap;
 use crate::relay::protocol::Protocol;
 use crate::relay::shaping::ChannelSettings;
+use crate::relay::upstream::origin::Origin;
 
 /// The kind of an upstream channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -76,8 +78,8 @@ pub struct ChannelRoute {
     pub kind: ChannelKind,
     /// Base URL as stored (no trailing slash).
     pub base_url: String,
-    /// The base URL parsed, `None` when it is not a valid URL (requests to it then fail).
-    pub base: Option<url::Url>,
+    /// The base URL taken apart, `None` when it is not a valid URL (requests to it then fail).
+    pub origin: Option<Origin>,
     /// Higher first.
     pub priority: i64,
     /// Share of traffic among channels of equal priority.
@@ -113,7 +115,7 @@ pub struct ModelRoute {
     /// Prices.
     pub prices: Prices,
     /// Enabled bindings: channel id → upstream model name (`None` = same as public id).
-    pub bindings: HashMap<i64, Option<String>>,
+    pub bindings: FastMap<i64, Option<String>>,
     /// Creation time (unix seconds), for model lists.
     pub created: i64,
 }
@@ -157,11 +159,11 @@ impl TokenRoute {
 #[derive(Debug, Clone, Default)]
 pub struct RoutingTable {
     /// Channels by id.
-    pub channels: HashMap<i64, Arc<ChannelRoute>>,
+    pub channels: FastMap<i64, Arc<ChannelRoute>>,
     /// Models by public id.
-    pub models: HashMap<String, Arc<ModelRoute>>,
+    pub models: FastMap<String, Arc<ModelRoute>>,
     /// Groups by id.
-    pub groups: HashMap<i64, GroupRoute>,
+    pub groups: FastMap<i64, GroupRoute>,
     /// Tokens by SHA-256 of the key.
-    pub tokens: HashMap<[u8; 32], Arc<TokenRoute>>,
+    pub tokens: FastMap<[u8; 32], Arc<TokenRoute>>,
 }

@@ -5,5 +5,6 @@ pub mod auth;
 pub mod client;
 pub mod guard;
 pub mod headers;
+pub mod origin;
 pub mod transport;
 pub mod url;

@@ -1,7 +1,8 @@
 //! Upstream URLs: a channel's `base_url` as its vendor documents it (with or without a trailing
 //! version such as `/v1`) joined with the path the client called, never doubling the version.
-//! The relay parses each channel's base once, when the routing table is built ([`join_parsed`]);
-//! scheme, host and port are never parsed again per request.
+//! The relay takes each channel's base apart once, when the routing table is built
+//! (`super::origin`), and joins texts per request; [`join_parsed`] is the parser's reading
+//! for the paths that need one.
 
 /// Whether a path segment is an API version such as `v1`, `v1beta`, `v4` or `v2alpha`.
 fn is_version_segment(segment: &str) -> bool {

@@ -1,10 +1,12 @@
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::*;
 use crate::config::Secret;
+use crate::fast_hash::FastMap;
 use crate::relay::routing::table::{ChannelKind, GroupRoute, ModelRoute};
+use crate::relay::upstream::origin::Origin;
 
 struct Fixture {
     table: RoutingTable,
@@ -24,7 +26,7 @@ fn channel(
         name: format!("c{id}"),
         kind,
         base_url: "http://upstream.test".into(),
-        base: "http://upstream.test".parse().ok(),
+        origin: Origin::parse("http://upstream.test"),
         priority,
         weight,
         promoted,
@@ -48,7 +50,7 @@ type ChannelSpec<'a> = (i64, i64, i64, u32, bool, &'a [i64]);
 /// renames it to `gpt-upstream`).
 fn fixture(channels: &[ChannelSpec<'_>], token_groups: &[i64]) -> Fixture {
     let mut table = RoutingTable::default();
-    let mut bindings = HashMap::new();
+    let mut bindings = FastMap::default();
     for (id, group, priority, weight, promoted, creds) in channels {
         table.channels.insert(
             *id,

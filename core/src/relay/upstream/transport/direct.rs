@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::http::{HeaderValue, Request, Uri, header};
+use axum::http::{Request, Uri, header};
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use hyper::body::{Body as _, Incoming};
@@ -95,7 +95,7 @@ impl Direct {
         &self,
         request: UpstreamRequest<'_>,
     ) -> Result<UpstreamResponse, TransportError> {
-        let key = key_of(request.url, request.guarded)?;
+        let key = key_of(&request)?;
         let mut request = request_of(request)?;
         if let Some(mut lease) = self.checkout(&key).await {
             match exchange(&mut lease, request).await {
@@ -171,16 +171,14 @@ fn answer(response: hyper::Response<Incoming>, lease: Lease) -> UpstreamResponse
     }
 }
 
-/// The pool key of a URL.
-fn key_of(url: &url::Url, guarded: bool) -> Result<Key, TransportError> {
-    let https = url.scheme() == "https";
-    let host = url.host_str().ok_or(TransportError::Connect)?.to_owned();
-    let port = url.port_or_known_default().ok_or(TransportError::Connect)?;
+/// The pool key of a request's origin.
+fn key_of(request: &UpstreamRequest<'_>) -> Result<Key, TransportError> {
+    let authority = request.origin.authority().ok_or(TransportError::Connect)?;
     Ok(Key {
-        https,
-        host,
-        port,
-        guarded,
+        https: authority.https,
+        host: Arc::clone(&authority.host),
+        port: authority.port,
+        guarded: request.guarded,
         home: std::thread::current().id(),
     })
 }
@@ -188,15 +186,12 @@ fn key_of(url: &url::Url, guarded: bool) -> Result<Key, TransportError> {
 /// The request as hyper sends it: origin-form target, `Host` and the default `Accept` added to
 /// the caller's headers.
 fn request_of(request: UpstreamRequest<'_>) -> Result<Request<RequestBody>, TransportError> {
-    let url = request.url;
-    // Slices of the URL's own text (path and query; host and an explicit port), so nothing is
-    // formatted on this per-request path.
-    let target = &url[url::Position::BeforePath..url::Position::AfterQuery];
-    let uri = Uri::try_from(target).map_err(|_| TransportError::Failed)?;
-    let host = &url[url::Position::BeforeHost..url::Position::AfterPort];
-    let host = HeaderValue::from_str(host).map_err(|_| TransportError::Failed)?;
+    let authority = request.origin.authority().ok_or(TransportError::Connect)?;
+    // The target text becomes the URI without a copy.
+    let uri =
+        Uri::from_maybe_shared(Bytes::from(request.target)).map_err(|_| TransportError::Failed)?;
     let mut headers = request.headers;
-    headers.insert(header::HOST, host);
+    headers.insert(header::HOST, authority.host_header.clone());
     super::default_accept(&mut headers);
     let mut out = Request::new(RequestBody::new(request.body));
     *out.method_mut() = request.method;

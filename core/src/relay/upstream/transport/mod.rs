@@ -19,6 +19,7 @@ use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt};
 
 use super::client::{ClientError, Clients};
+use super::origin::Origin;
 use crate::config::LimitsConfig;
 
 pub use direct::DirectBody;
@@ -53,8 +54,10 @@ pub struct BodyError;
 pub struct UpstreamRequest<'a> {
     /// The method.
     pub method: Method,
-    /// The whole upstream URL.
-    pub url: &'a url::Url,
+    /// The channel's origin.
+    pub origin: &'a Origin,
+    /// The path and query at the origin (origin-form, from [`Origin::target`]).
+    pub target: String,
     /// Headers, without `Host` and framing headers.
     pub headers: HeaderMap,
     /// The body.
@@ -131,8 +134,7 @@ impl Upstreams {
         &self,
         request: UpstreamRequest<'_>,
     ) -> Result<UpstreamResponse, TransportError> {
-        let direct = request.proxy.is_none() && matches!(request.url.scheme(), "http" | "https");
-        if direct {
+        if request.proxy.is_none() && request.origin.authority().is_some() {
             self.direct.send(request).await
         } else {
             self.via_reqwest(request).await
@@ -148,7 +150,7 @@ impl Upstreams {
             .get(request.guarded, request.proxy)
             .map_err(|e: ClientError| TransportError::Setup(e.to_string()))?;
         let response = client
-            .request(request.method, request.url.clone())
+            .request(request.method, request.origin.url(&request.target))
             .headers(request.headers)
             .body(request.body)
             .send()

@@ -3,7 +3,6 @@
 //! longer than the idle timeout is closed instead of reused (checked on every check-in and
 //! check-out, so nothing runs in the background). Connections are kept apart per thread.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -11,6 +10,7 @@ use hyper::client::conn::http1::{Connection, SendRequest};
 use hyper_util::rt::TokioIo;
 
 use super::connect::Io;
+use crate::fast_hash::FastMap;
 
 /// The request body type of direct connections.
 pub type RequestBody = http_body_util::Full<bytes::Bytes>;
@@ -26,7 +26,7 @@ pub struct Key {
     /// `https` (TLS) or `http`.
     pub https: bool,
     /// The host as in the URL (`[..]` around IPv6 literals).
-    pub host: String,
+    pub host: std::sync::Arc<str>,
     /// The port, default ones filled in.
     pub port: u16,
     /// Whether the address guard applied when connecting.
@@ -50,7 +50,7 @@ pub struct Idle {
 pub struct Pool {
     max_per_host: usize,
     idle_timeout: Duration,
-    idle: Mutex<HashMap<Key, Vec<Idle>>>,
+    idle: Mutex<FastMap<Key, Vec<Idle>>>,
 }
 
 impl std::fmt::Debug for Pool {
@@ -68,7 +68,7 @@ impl Pool {
         Self {
             max_per_host,
             idle_timeout,
-            idle: Mutex::new(HashMap::new()),
+            idle: Mutex::new(FastMap::default()),
         }
     }
 

@@ -16,6 +16,7 @@ use super::direct::Direct;
 use super::pool::Key;
 use super::{TransportError, UpstreamBody, UpstreamRequest, UpstreamResponse};
 use crate::config::LimitsConfig;
+use crate::relay::upstream::origin::Origin;
 
 /// What a scripted server does after reading a request.
 #[derive(Debug, Clone)]
@@ -84,10 +85,8 @@ impl Upstream {
         self.accepted.load(Ordering::SeqCst)
     }
 
-    fn url(&self, scheme: &str, host: &str) -> url::Url {
-        format!("{scheme}://{host}:{}/v1/chat/completions?x=1", self.port)
-            .parse()
-            .expect("url")
+    fn origin(&self, scheme: &str, host: &str) -> Origin {
+        origin(&format!("{scheme}://{host}:{}", self.port))
     }
 }
 
@@ -162,15 +161,21 @@ fn limits() -> LimitsConfig {
     }
 }
 
+fn origin(base_url: &str) -> Origin {
+    Origin::parse(base_url).expect("origin")
+}
+
+/// Sends a chat request with a query to `origin`.
 async fn send(
     direct: &Direct,
-    url: &url::Url,
+    origin: &Origin,
     guarded: bool,
 ) -> Result<UpstreamResponse, TransportError> {
     direct
         .send(UpstreamRequest {
             method: Method::POST,
-            url,
+            origin,
+            target: "/v1/chat/completions?x=1".to_owned(),
             headers: HeaderMap::new(),
             body: Bytes::from_static(b"{\"model\":\"m\"}"),
             guarded,
@@ -217,9 +222,9 @@ async fn eventually(check: impl Fn() -> bool) -> bool {
 async fn a_connection_is_reused_after_a_complete_answer() {
     let upstream = Upstream::start(|_| vec![Step::Write(HELLO)]).await;
     let direct = Direct::new(&limits(), Vec::new());
-    let url = upstream.url("http", "127.0.0.1");
+    let origin = upstream.origin("http", "127.0.0.1");
     for _ in 0..3 {
-        let response = send(&direct, &url, false).await.expect("answer");
+        let response = send(&direct, &origin, false).await.expect("answer");
         assert_eq!(response.status, 200);
         assert_eq!(items(response.body).await, vec![Ok(Bytes::from("hello"))]);
     }
@@ -240,8 +245,8 @@ async fn what_one_read_delivered_comes_as_one_chunk() {
     })
     .await;
     let direct = Direct::new(&limits(), Vec::new());
-    let url = upstream.url("http", "127.0.0.1");
-    let response = send(&direct, &url, false).await.expect("answer");
+    let origin = upstream.origin("http", "127.0.0.1");
+    let response = send(&direct, &origin, false).await.expect("answer");
     assert_eq!(
         items(response.body).await,
         vec![
@@ -249,7 +254,7 @@ async fn what_one_read_delivered_comes_as_one_chunk() {
             Ok(Bytes::from("data: 4\n\n")),
         ]
     );
-    let response = send(&direct, &url, false).await.expect("second answer");
+    let response = send(&direct, &origin, false).await.expect("second answer");
     assert_eq!(items(response.body).await.len(), 2);
     assert_eq!(
         upstream.accepted(),
@@ -267,8 +272,8 @@ async fn dropping_an_unfinished_body_closes_the_connection() {
     })
     .await;
     let direct = Direct::new(&limits(), Vec::new());
-    let url = upstream.url("http", "127.0.0.1");
-    let response = send(&direct, &url, false).await.expect("answer");
+    let origin = upstream.origin("http", "127.0.0.1");
+    let response = send(&direct, &origin, false).await.expect("answer");
     let mut body = response.body;
     let first = body.next().await.expect("a chunk").expect("data");
     assert_eq!(first, Bytes::from("data: 1\n\n"));
@@ -278,7 +283,7 @@ async fn dropping_an_unfinished_body_closes_the_connection() {
         eventually(|| closed.load(Ordering::SeqCst) == 1).await,
         "the upstream sees the connection close (the request is cancelled)"
     );
-    let response = send(&direct, &url, false).await.expect("answer");
+    let response = send(&direct, &origin, false).await.expect("answer");
     assert_eq!(items(response.body).await, vec![Ok(Bytes::from("hello"))]);
     assert_eq!(
         upstream.accepted(),
@@ -298,13 +303,13 @@ async fn a_broken_body_hands_on_what_came_then_fails_and_is_not_reused() {
     })
     .await;
     let direct = Direct::new(&limits(), Vec::new());
-    let url = upstream.url("http", "127.0.0.1");
-    let response = send(&direct, &url, false).await.expect("answer");
+    let origin = upstream.origin("http", "127.0.0.1");
+    let response = send(&direct, &origin, false).await.expect("answer");
     let got = items(response.body).await;
     assert_eq!(got.first(), Some(&Ok(Bytes::from("hello"))), "{got:?}");
     assert_eq!(got.last(), Some(&Err(())), "{got:?}");
     assert_eq!(direct.pool().idle_count(&key(upstream.port)), 0);
-    let response = send(&direct, &url, false).await.expect("answer");
+    let response = send(&direct, &origin, false).await.expect("answer");
     assert_eq!(items(response.body).await, vec![Ok(Bytes::from("hello"))]);
     assert_eq!(upstream.accepted(), 2);
 }
@@ -318,9 +323,9 @@ async fn connection_close_answers_are_not_kept() {
     })
     .await;
     let direct = Direct::new(&limits(), Vec::new());
-    let url = upstream.url("http", "127.0.0.1");
+    let origin = upstream.origin("http", "127.0.0.1");
     for _ in 0..2 {
-        let response = send(&direct, &url, false).await.expect("answer");
+        let response = send(&direct, &origin, false).await.expect("answer");
         assert_eq!(items(response.body).await, vec![Ok(Bytes::from("hello"))]);
     }
     assert_eq!(upstream.accepted(), 2);
@@ -331,9 +336,9 @@ async fn an_idle_connection_the_upstream_closed_is_replaced_without_an_error() {
     // The upstream ends idle connections right after answering (a short keep-alive timeout).
     let upstream = Upstream::start(|_| vec![Step::Write(HELLO), Step::Close]).await;
     let direct = Direct::new(&limits(), Vec::new());
-    let url = upstream.url("http", "127.0.0.1");
+    let origin = upstream.origin("http", "127.0.0.1");
     for _ in 0..3 {
-        let response = send(&direct, &url, false).await.expect("answer");
+        let response = send(&direct, &origin, false).await.expect("answer");
         assert_eq!(items(response.body).await, vec![Ok(Bytes::from("hello"))]);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -349,15 +354,15 @@ async fn idle_connections_expire_and_the_pool_is_bounded() {
         ..limits()
     };
     let direct = Direct::new(&limits, Vec::new());
-    let url = upstream.url("http", "127.0.0.1");
+    let origin = upstream.origin("http", "127.0.0.1");
     // two answers in flight at once: two connections, only one kept
-    let (a, b) = tokio::join!(send(&direct, &url, false), send(&direct, &url, false));
+    let (a, b) = tokio::join!(send(&direct, &origin, false), send(&direct, &origin, false));
     let (a, b) = (a.expect("a"), b.expect("b"));
     let _ = tokio::join!(items(a.body), items(b.body));
     assert_eq!(upstream.accepted(), 2);
     assert_eq!(direct.pool().idle_count(&key(upstream.port)), 1);
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let response = send(&direct, &url, false).await.expect("answer");
+    let response = send(&direct, &origin, false).await.expect("answer");
     assert_eq!(items(response.body).await, vec![Ok(Bytes::from("hello"))]);
     assert_eq!(
         upstream.accepted(),
@@ -371,8 +376,8 @@ async fn the_guard_refuses_internal_addresses() {
     let upstream = Upstream::start(|_| vec![Step::Write(HELLO)]).await;
     let direct = Direct::new(&limits(), Vec::new());
     for host in ["127.0.0.1", "localhost"] {
-        let url = upstream.url("http", host);
-        match send(&direct, &url, true).await {
+        let origin = upstream.origin("http", host);
+        match send(&direct, &origin, true).await {
             Err(TransportError::Guard(text)) => {
                 assert!(text.contains("allow_private_upstreams"), "{text}");
             }
@@ -388,10 +393,10 @@ async fn a_refused_connection_is_a_connect_error() {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     drop(listener);
-    let url: url::Url = format!("http://127.0.0.1:{port}/v1").parse().expect("url");
+    let origin = origin(&format!("http://127.0.0.1:{port}"));
     let direct = Direct::new(&limits(), Vec::new());
     assert!(matches!(
-        send(&direct, &url, false).await,
+        send(&direct, &origin, false).await,
         Err(TransportError::Connect)
     ));
 }
@@ -416,10 +421,10 @@ async fn connecting_is_bounded_by_the_connect_timeout() {
             held.push(tcp);
         }
     }
-    let url: url::Url = format!("http://{addr}/v1").parse().expect("url");
+    let origin = origin(&format!("http://{addr}"));
     let direct = Direct::new(&limits(), Vec::new());
     let started = std::time::Instant::now();
-    let result = send(&direct, &url, false).await;
+    let result = send(&direct, &origin, false).await;
     assert!(
         matches!(result, Err(TransportError::Timeout)),
         "{:?}",
@@ -469,12 +474,12 @@ async fn tls_upstreams_are_verified_and_reused() {
     let (ca, acceptor) = test_pki();
     let script: Script = Arc::new(|_| vec![Step::Write(HELLO)]);
     let upstream = Upstream::start_with(Some(acceptor), script).await;
-    let url = upstream.url("https", "127.0.0.1");
+    let origin = upstream.origin("https", "127.0.0.1");
 
     let untrusting = Direct::new(&limits(), Vec::new());
     assert!(
         matches!(
-            send(&untrusting, &url, false).await,
+            send(&untrusting, &origin, false).await,
             Err(TransportError::Connect)
         ),
         "a certificate from an unknown CA is refused"
@@ -482,7 +487,9 @@ async fn tls_upstreams_are_verified_and_reused() {
 
     let direct = Direct::new(&limits(), vec![ca]);
     for _ in 0..2 {
-        let response = send(&direct, &url, false).await.expect("answer over TLS");
+        let response = send(&direct, &origin, false)
+            .await
+            .expect("answer over TLS");
         assert_eq!(response.status, 200);
         assert_eq!(items(response.body).await, vec![Ok(Bytes::from("hello"))]);
     }
