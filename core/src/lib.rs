@@ -174,6 +174,7 @@ pub async fn serve_state(
     let mut workers = serving::Workers::start(
         state.config.serve_thread_count(),
         app(state.clone()),
+        Duration::from_secs(state.config.limits.client_header_timeout_secs),
         &draining,
     )?;
     tokio::select! {

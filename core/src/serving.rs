@@ -8,10 +8,11 @@
 
 use std::net::SocketAddr;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpStream;
@@ -44,10 +45,12 @@ pub(crate) struct Workers {
 
 impl Workers {
     /// Starts `count` serving threads (at least one) for `app`. `drain` stops them taking new
-    /// connections and closes each open one once its requests are answered.
+    /// connections and closes each open one once its requests are answered. A connection that
+    /// does not send a request head within `header_timeout` is closed.
     pub(crate) fn start(
         count: usize,
         app: App,
+        header_timeout: Duration,
         drain: &CancellationToken,
     ) -> std::io::Result<Self> {
         // Built as it goes, so a failure part-way ends the threads already started (`Drop`).
@@ -63,7 +66,13 @@ impl Workers {
                 .enable_all()
                 .thread_name(format!("realms-serve-{index}"))
                 .build()?;
-            let serve = serve_thread(inbox, app.clone(), drain.clone(), drained_tx);
+            let serve = serve_thread(
+                inbox,
+                app.clone(),
+                header_timeout,
+                drain.clone(),
+                drained_tx,
+            );
             let finished = started.finish.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("realms-serve-{index}"))
@@ -191,11 +200,16 @@ fn is_connection_error(err: &std::io::Error) -> bool {
 async fn serve_thread(
     mut inbox: mpsc::UnboundedReceiver<Accepted>,
     app: App,
+    header_timeout: Duration,
     drain: CancellationToken,
     drained: oneshot::Sender<()>,
 ) {
     let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
     loop {
         let accepted = tokio::select! {
             biased;
@@ -268,9 +282,13 @@ mod tests {
         App::new(router)
     }
 
+    /// The header timeout of the tests that do not test it.
+    const HEADER_TIMEOUT: Duration = Duration::from_secs(60);
+
     /// Serving threads and a port-0 listener for them.
     async fn setup(
         threads: usize,
+        header_timeout: Duration,
     ) -> (
         tokio::net::TcpListener,
         SocketAddr,
@@ -282,7 +300,8 @@ mod tests {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let drain = CancellationToken::new();
-        let workers = Workers::start(threads, app(), &drain).expect("threads start");
+        let workers =
+            Workers::start(threads, app(), header_timeout, &drain).expect("threads start");
         (listener, addr, workers, drain)
     }
 
@@ -296,7 +315,7 @@ mod tests {
 
     #[tokio::test]
     async fn connections_are_spread_over_the_serving_threads_with_their_peer() {
-        let (listener, addr, mut workers, drain) = setup(2).await;
+        let (listener, addr, mut workers, drain) = setup(2, HEADER_TIMEOUT).await;
         let calls = async {
             let client = client();
             let mut threads = std::collections::BTreeSet::new();
@@ -329,7 +348,7 @@ mod tests {
 
     #[tokio::test]
     async fn draining_finishes_requests_in_flight_and_refuses_new_connections() {
-        let (listener, addr, mut workers, drain) = setup(1).await;
+        let (listener, addr, mut workers, drain) = setup(1, HEADER_TIMEOUT).await;
         let slow = client().get(format!("http://{addr}/slow")).send();
         let drain_soon = async {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -355,7 +374,7 @@ mod tests {
     #[tokio::test]
     async fn threads_end_when_the_workers_are_dropped_unfinished() {
         let drain = CancellationToken::new();
-        let mut workers = Workers::start(2, app(), &drain).expect("threads start");
+        let mut workers = Workers::start(2, app(), HEADER_TIMEOUT, &drain).expect("threads start");
         let threads: Vec<_> = std::mem::take(&mut workers.workers)
             .into_iter()
             .map(|worker| worker.thread)
@@ -368,5 +387,57 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("serving threads still run after their workers were dropped");
+    }
+
+    /// Reads what the server sends until it closes the connection; `None` when it is still
+    /// open after `limit`.
+    async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<String> {
+        use tokio::io::AsyncReadExt;
+        let mut received = Vec::new();
+        tokio::time::timeout(limit, stream.read_to_end(&mut received))
+            .await
+            .ok()?
+            .ok()?;
+        Some(String::from_utf8_lossy(&received).into_owned())
+    }
+
+    #[tokio::test]
+    async fn a_client_too_slow_with_its_request_head_is_disconnected() {
+        use tokio::io::AsyncWriteExt;
+        let timeout = Duration::from_millis(300);
+        let (listener, addr, mut workers, drain) = setup(1, timeout).await;
+        let clients = async {
+            // half a request head, then silence
+            let mut slow = TcpStream::connect(addr).await.expect("connect");
+            slow.write_all(b"GET /where HTTP/1.1\r\nhost: x\r\n")
+                .await
+                .expect("write");
+            let started = std::time::Instant::now();
+            let answer = read_until_closed(&mut slow, Duration::from_secs(5))
+                .await
+                .expect("the server closes the connection");
+            assert!(started.elapsed() >= timeout - Duration::from_millis(50));
+            assert!(
+                answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+                "nothing or a 408, got {answer:?}"
+            );
+
+            // a whole request in time is answered; the kept-alive connection is closed once it
+            // has been idle for the timeout
+            let mut prompt = TcpStream::connect(addr).await.expect("connect");
+            prompt
+                .write_all(b"GET /where HTTP/1.1\r\nhost: x\r\n\r\n")
+                .await
+                .expect("write");
+            let answer = read_until_closed(&mut prompt, Duration::from_secs(5))
+                .await
+                .expect("the idle connection is closed");
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+            assert!(answer.ends_with(&format!("{}", prompt.local_addr().expect("addr"))));
+            drain.cancel();
+        };
+        let ((), ()) = tokio::join!(workers.accept(listener, &drain), clients);
+        workers.drained().await;
+        workers.finish().await;
     }
 }

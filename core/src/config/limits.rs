@@ -16,6 +16,13 @@ pub struct LimitsConfig {
     pub max_name_chars: usize,
     /// Time allowed for a whole control-plane request, in seconds.
     pub api_timeout_secs: u64,
+    /// Time a client connection has to send a request's head, in seconds; it also bounds how
+    /// long a kept-alive connection may sit idle between requests. The connection is closed
+    /// when it runs out (what a slow or silent client would otherwise hold forever).
+    pub client_header_timeout_secs: u64,
+    /// Time a client has to send a relay request's whole body once its head arrived, in
+    /// seconds; past it the request is refused with 408.
+    pub client_body_timeout_secs: u64,
     /// Time allowed to open a connection to an upstream, in seconds.
     pub connect_timeout_secs: u64,
     /// Time allowed from sending a request upstream to its first byte, in seconds.
@@ -38,6 +45,8 @@ impl Default for LimitsConfig {
             max_api_body_bytes: 1024 * 1024,
             max_name_chars: 128,
             api_timeout_secs: 60,
+            client_header_timeout_secs: 60,
+            client_body_timeout_secs: 120,
             connect_timeout_secs: 10,
             first_byte_timeout_secs: 300,
             idle_timeout_secs: 300,
@@ -55,6 +64,14 @@ impl LimitsConfig {
             ("limits.max_api_body_bytes", self.max_api_body_bytes as u64),
             ("limits.max_name_chars", self.max_name_chars as u64),
             ("limits.api_timeout_secs", self.api_timeout_secs),
+            (
+                "limits.client_header_timeout_secs",
+                self.client_header_timeout_secs,
+            ),
+            (
+                "limits.client_body_timeout_secs",
+                self.client_body_timeout_secs,
+            ),
             ("limits.connect_timeout_secs", self.connect_timeout_secs),
             (
                 "limits.first_byte_timeout_secs",

@@ -36,6 +36,8 @@ pub enum RelayError {
     NotFound(String),
     /// The body is larger than `limits.max_body_bytes`.
     TooLarge(usize),
+    /// The body did not arrive within `limits.client_body_timeout_secs` (the value).
+    BodyTimeout(u64),
     /// The user's balance or quota does not cover the request.
     InsufficientQuota(String),
     /// An upstream refused the request for a reason that is the client's (a 4xx other than
@@ -76,6 +78,7 @@ impl RelayError {
             Self::Forbidden(_) => 403,
             Self::ModelNotFound(_) | Self::NotFound(_) => 404,
             Self::TooLarge(_) => 413,
+            Self::BodyTimeout(_) => 408,
             Self::InsufficientQuota(_) => 402,
             Self::UpstreamRejected { status, .. } | Self::UpstreamFailed { status, .. } => *status,
             Self::UpstreamTimeout(_) => 504,
@@ -89,7 +92,7 @@ impl RelayError {
     /// The kind, for the dialect's type names.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::BadRequest(_) => ErrorKind::InvalidRequest,
+            Self::BadRequest(_) | Self::BodyTimeout(_) => ErrorKind::InvalidRequest,
             Self::Unauthenticated(_) => ErrorKind::Authentication,
             Self::Forbidden(_) => ErrorKind::Permission,
             Self::ModelNotFound(_) | Self::NotFound(_) => ErrorKind::NotFound,
@@ -117,6 +120,7 @@ impl RelayError {
             | Self::ModelNotFound(_)
             | Self::NotFound(_)
             | Self::TooLarge(_)
+            | Self::BodyTimeout(_)
             | Self::InsufficientQuota(_)
             | Self::UpstreamRejected { .. } => ErrorSource::Downstream,
             Self::UpstreamFailed { .. } | Self::UpstreamTimeout(_) | Self::RateLimited(_) => {
@@ -135,6 +139,7 @@ impl RelayError {
             Self::ModelNotFound(_) => "model_not_found",
             Self::NotFound(_) => "not_found",
             Self::TooLarge(_) => "too_large",
+            Self::BodyTimeout(_) => "body_timeout",
             Self::InsufficientQuota(_) => "insufficient_quota",
             Self::UpstreamRejected { .. } => "upstream_rejected",
             Self::UpstreamFailed { .. } => "upstream_failed",
@@ -157,6 +162,9 @@ impl RelayError {
             | Self::UpstreamTimeout(m)
             | Self::NoRoute(m) => m.clone(),
             Self::TooLarge(limit) => format!("the request body is larger than {limit} bytes"),
+            Self::BodyTimeout(secs) => {
+                format!("the request body did not arrive within {secs} seconds")
+            }
             Self::UpstreamRejected { status, .. } => {
                 format!("the upstream refused the request ({status})")
             }
@@ -174,6 +182,7 @@ impl RelayError {
             Self::Unauthenticated(_) => Some("invalid_api_key"),
             Self::ModelNotFound(_) => Some("model_not_found"),
             Self::TooLarge(_) => Some("request_too_large"),
+            Self::BodyTimeout(_) => Some("request_timeout"),
             Self::InsufficientQuota(_) => Some("insufficient_quota"),
             Self::RateLimited(_) => Some("rate_limit_exceeded"),
             Self::NoRoute(_) => Some("no_available_channel"),

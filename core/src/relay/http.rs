@@ -2,6 +2,8 @@
 //! hands the request to the pipeline. Unknown paths and wrong methods answer in the shape of the
 //! protocol the path belongs to.
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
@@ -159,6 +161,17 @@ impl tower::Service<Request> for Dispatch {
     }
 }
 
+/// Why a request body could not be read: over the size limit, or broken off by the client.
+fn unreadable_body(err: &axum::Error, limit: usize) -> RelayError {
+    let over_limit = std::error::Error::source(err)
+        .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+    if over_limit {
+        RelayError::TooLarge(limit)
+    } else {
+        RelayError::BadRequest("the request body could not be read".into())
+    }
+}
+
 /// The client request as the pipeline sees it, its body read up to `limits.max_body_bytes`.
 async fn inbound(
     State(state): &State<AppState>,
@@ -167,10 +180,14 @@ async fn inbound(
     endpoint: &'static str,
 ) -> Result<Inbound, RelayError> {
     let (parts, body) = request.into_parts();
-    let limit = state.config.limits.max_body_bytes;
-    let body = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| RelayError::TooLarge(limit))?;
+    let limits = &state.config.limits;
+    let limit = limits.max_body_bytes;
+    let deadline = Duration::from_secs(limits.client_body_timeout_secs);
+    let body = match tokio::time::timeout(deadline, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(err)) => return Err(unreadable_body(&err, limit)),
+        Err(_) => return Err(RelayError::BodyTimeout(limits.client_body_timeout_secs)),
+    };
     let gemini = (protocol == Protocol::Gemini)
         .then(|| gemini_target(parts.uri.path()))
         .flatten();
@@ -297,8 +314,16 @@ mod tests {
 
     /// `request` through the whole application: its status and JSON body.
     async fn call_app(request: Request) -> (StatusCode, serde_json::Value) {
+        call_app_with(crate::config::Config::test_default(), request).await
+    }
+
+    /// `request` through the whole application under `config`.
+    async fn call_app_with(
+        config: crate::config::Config,
+        request: Request,
+    ) -> (StatusCode, serde_json::Value) {
         use tower::ServiceExt;
-        let state = AppState::for_tests(crate::config::Config::test_default()).await;
+        let state = AppState::for_tests(config).await;
         let response = crate::app(state).oneshot(request).await.expect("response");
         let status = response.status();
         let body = axum::body::to_bytes(response.into_body(), 1 << 16)
@@ -392,5 +417,49 @@ mod tests {
             .expect("body");
         let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
         assert_eq!(body["error"]["code"], 405, "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_body_that_stops_arriving_gets_408_in_the_protocols_shape() {
+        use futures_util::StreamExt;
+        let mut config = crate::config::Config::test_default();
+        config.limits.client_body_timeout_secs = 1;
+        // the first bytes of a body, then nothing: the client went quiet
+        let trickle = futures_util::stream::once(async {
+            Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"{\"model\":"))
+        })
+        .chain(futures_util::stream::pending());
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri("/v1/messages")
+            .header("x-api-key", "sk_whatever")
+            .body(Body::from_stream(trickle))
+            .expect("request");
+        let started = std::time::Instant::now();
+        let (status, body) = call_app_with(config, request).await;
+        assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+        assert!(started.elapsed() >= Duration::from_millis(900));
+        assert_eq!(body["type"], "error", "Anthropic's error shape: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("1 seconds"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_broken_off_is_a_bad_request_not_an_oversized_one() {
+        let broken = futures_util::stream::iter([
+            Ok(bytes::Bytes::from_static(b"{\"model\":")),
+            Err(std::io::Error::other("connection reset")),
+        ]);
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri("/v1/chat/completions")
+            .body(Body::from_stream(broken))
+            .expect("request");
+        let (status, body) = call_app(request).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"]["type"], "invalid_request_error");
     }
 }
