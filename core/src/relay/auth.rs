@@ -1,8 +1,42 @@
 //! Finding the client's Realms token: `Authorization: Bearer`, `x-api-key`, and for Gemini clients
 //! `x-goog-api-key` and `?key=`. Every route accepts every form, because SDKs change how they
-//! authenticate. The token is compared by its SHA-256 against the in-memory table.
+//! authenticate. The token is compared by its SHA-256 against the in-memory table
+//! ([`authenticate`]), before the request's body is read.
+
+use std::sync::Arc;
 
 use axum::http::{HeaderMap, header};
+
+use super::error::RelayError;
+use super::routing::table::{RoutingTable, TokenRoute};
+use crate::crypto::sha256;
+use crate::store::now_ms;
+
+/// The token a request presents in `headers` or `query`: its hash must name a usable token that
+/// has not expired.
+pub fn authenticate(
+    table: &RoutingTable,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Arc<TokenRoute>, RelayError> {
+    let presented = presented_token(headers, query).ok_or_else(|| {
+        RelayError::Unauthenticated(
+            "no API key was provided; send `Authorization: Bearer sk_...`".into(),
+        )
+    })?;
+    let token = table
+        .tokens
+        .get(&sha256(presented.as_bytes()))
+        .ok_or_else(|| {
+            RelayError::Unauthenticated("the API key is invalid or has been revoked".into())
+        })?;
+    if token.expires_at.is_some_and(|at| at <= now_ms()) {
+        return Err(RelayError::Unauthenticated(
+            "the API key has expired".into(),
+        ));
+    }
+    Ok(Arc::clone(token))
+}
 
 /// The token the client presented, if any.
 pub fn presented_token<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<&'a str> {

@@ -180,6 +180,9 @@ async fn inbound(
     endpoint: &'static str,
 ) -> Result<Inbound, RelayError> {
     let (parts, body) = request.into_parts();
+    // Before the body: a caller without a valid token never makes Realms buffer one.
+    let token =
+        super::auth::authenticate(&state.relay.table.load(), &parts.headers, parts.uri.query())?;
     let limits = &state.config.limits;
     let limit = limits.max_body_bytes;
     let deadline = Duration::from_secs(limits.client_body_timeout_secs);
@@ -207,6 +210,7 @@ async fn inbound(
         body,
         gemini,
         request_id,
+        token,
     })
 }
 
@@ -297,6 +301,8 @@ async fn wrong_method(method: Method, request: Request<Body>) -> Response {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     #[test]
@@ -317,13 +323,28 @@ mod tests {
         call_app_with(crate::config::Config::test_default(), request).await
     }
 
-    /// `request` through the whole application under `config`.
+    /// The token [`call_app_with`] accepts.
+    const TOKEN: &str = "sk_test_relay_http";
+
+    /// `request` through the whole application under `config`, with [`TOKEN`] valid.
     async fn call_app_with(
         config: crate::config::Config,
         request: Request,
     ) -> (StatusCode, serde_json::Value) {
         use tower::ServiceExt;
         let state = AppState::for_tests(config).await;
+        let mut table = crate::relay::routing::table::RoutingTable::default();
+        let token = crate::relay::routing::table::TokenRoute {
+            token_id: 1,
+            user_id: 1,
+            expires_at: None,
+            models: None,
+            groups: Vec::new(),
+        };
+        table
+            .tokens
+            .insert(crate::crypto::sha256(TOKEN.as_bytes()), Arc::new(token));
+        state.relay.table.store(Arc::new(table));
         let response = crate::app(state).oneshot(request).await.expect("response");
         let status = response.status();
         let body = axum::body::to_bytes(response.into_body(), 1 << 16)
@@ -419,21 +440,24 @@ mod tests {
         assert_eq!(body["error"]["code"], 405, "{body}");
     }
 
+    /// A body that sends its first bytes and then nothing more: the client went quiet.
+    fn trickle() -> Body {
+        use futures_util::StreamExt;
+        let first = futures_util::stream::once(async {
+            Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"{\"model\":"))
+        });
+        Body::from_stream(first.chain(futures_util::stream::pending()))
+    }
+
     #[tokio::test]
     async fn a_body_that_stops_arriving_gets_408_in_the_protocols_shape() {
-        use futures_util::StreamExt;
         let mut config = crate::config::Config::test_default();
         config.limits.client_body_timeout_secs = 1;
-        // the first bytes of a body, then nothing: the client went quiet
-        let trickle = futures_util::stream::once(async {
-            Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"{\"model\":"))
-        })
-        .chain(futures_util::stream::pending());
         let request = Request::builder()
             .method(Method::POST)
             .uri("/v1/messages")
-            .header("x-api-key", "sk_whatever")
-            .body(Body::from_stream(trickle))
+            .header("x-api-key", TOKEN)
+            .body(trickle())
             .expect("request");
         let started = std::time::Instant::now();
         let (status, body) = call_app_with(config, request).await;
@@ -448,6 +472,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_caller_without_a_valid_token_is_refused_before_its_body_is_read() {
+        for key in [None, Some("sk_not_a_token")] {
+            let mut request = Request::builder()
+                .method(Method::POST)
+                .uri("/v1/chat/completions");
+            if let Some(key) = key {
+                request = request.header("authorization", format!("Bearer {key}"));
+            }
+            let request = request.body(trickle()).expect("request");
+            // the body never ends: only an answer that does not wait for it can come back
+            let (status, body) = tokio::time::timeout(Duration::from_secs(5), call_app(request))
+                .await
+                .expect("answered without the body");
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{key:?}");
+            assert_eq!(body["error"]["code"], "invalid_api_key");
+        }
+    }
+
+    #[tokio::test]
     async fn a_body_broken_off_is_a_bad_request_not_an_oversized_one() {
         let broken = futures_util::stream::iter([
             Ok(bytes::Bytes::from_static(b"{\"model\":")),
@@ -456,6 +499,7 @@ mod tests {
         let request = Request::builder()
             .method(Method::POST)
             .uri("/v1/chat/completions")
+            .header("authorization", format!("Bearer {TOKEN}"))
             .body(Body::from_stream(broken))
             .expect("request");
         let (status, body) = call_app(request).await;

@@ -1,12 +1,16 @@
-//! What the pipeline knows about a client request before anything is looked up: its protocol,
-//! route, method, path, query, headers and body, and (for Gemini) the model and action from the
-//! URL. Built by the HTTP handlers; the body is already bounded by `limits.max_body_bytes`.
+//! What the pipeline knows about a client request before routing: its protocol, route, method,
+//! path, query, headers, body, the token it authenticated with, and (for Gemini) the model and
+//! action from the URL. Built by the HTTP handlers, which authenticate before reading the body
+//! (bounded by `limits.max_body_bytes`).
+
+use std::sync::Arc;
 
 use axum::http::{HeaderMap, Method};
 use bytes::Bytes;
 
 use super::dialect::Dialect;
 use super::protocol::Protocol;
+use super::routing::table::TokenRoute;
 
 /// A client request on the data plane.
 #[derive(Debug, Clone)]
@@ -29,6 +33,8 @@ pub struct Inbound {
     pub gemini: Option<(String, String)>,
     /// Our request id.
     pub request_id: String,
+    /// The token the request authenticated with.
+    pub token: Arc<TokenRoute>,
 }
 
 impl Inbound {

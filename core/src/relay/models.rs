@@ -16,9 +16,7 @@ use serde_json::{Value, json};
 use super::dialect::Dialect;
 use super::error::RelayError;
 use super::routing::table::{ModelRoute, RoutingTable, TokenRoute};
-use crate::crypto::sha256;
 use crate::state::AppState;
-use crate::store::now_ms;
 
 /// Which list shape the caller wants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,16 +65,8 @@ fn visible(
         ));
     }
     let table = state.relay.table.load_full();
-    let presented = super::auth::presented_token(headers, query)
-        .ok_or_else(|| RelayError::Unauthenticated("no API key was provided".into()))?;
-    let token = table
-        .tokens
-        .get(&sha256(presented.as_bytes()))
-        .filter(|t| t.expires_at.is_none_or(|at| at > now_ms()))
-        .ok_or_else(|| {
-            RelayError::Unauthenticated("the API key is invalid, revoked or expired".into())
-        })?;
-    let models = reachable(&table, token);
+    let token = super::auth::authenticate(&table, headers, query)?;
+    let models = reachable(&table, &token);
     Ok((table, models))
 }
 

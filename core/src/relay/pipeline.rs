@@ -15,10 +15,7 @@ use super::inbound::Inbound;
 use super::protocol::{RequestFacts, inspect_request};
 use super::record::Draft;
 use super::routing::select::{self, NoTarget};
-use super::routing::table::{RoutingTable, TokenRoute};
-use crate::crypto::sha256;
 use crate::state::AppState;
-use crate::store::now_ms;
 use crate::usage::recorder::UsageSink;
 
 /// The request's usage record until it is handed over. If the handler is dropped first — the
@@ -78,28 +75,6 @@ pub async fn handle(state: AppState, inbound: Inbound) -> Response {
     }
 }
 
-/// Authenticates: the presented key's hash must name a usable token that has not expired.
-fn authenticate(table: &RoutingTable, inbound: &Inbound) -> Result<Arc<TokenRoute>, RelayError> {
-    let presented = super::auth::presented_token(&inbound.headers, inbound.query.as_deref())
-        .ok_or_else(|| {
-            RelayError::Unauthenticated(
-                "no API key was provided; send `Authorization: Bearer sk_...`".into(),
-            )
-        })?;
-    let token = table
-        .tokens
-        .get(&sha256(presented.as_bytes()))
-        .ok_or_else(|| {
-            RelayError::Unauthenticated("the API key is invalid or has been revoked".into())
-        })?;
-    if token.expires_at.is_some_and(|at| at <= now_ms()) {
-        return Err(RelayError::Unauthenticated(
-            "the API key has expired".into(),
-        ));
-    }
-    Ok(Arc::clone(token))
-}
-
 /// Reads what routing needs from the body (and the URL for Gemini).
 fn inspect(inbound: &Inbound) -> Result<(RequestFacts, String), RelayError> {
     let facts = inspect_request(inbound.protocol, &inbound.body)
@@ -118,7 +93,7 @@ async fn run(
     draft: &mut Draft,
 ) -> Result<Response, RelayError> {
     let table = state.relay.table.load_full();
-    let token = authenticate(&table, inbound)?;
+    let token = Arc::clone(&inbound.token);
     draft.user_id = Some(token.user_id);
     draft.token_id = Some(token.token_id);
 
@@ -270,7 +245,7 @@ async fn run_stored(
     draft: &mut Draft,
 ) -> Result<Response, RelayError> {
     let table = state.relay.table.load_full();
-    let token = authenticate(&table, inbound)?;
+    let token = Arc::clone(&inbound.token);
     draft.user_id = Some(token.user_id);
     draft.token_id = Some(token.token_id);
     let id = response_id.to_owned();
