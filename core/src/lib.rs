@@ -22,6 +22,8 @@ mod fast_hash;
 mod request_id;
 mod serving;
 
+pub use serving::listen;
+
 use std::future::Future;
 use std::time::Duration;
 

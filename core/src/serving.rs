@@ -21,6 +21,23 @@ use tokio_util::sync::CancellationToken;
 
 use crate::App;
 
+/// Binds `addr` for serving with a listen queue of `backlog` connections (the kernel caps it at
+/// `net.core.somaxconn`). Tokio's `TcpListener::bind` queues 128, like the standard library's:
+/// under a burst of new connections (thousands of streams opening within seconds) the rest were
+/// dropped, and their clients waited a second to retry.
+pub fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // as `TcpListener::bind` does: a restarted server can bind while old connections linger
+    #[cfg(not(windows))]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
+
 /// A connection accepted by the acceptor, on its way to a serving thread.
 struct Accepted {
     stream: std::net::TcpStream,
@@ -439,5 +456,31 @@ mod tests {
         let ((), ()) = tokio::join!(workers.accept(listener, &drain), clients);
         workers.drained().await;
         workers.finish().await;
+    }
+
+    /// How many of `attempts` simultaneous connections to a listener that accepts none complete
+    /// within a short wait.
+    async fn connections_queued(backlog: u32, attempts: usize) -> usize {
+        let listener = listen(SocketAddr::from(([127, 0, 0, 1], 0)), backlog).expect("listen");
+        let addr = listener.local_addr().expect("addr");
+        let connects = (0..attempts).map(|_| async move {
+            tokio::time::timeout(Duration::from_millis(500), TcpStream::connect(addr))
+                .await
+                .is_ok_and(|connected| connected.is_ok())
+        });
+        let done = futures_util::future::join_all(connects).await;
+        drop(listener);
+        done.into_iter().filter(|&queued| queued).count()
+    }
+
+    #[tokio::test]
+    async fn the_listen_queue_holds_the_configured_backlog() {
+        // Linux queues backlog + 1 completed connections and drops the SYNs beyond them
+        let small = connections_queued(4, 24).await;
+        assert!(
+            (1..=8).contains(&small),
+            "{small} queued with a backlog of 4"
+        );
+        assert_eq!(connections_queued(64, 24).await, 24);
     }
 }

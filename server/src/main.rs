@@ -15,7 +15,6 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use realms_core::{Config, build_info, store::Store, telemetry};
 use serde_json::json;
-use tokio::net::TcpListener;
 
 #[derive(Parser)]
 #[command(name = "realms", version = build_info::VERSION, long_version = build_info::LONG_VERSION, about)]
@@ -115,8 +114,7 @@ async fn main() -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = config.addr;
-    let listener = TcpListener::bind(addr)
-        .await
+    let listener = realms_core::listen(addr, config.listen_backlog)
         .with_context(|| format!("binding {addr}"))?;
     realms_core::serve(config, listener, shutdown_signal()).await?;
     tracing::info!("stopped");

@@ -11,7 +11,6 @@ use std::time::Duration;
 use realms_core::config::Secret;
 use realms_core::{AppState, Config, StartError};
 use tauri::async_runtime::JoinHandle;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::keychain::{self, KeySource};
@@ -64,7 +63,7 @@ pub struct GatewayHandle {
 /// Binds `config.addr` and starts core on it. A taken port is [`GatewayError::PortInUse`].
 pub async fn start(config: Config) -> Result<GatewayHandle, GatewayError> {
     let port = config.addr.port();
-    let listener = TcpListener::bind(config.addr).await.map_err(|source| {
+    let listener = realms_core::listen(config.addr, config.listen_backlog).map_err(|source| {
         if source.kind() == std::io::ErrorKind::AddrInUse {
             GatewayError::PortInUse(port)
         } else {

@@ -81,6 +81,10 @@ pub struct Config {
     /// Threads that serve connections, each with its own single-threaded runtime; 0 means one
     /// per CPU core (`REALMS_SERVE_THREADS`).
     pub serve_threads: usize,
+    /// How many connections the kernel may hold for the server before it accepts them
+    /// (`REALMS_LISTEN_BACKLOG`; capped by the system's `net.core.somaxconn`). A connection
+    /// beyond it is dropped and its client retries after a second.
+    pub listen_backlog: u32,
     /// Sizes and timeouts.
     pub limits: LimitsConfig,
     /// Sessions and login throttling.
@@ -124,6 +128,7 @@ impl Default for Config {
             log: "info".into(),
             log_format: LogFormat::Text,
             serve_threads: 0,
+            listen_backlog: 4096,
             limits: LimitsConfig::default(),
             auth: AuthConfig::default(),
             routing: RoutingConfig::default(),
@@ -211,6 +216,11 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "`serve_threads` must be at most {MAX_SERVE_THREADS} (0 = one per CPU core)"
             )));
+        }
+        if self.listen_backlog == 0 {
+            return Err(ConfigError::Invalid(
+                "`listen_backlog` must be greater than 0".into(),
+            ));
         }
         if self.codex_quota_poll_secs == 0 {
             return Err(ConfigError::Invalid(

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
-use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::net::{TcpSocket, ToSocketAddrs};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -20,6 +20,10 @@ use crate::script::{Script, ScriptBook};
 
 /// How long `shutdown` waits for open connections (a stalled stream) before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// Connections the kernel queues for the fake before it accepts them: the benchmark opens
+/// thousands of streams within seconds, and the usual 128 dropped some (their clients then
+/// waited a second to retry, which is not what the benchmark measures).
+const LISTEN_BACKLOG: u32 = 4096;
 
 /// State shared by the handlers of one fake.
 pub(crate) struct Shared {
@@ -63,7 +67,18 @@ impl FakeUpstream {
     /// # Errors
     /// When the address cannot be bound.
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<Self> {
-        let listener = TcpListener::bind(addr).await?;
+        let addr = tokio::net::lookup_host(addr)
+            .await?
+            .next()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind"))?;
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        let listener = socket.listen(LISTEN_BACKLOG)?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             recorder: Recorder::new(true),
