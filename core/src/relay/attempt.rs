@@ -16,7 +16,7 @@ use super::gather::Gathered;
 use super::inbound::Inbound;
 use super::protocol::{Protocol, RequestFacts, SessionSource, StreamObserver, observe_json};
 use super::record::Draft;
-use super::routing::failover::{Scope, Verdict, classify_status, classify_transport};
+use super::routing::failover::{Scope, Verdict, classify_status, classify_transport, retry_hint};
 use super::routing::health::Target;
 use super::routing::select::Pick;
 use super::routing::table::ChannelKind;
@@ -402,7 +402,8 @@ async fn peek_and_stream(
     Ok(out)
 }
 
-/// An error event before any content: rate limits cool the credential, the rest the channel.
+/// An error event before any content: rate limits cool the credential (for the wait their message
+/// names, if any), the rest the channel.
 pub(super) fn first_event_error(state: &AppState, observer: StreamObserver) -> Failure {
     let observed = observer.finish();
     let (kind, message) = observed
@@ -419,8 +420,9 @@ pub(super) fn first_event_error(state: &AppState, observer: StreamObserver) -> F
     ]
     .iter()
     .any(|k| lower.contains(k));
+    let retry_after = rate_limited.then(|| retry_hint(&message)).flatten();
     let verdict = if rate_limited {
-        classify_status(429, None, false, &state.config.routing)
+        classify_status(429, retry_after, false, &state.config.routing)
     } else {
         classify_transport(&state.config.routing)
     };
@@ -430,7 +432,7 @@ pub(super) fn first_event_error(state: &AppState, observer: StreamObserver) -> F
         format!("the upstream reported `{kind}`: {message}")
     };
     let error = if rate_limited {
-        RelayError::RateLimited(None)
+        RelayError::RateLimited(retry_after)
     } else {
         RelayError::UpstreamFailed {
             status: 502,

@@ -83,9 +83,54 @@ pub fn classify_transport(config: &RoutingConfig) -> Verdict {
     }
 }
 
+/// The wait a rate-limit message names, in whole seconds rounded up: OpenAI's in-band errors
+/// say "Please try again in 1.898s" (or "in 20ms", "in 3 seconds") where an HTTP answer would
+/// carry `retry-after`.
+pub fn retry_hint(message: &str) -> Option<u64> {
+    const PHRASE: &str = "try again in ";
+    let lower = message.to_ascii_lowercase();
+    let rest = &lower[lower.find(PHRASE)? + PHRASE.len()..];
+    let number_len = rest
+        .bytes()
+        .take_while(|b| b.is_ascii_digit() || *b == b'.')
+        .count();
+    let amount: f64 = rest[..number_len].parse().ok()?;
+    let unit = rest[number_len..].trim_start();
+    let secs = if unit.starts_with("ms") {
+        amount / 1000.0
+    } else if unit.starts_with('s') {
+        amount
+    } else {
+        return None;
+    };
+    // an upstream's own figure, at most a day: anything larger is not a wait worth believing
+    (secs.is_finite() && (0.0..=86_400.0).contains(&secs)).then(|| (secs.ceil() as u64).max(1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rate_limit_messages_name_their_wait() {
+        let cases = [
+            (
+                "Rate limit reached for gpt-4o in organization org-x on tokens per min (TPM): \
+                 Limit 30000, Used 29000, Requested 1500. Please try again in 1.898s. Visit ...",
+                Some(2),
+            ),
+            ("Please try again in 20ms.", Some(1)),
+            ("Try again in 3 seconds", Some(3)),
+            ("Please TRY AGAIN IN 12s", Some(12)),
+            ("try again in a moment", None),
+            ("try again in 5 minutes", None),
+            ("try again in 99999999s", None),
+            ("the server is overloaded", None),
+        ];
+        for (message, wait) in cases {
+            assert_eq!(retry_hint(message), wait, "{message}");
+        }
+    }
 
     #[test]
     fn statuses_map_to_scopes() {
