@@ -269,6 +269,11 @@ async fn failed_status(
         .and_then(|h| super::codex::usage_limit_wait(status, h, &body));
     let (status, retry_after) = match usage_limit {
         Some(wait) => (429, Some(wait).filter(|w| *w > 0).or(retry_after)),
+        // without `retry-after`, the wait the error's message names ("try again in 1.898s")
+        None if status == 429 => (
+            status,
+            retry_after.or_else(|| retry_hint(&String::from_utf8_lossy(&body))),
+        ),
         None => (status, retry_after),
     };
     let verdict = classify_status(status, retry_after, mentions_model, &state.config.routing);

@@ -210,31 +210,49 @@ async fn retry_after_is_honoured_and_all_cooling_answers_429_with_retry_after() 
 }
 
 #[tokio::test]
-async fn a_rate_limit_as_the_first_event_cools_for_the_wait_its_message_names() {
-    let fake = FakeUpstream::start().await;
-    let server = TestServer::start().await;
-    let setup = Setup::bare(&server).await;
-    openai_channels(&setup, &fake.url(), &[("only", 0, &["key-1"])]).await;
-    // OpenAI's in-band form: no `retry-after` header, the wait is in the message
+async fn a_rate_limit_without_retry_after_cools_for_the_wait_its_message_names() {
+    // OpenAI's form: no `retry-after` header, the wait is in the message; in a stream's first
+    // event or in a 429's body
     let limited = json!({"error": {"type": "requests", "code": "rate_limit_exceeded",
         "message": "Rate limit reached for gpt-4.1 on requests per min. Please try again in 900ms."}});
-    fake.push(Script::sse(vec![format!("data: {limited}\n\n")]));
-    let stream = json!({"model": GPT, "stream": true, "messages": []});
+    let cases = [
+        (
+            "first event",
+            Script::sse(vec![format!("data: {limited}\n\n")]),
+        ),
+        ("429 body", Script::json(429, limited.clone())),
+    ];
+    for (name, script) in cases {
+        let fake = FakeUpstream::start().await;
+        let server = TestServer::start().await;
+        let setup = Setup::bare(&server).await;
+        openai_channels(&setup, &fake.url(), &[("only", 0, &["key-1"])]).await;
+        fake.push(script);
+        let stream = json!({"model": GPT, "stream": true, "messages": []});
 
-    let response = setup.post("/v1/chat/completions", &stream).await;
-    assert_eq!(response.status(), 429);
-    assert_eq!(response.headers()["retry-after"], "1", "900 ms rounded up");
-    let (status, _, _) = read(setup.post("/v1/chat/completions", &stream).await).await;
-    assert_eq!(status, 429, "the key cools down");
-    assert_eq!(fake.requests().len(), 1, "nothing is sent while it cools");
+        let response = setup.post("/v1/chat/completions", &stream).await;
+        assert_eq!(response.status(), 429, "{name}");
+        assert_eq!(
+            response.headers()["retry-after"],
+            "1",
+            "{name}: 900 ms rounded up"
+        );
+        let (status, _, _) = read(setup.post("/v1/chat/completions", &stream).await).await;
+        assert_eq!(status, 429, "{name}: the key cools down");
+        assert_eq!(
+            fake.requests().len(),
+            1,
+            "{name}: nothing is sent while it cools"
+        );
 
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let (status, _, _) = read(setup.post("/v1/chat/completions", &stream).await).await;
-    assert_eq!(
-        status, 200,
-        "usable again after the named wait, not the default cooldown"
-    );
-    assert_eq!(fake.requests().len(), 2);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let (status, _, _) = read(setup.post("/v1/chat/completions", &stream).await).await;
+        assert_eq!(
+            status, 200,
+            "{name}: usable after the named wait, not the default cooldown"
+        );
+        assert_eq!(fake.requests().len(), 2, "{name}");
+    }
 }
 
 #[tokio::test]

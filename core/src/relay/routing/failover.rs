@@ -84,12 +84,13 @@ pub fn classify_transport(config: &RoutingConfig) -> Verdict {
 }
 
 /// The wait a rate-limit message names, in whole seconds rounded up: OpenAI's in-band errors
-/// say "Please try again in 1.898s" (or "in 20ms", "in 3 seconds") where an HTTP answer would
-/// carry `retry-after`.
+/// say "Please try again in 1.898s" (or "in 20ms", "in 3 seconds"), Gemini's "Please retry in
+/// 23.5s", where an HTTP answer would carry `retry-after`.
 pub fn retry_hint(message: &str) -> Option<u64> {
-    const PHRASE: &str = "try again in ";
     let lower = message.to_ascii_lowercase();
-    let rest = &lower[lower.find(PHRASE)? + PHRASE.len()..];
+    let rest = ["try again in ", "retry in "]
+        .iter()
+        .find_map(|phrase| Some(&lower[lower.find(phrase)? + phrase.len()..]))?;
     let number_len = rest
         .bytes()
         .take_while(|b| b.is_ascii_digit() || *b == b'.')
@@ -122,6 +123,11 @@ mod tests {
             ("Please try again in 20ms.", Some(1)),
             ("Try again in 3 seconds", Some(3)),
             ("Please TRY AGAIN IN 12s", Some(12)),
+            (
+                "You exceeded your current quota, please check your plan and billing details. \
+                 Please retry in 23.345345s.",
+                Some(24),
+            ),
             ("try again in a moment", None),
             ("try again in 5 minutes", None),
             ("try again in 99999999s", None),
