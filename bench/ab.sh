@@ -23,14 +23,11 @@ SCENARIOS=${SCENARIOS:-"chat stream"}
 EVENTS=${EVENTS:-20}
 PORT_BASE=${PORT_BASE:-19100}
 FAKE_BIN=${FAKE_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/fake-upstream}
-ADMIN_KEY=bench-admin-key-0123456789abcdef
-MODEL=bench-model
 FAKE_PORT=$((PORT_BASE + 1))
 NGINX_PORT=$((PORT_BASE + 2))
 
-log() { printf '[ab %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
 py() { python3 "$BENCH/report.py" "$@"; }
+LOG_TAG=ab
 # shellcheck source=bench/common.sh
 source "$BENCH/common.sh"
 for tool in wrk nginx python3 curl; do command -v $tool >/dev/null || die "$tool is missing"; done

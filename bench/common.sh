@@ -1,5 +1,14 @@
 # Pieces shared by bench/run.sh, bench/ab.sh and bench/instructions.sh (sourced, not run). Expects
-# `die` and $BENCH.
+# $BENCH, and $LOG_TAG naming the script in its log lines.
+
+# The seeded catalogue and admin key every script uses (seed.py creates them).
+# shellcheck disable=SC2034 # read by the scripts that source this file
+ADMIN_KEY=bench-admin-key-0123456789abcdef
+# shellcheck disable=SC2034
+MODEL=bench-model
+
+log() { printf '[%s %s] %s\n' "$LOG_TAG" "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
 
 # Background processes the scripts start, stopped by stop_started at exit.
 PIDS=()

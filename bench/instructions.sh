@@ -28,13 +28,10 @@ PORT_BASE=${PORT_BASE:-19500}
 FAKE_BIN=${FAKE_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/fake-upstream}
 OUT=${OUT:-$(mktemp -d /tmp/realms-instructions.XXXXXX)}
 mkdir -p "$OUT"
-ADMIN_KEY=bench-admin-key-0123456789abcdef
-MODEL=bench-model
 FAKE_PORT=$((PORT_BASE + 1))
 REALMS_PORT=$((PORT_BASE + 2))
 
-log() { printf '[instructions %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+LOG_TAG=instructions
 # shellcheck source=bench/common.sh
 source "$BENCH/common.sh"
 for tool in valgrind callgrind_control callgrind_annotate wrk python3 curl; do

@@ -39,8 +39,6 @@ PORT_BASE=${PORT_BASE:-18900}
 FAKE_PORT=$((PORT_BASE + 1))
 NGINX_PORT=$((PORT_BASE + 2))
 REALMS_PORT=$((PORT_BASE + 3))
-MODEL=bench-model
-ADMIN_KEY=bench-admin-key-0123456789abcdef
 STAMP=$(date -u +%Y%m%d-%H%M%S)
 RAW=$BENCH/results/raw-$STAMP
 RESULTS=$RAW/results.jsonl
@@ -51,9 +49,8 @@ FAKE_BIN=${BENCH_FAKE_BIN:-$BIN/fake-upstream}
 mkdir -p "$RAW" "$RAW/nginx"
 : >"$RESULTS"
 
-log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
 py() { python3 "$BENCH/report.py" "$@"; }
+LOG_TAG=bench
 # shellcheck source=bench/common.sh
 source "$BENCH/common.sh"
 
