@@ -2,9 +2,11 @@
 //! credential), the doubling of repeated cooldowns, and in-flight counts for least-loaded
 //! selection. In memory, per process; short critical sections, never held across `.await`.
 
-use crate::fast_hash::FastMap;
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use crate::fast_hash::FastMap;
 
 /// What a failure cools down.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -31,7 +33,9 @@ pub struct Cooldown {
 /// Health state of all targets.
 #[derive(Debug, Default)]
 pub struct Health {
-    cooldowns: Mutex<FastMap<Target, Cooldown>>,
+    /// Standard hasher: a channel-and-model key may carry a model name a client sent (model
+    /// passthrough). Looked up only while some cooldown runs (an empty map hashes nothing).
+    cooldowns: Mutex<HashMap<Target, Cooldown>>,
     inflight: Mutex<FastMap<i64, u32>>,
     /// When each credential last started a request (least-recently-used choice of accounts).
     last_started: Mutex<FastMap<i64, Instant>>,
