@@ -7,9 +7,10 @@
 #
 # usage: bench/instructions.sh NAME=PATH [NAME=PATH ...]
 #   e.g. bench/instructions.sh base=/var/tmp/ab/realms-base new=target/release/realms
-# Knobs (environment): SCENARIO=chat|stream, SECONDS_RUN=20, CONNECTIONS=8, LINGER_MS=200 (the
-# recorder's batch linger: under callgrind a request takes ~50x longer, so the default 5 ms
-# would write batches of one or two rows; 200 ms gives batches of ~100, as at c=64 natively),
+# Knobs (environment): SCENARIO=chat|stream, SECONDS_RUN=20, CONNECTIONS=8, LINGER_MS=100 (the
+# recorder's sleep between looks at its queue: under callgrind a request takes ~50x longer, so
+# 5 ms would write batches of a few rows in builds before the recorder's batch_min_rows; 100 ms,
+# which is also the default batch_max_delay_ms, gives every build batches of ~180 rows),
 # PORT_BASE=19500, FAKE_BIN (default $CARGO_TARGET_DIR/release/fake-upstream). Needs valgrind,
 # wrk, python3, curl. A build with symbols names the functions in the profile
 # (CARGO_PROFILE_RELEASE_STRIP=none CARGO_PROFILE_RELEASE_DEBUG=line-tables-only); the counts
@@ -23,7 +24,7 @@ BENCH=$ROOT/bench
 SCENARIO=${SCENARIO:-chat}
 SECONDS_RUN=${SECONDS_RUN:-20}
 CONNECTIONS=${CONNECTIONS:-8}
-LINGER_MS=${LINGER_MS:-200}
+LINGER_MS=${LINGER_MS:-100}
 PORT_BASE=${PORT_BASE:-19500}
 FAKE_BIN=${FAKE_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/fake-upstream}
 OUT=${OUT:-$(mktemp -d /tmp/realms-instructions.XXXXXX)}

@@ -8,7 +8,7 @@ use crate::state::AppState;
 use crate::store::usage;
 
 /// How many requests were recorded since midnight in the machine's time zone. Records still in
-/// the recorder's queue (at most `usage.batch_linger_ms` old) are not counted yet.
+/// the recorder's queue (at most `usage.batch_max_delay_ms` old) are not counted yet.
 pub async fn requests_today(state: &AppState) -> Result<u64, DesktopError> {
     let since = local_midnight(&Local::now()).timestamp_millis();
     Ok(state

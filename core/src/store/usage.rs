@@ -12,7 +12,7 @@ use super::{Conn, Page, StoreError};
 use crate::usage::RawUsage;
 
 /// What one data-plane request used and cost.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct UsageEvent {
     /// Id; assigned by the database, ignored by [`insert_batch`].
     pub id: i64,

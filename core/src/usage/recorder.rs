@@ -115,9 +115,10 @@ pub fn start(
     let (tx, rx) = mpsc::channel(config.queue_capacity);
     let batching = Batching {
         max: config.max_batch,
-        // Waiting for more rows after the first turns many one-row transactions into a few large
-        // ones under load (the per-transaction cost dominated the recorder's CPU in `bench/`).
-        linger: std::time::Duration::from_millis(config.batch_linger_ms),
+        min: config.batch_min_rows.min(config.max_batch),
+        max_delay: Duration::from_millis(config.batch_max_delay_ms),
+        // At least a millisecond: a zero sleep would spin until the batch is due.
+        linger: Duration::from_millis(config.batch_linger_ms.max(1)),
     };
     tasks.spawn(run(store, balances, rx, shutdown, batching));
     UsageSink {
@@ -126,11 +127,17 @@ pub fn start(
     }
 }
 
-/// Batch size and how long to wait for one to fill.
+/// Batch sizes and how long to wait for one to fill (see [`UsageConfig`]).
 #[derive(Debug, Clone, Copy)]
 struct Batching {
+    /// Most records in one transaction.
     max: usize,
-    linger: std::time::Duration,
+    /// Records that make a batch worth writing at once.
+    min: usize,
+    /// Longest wait for `min` after the batch's first record.
+    max_delay: Duration,
+    /// Sleep between looks at the queue.
+    linger: Duration,
 }
 
 async fn run(
@@ -148,17 +155,7 @@ async fn run(
         };
         let Some(first) = first else { break };
         batch.push(first);
-        take_queued(&mut rx, &mut batch, batching.max);
-        if batch.len() < batching.max {
-            // Let the batch fill by sleeping, not by waiting on the queue: a receiver waiting
-            // on the queue is woken by every record, and each wake-up of this task from a
-            // request's thread cost a futex call and a context switch per request in bench/.
-            tokio::select! {
-                () = tokio::time::sleep(batching.linger) => {}
-                () = shutdown.cancelled() => {}
-            }
-            take_queued(&mut rx, &mut batch, batching.max);
-        }
+        fill(&mut rx, &mut batch, batching, &shutdown).await;
         write(&store, &balances, &mut batch).await;
     }
     // Shutdown: take what is queued, refuse more, write it all.
@@ -170,6 +167,33 @@ async fn run(
         }
     }
     write(&store, &balances, &mut batch).await;
+}
+
+/// Lets the batch fill: looks at the queue every `linger` until the batch has `min` records or
+/// its first record has waited `max_delay` (or shutdown begins). Under load the first look
+/// fills it; at a few requests a second one transaction carries a tenth of a second's records.
+/// The recorder sleeps between looks rather than waiting on the queue: a receiver waiting on
+/// the queue is woken by every record, and each wake-up from a request's thread cost a futex
+/// call and a context switch per request in `bench/`.
+async fn fill(
+    rx: &mut mpsc::Receiver<Recorded>,
+    batch: &mut Vec<Recorded>,
+    batching: Batching,
+    shutdown: &CancellationToken,
+) {
+    let deadline = tokio::time::Instant::now() + batching.max_delay;
+    loop {
+        take_queued(rx, batch, batching.max);
+        let now = tokio::time::Instant::now();
+        if batch.len() >= batching.min || now >= deadline || shutdown.is_cancelled() {
+            return;
+        }
+        let look = (now + batching.linger).min(deadline);
+        tokio::select! {
+            () = tokio::time::sleep_until(look) => {}
+            () = shutdown.cancelled() => {}
+        }
+    }
 }
 
 /// Moves what is already queued into the batch, up to `max` records in all.
@@ -249,4 +273,111 @@ fn write_batch(
         }
     }
     Ok(charged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BATCHING: Batching = Batching {
+        max: 8,
+        min: 4,
+        max_delay: Duration::from_millis(100),
+        linger: Duration::from_millis(5),
+    };
+
+    fn record() -> Recorded {
+        Recorded {
+            event: UsageEvent::default(),
+            charge: false,
+            response_owner: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_small_batch_waits_for_more_records_up_to_the_longest_delay() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut batch = vec![record()];
+        let sender = async move {
+            for _ in 0..2 {
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                tx.send(record())
+                    .await
+                    .expect("the recorder's queue is open");
+            }
+        };
+        let started = tokio::time::Instant::now();
+        let filled = async {
+            fill(&mut rx, &mut batch, BATCHING, &CancellationToken::new()).await;
+            started.elapsed()
+        };
+        let (waited, ()) = tokio::join!(filled, sender);
+        assert_eq!(waited, BATCHING.max_delay);
+        assert_eq!(
+            batch.len(),
+            3,
+            "the records queued meanwhile joined the batch"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_with_enough_records_is_written_at_the_next_look() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut batch = vec![record()];
+        let sender = async move {
+            tokio::time::sleep(Duration::from_millis(12)).await;
+            for _ in 0..5 {
+                tx.send(record())
+                    .await
+                    .expect("the recorder's queue is open");
+            }
+        };
+        let started = tokio::time::Instant::now();
+        let filled = async {
+            fill(&mut rx, &mut batch, BATCHING, &CancellationToken::new()).await;
+            started.elapsed()
+        };
+        let (waited, ()) = tokio::join!(filled, sender);
+        assert_eq!(
+            waited,
+            Duration::from_millis(15),
+            "the first look after 12 ms"
+        );
+        assert_eq!(batch.len(), 6);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_queue_fills_the_batch_to_its_most_without_waiting() {
+        let (tx, mut rx) = mpsc::channel(16);
+        for _ in 0..12 {
+            tx.send(record())
+                .await
+                .expect("the recorder's queue is open");
+        }
+        let mut batch = vec![record()];
+        let started = tokio::time::Instant::now();
+        fill(&mut rx, &mut batch, BATCHING, &CancellationToken::new()).await;
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        assert_eq!(batch.len(), BATCHING.max);
+        assert_eq!(rx.len(), 5, "the rest waits for the next batch");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_ends_the_wait_at_once() {
+        let (_tx, mut rx) = mpsc::channel::<Recorded>(16);
+        let mut batch = vec![record()];
+        let shutdown = CancellationToken::new();
+        let cancel = shutdown.clone();
+        let canceller = async move {
+            tokio::time::sleep(Duration::from_millis(7)).await;
+            cancel.cancel();
+        };
+        let started = tokio::time::Instant::now();
+        let filled = async {
+            fill(&mut rx, &mut batch, BATCHING, &shutdown).await;
+            started.elapsed()
+        };
+        let (waited, ()) = tokio::join!(filled, canceller);
+        assert_eq!(waited, Duration::from_millis(7));
+    }
 }
