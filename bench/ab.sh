@@ -7,20 +7,22 @@
 # usage: bench/ab.sh NAME=PATH [NAME=PATH ...]
 #   e.g. bench/ab.sh base=/var/tmp/ab/realms-base new=target/release/realms
 # Knobs (environment): DURATION=5, CONCURRENCY="64 256", ROUNDS=2, SCENARIOS="chat stream",
-# EVENTS=20, PORT_BASE=19100, FAKE_BIN (default $CARGO_TARGET_DIR/release/fake-upstream),
-# AB_ENV="VAR=value ..." (extra environment for every Realms). Needs wrk, nginx, python3, curl
-# (bench/run.sh installs them).
+# EVENTS=20, DELAY_MS=0 (pause between a connection's requests: a rate cap, e.g. CONCURRENCY=24
+# DELAY_MS=10 for ~2k req/s), PORT_BASE=19100, FAKE_BIN (default
+# $CARGO_TARGET_DIR/release/fake-upstream), AB_ENV="VAR=value ..." (extra environment for every
+# Realms). Needs wrk, nginx, python3, curl (bench/run.sh installs them).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH=$ROOT/bench
-(($# >= 1)) || { sed -n 2,12p "$0"; exit 2; }
+(($# >= 1)) || { sed -n 2,13p "$0"; exit 2; }
 
 DURATION=${DURATION:-5}
 CONCURRENCY=${CONCURRENCY:-"64 256"}
 ROUNDS=${ROUNDS:-2}
 SCENARIOS=${SCENARIOS:-"chat stream"}
 EVENTS=${EVENTS:-20}
+DELAY_MS=${DELAY_MS:-0}
 PORT_BASE=${PORT_BASE:-19100}
 FAKE_BIN=${FAKE_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/fake-upstream}
 FAKE_PORT=$((PORT_BASE + 1))
@@ -90,7 +92,7 @@ measure() {
   done) >"$rss_file" &
   local sampler=$! t0 t1
   t0=$(py ticks $pids)
-  BENCH_BODY=$WORK/$scen.json BENCH_TOKEN=$token BENCH_OUT=$out \
+  BENCH_BODY=$WORK/$scen.json BENCH_TOKEN=$token BENCH_OUT=$out BENCH_DELAY_MS=$DELAY_MS \
     timeout $((DURATION + 30)) wrk -t1 -c"$c" -d"${DURATION}s" --timeout 10s \
     -s "$BENCH/wrk_post.lua" "$url/v1/chat/completions?events=$EVENTS" >/dev/null 2>&1 ||
     log "wrk exited non-zero ($tgt $scen c=$c)"
