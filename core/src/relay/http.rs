@@ -186,7 +186,7 @@ async fn inbound(
     let limits = &state.config.limits;
     let limit = limits.max_body_bytes;
     let deadline = Duration::from_secs(limits.client_body_timeout_secs);
-    let body = match tokio::time::timeout(deadline, axum::body::to_bytes(body, limit)).await {
+    let body = match super::deadline::within(deadline, axum::body::to_bytes(body, limit)).await {
         Ok(Ok(body)) => body,
         Ok(Err(err)) => return Err(unreadable_body(&err, limit)),
         Err(_) => return Err(RelayError::BodyTimeout(limits.client_body_timeout_secs)),

@@ -5,6 +5,7 @@
 pub mod attempt;
 pub mod auth;
 pub mod codex;
+mod deadline;
 pub mod dialect;
 pub mod error;
 mod gather;
