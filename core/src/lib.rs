@@ -19,6 +19,7 @@ pub mod usage;
 pub mod web;
 
 mod fast_hash;
+mod idle_watch;
 mod request_id;
 mod serving;
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpStream;
@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::App;
+use crate::idle_watch::{Activity, Tracked};
 
 /// Binds `addr` for serving with a listen queue of `backlog` connections (the kernel caps it at
 /// `net.core.somaxconn`). Tokio's `TcpListener::bind` queues 128, like the standard library's:
@@ -62,8 +63,8 @@ pub(crate) struct Workers {
 
 impl Workers {
     /// Starts `count` serving threads (at least one) for `app`. `drain` stops them taking new
-    /// connections and closes each open one once its requests are answered. A connection that
-    /// does not send a request head within `header_timeout` is closed.
+    /// connections and closes each open one once its requests are answered. A connection idle for
+    /// `header_timeout` (no request in flight, none started: see `idle_watch`) is closed.
     pub(crate) fn start(
         count: usize,
         app: App,
@@ -222,11 +223,7 @@ async fn serve_thread(
     drained: oneshot::Sender<()>,
 ) {
     let graceful = GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
+    let builder = auto::Builder::new(TokioExecutor::new());
     loop {
         let accepted = tokio::select! {
             biased;
@@ -247,9 +244,16 @@ async fn serve_thread(
             }
         };
         let app = app.clone();
+        let activity = std::sync::Arc::new(Activity::default());
+        let requests = std::sync::Arc::clone(&activity);
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
-            tower::ServiceExt::oneshot(app.clone(), request.map(axum::body::Body::new))
+            let in_flight = requests.request_started();
+            let answer =
+                tower::ServiceExt::oneshot(app.clone(), request.map(axum::body::Body::new));
+            futures_util::FutureExt::map(answer, move |answer| {
+                answer.map(|response| response.map(|body| Tracked::new(body, in_flight)))
+            })
         });
         let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
         let connection = graceful.watch(connection.into_owned());
@@ -258,8 +262,14 @@ async fn serve_thread(
             reason = "connections are tracked by `graceful`, which shutdown waits on"
         )]
         tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::trace!(error = %err, "connection ended with an error");
+            tokio::select! {
+                ended = connection => if let Err(err) = ended {
+                    tracing::trace!(error = %err, "connection ended with an error");
+                },
+                // a silent client, half a request head, or a kept-alive connection unused
+                () = activity.idle_for(header_timeout) => {
+                    tracing::trace!("closed a connection idle for the header timeout");
+                }
             }
         });
     }
@@ -295,8 +305,25 @@ mod tests {
                     tokio::time::sleep(Duration::from_millis(300)).await;
                     "done"
                 }),
+            )
+            .route(
+                "/drip",
+                get(|| async { axum::body::Body::from_stream(drip()) }),
             );
         App::new(router)
+    }
+
+    /// Three chunks 150 ms apart, the first at once.
+    fn drip() -> impl futures_util::Stream<Item = Result<&'static str, std::io::Error>> {
+        futures_util::stream::unfold(0, |sent| async move {
+            if sent == 3 {
+                return None;
+            }
+            if sent > 0 {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+            Some((Ok("drop "), sent + 1))
+        })
     }
 
     /// The header timeout of the tests that do not test it.
@@ -451,6 +478,46 @@ mod tests {
                 .expect("the idle connection is closed");
             assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
             assert!(answer.ends_with(&format!("{}", prompt.local_addr().expect("addr"))));
+            drain.cancel();
+        };
+        let ((), ()) = tokio::join!(workers.accept(listener, &drain), clients);
+        workers.drained().await;
+        workers.finish().await;
+    }
+
+    #[tokio::test]
+    async fn answers_slower_than_the_header_timeout_are_not_cut() {
+        let (listener, addr, mut workers, drain) = setup(1, Duration::from_millis(100)).await;
+        let clients = async {
+            let slow = client().get(format!("http://{addr}/slow")).send().await;
+            let slow = slow.expect("the slow answer arrives").text().await;
+            assert_eq!(slow.expect("its body"), "done");
+            let drip = client().get(format!("http://{addr}/drip")).send().await;
+            let drip = drip.expect("the streamed answer starts").text().await;
+            assert_eq!(drip.expect("its whole body"), "drop drop drop ");
+            drain.cancel();
+        };
+        let ((), ()) = tokio::join!(workers.accept(listener, &drain), clients);
+        workers.drained().await;
+        workers.finish().await;
+    }
+
+    #[tokio::test]
+    async fn an_idle_http2_connection_is_closed_after_the_header_timeout() {
+        use tokio::io::AsyncWriteExt;
+        let timeout = Duration::from_millis(300);
+        let (listener, addr, mut workers, drain) = setup(1, timeout).await;
+        let clients = async {
+            let mut idle = TcpStream::connect(addr).await.expect("connect");
+            // the HTTP/2 preface and an empty SETTINGS frame, then no stream at all
+            idle.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+                .await
+                .expect("write");
+            let started = std::time::Instant::now();
+            read_until_closed(&mut idle, Duration::from_secs(5))
+                .await
+                .expect("the server closes the idle connection");
+            assert!(started.elapsed() >= timeout - Duration::from_millis(50));
             drain.cancel();
         };
         let ((), ()) = tokio::join!(workers.accept(listener, &drain), clients);

@@ -16,9 +16,10 @@ pub struct LimitsConfig {
     pub max_name_chars: usize,
     /// Time allowed for a whole control-plane request, in seconds.
     pub api_timeout_secs: u64,
-    /// Time a client connection has to send a request's head, in seconds; it also bounds how
-    /// long a kept-alive connection may sit idle between requests. The connection is closed
-    /// when it runs out (what a slow or silent client would otherwise hold forever).
+    /// How long a client connection may sit idle, in seconds: no request in flight and no new
+    /// one started (a silent client, half a request head, a kept-alive HTTP/1.1 or an HTTP/2
+    /// connection unused). It is closed after between this and a quarter more (what a slow or
+    /// silent client would otherwise hold forever).
     pub client_header_timeout_secs: u64,
     /// Time a client has to send a relay request's whole body once its head arrived, in
     /// seconds; past it the request is refused with 408.
