@@ -445,12 +445,27 @@ mod tests {
         Some(String::from_utf8_lossy(&received).into_owned())
     }
 
+    /// Serves on one thread with `header_timeout` while `clients` runs against its address,
+    /// then drains and ends the thread.
+    async fn serve_while<F: std::future::Future<Output = ()>>(
+        header_timeout: Duration,
+        clients: impl FnOnce(SocketAddr) -> F,
+    ) {
+        let (listener, addr, mut workers, drain) = setup(1, header_timeout).await;
+        let clients = async {
+            clients(addr).await;
+            drain.cancel();
+        };
+        let ((), ()) = tokio::join!(workers.accept(listener, &drain), clients);
+        workers.drained().await;
+        workers.finish().await;
+    }
+
     #[tokio::test]
     async fn a_client_too_slow_with_its_request_head_is_disconnected() {
         use tokio::io::AsyncWriteExt;
         let timeout = Duration::from_millis(300);
-        let (listener, addr, mut workers, drain) = setup(1, timeout).await;
-        let clients = async {
+        serve_while(timeout, |addr| async move {
             // half a request head, then silence
             let mut slow = TcpStream::connect(addr).await.expect("connect");
             slow.write_all(b"GET /where HTTP/1.1\r\nhost: x\r\n")
@@ -478,36 +493,28 @@ mod tests {
                 .expect("the idle connection is closed");
             assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
             assert!(answer.ends_with(&format!("{}", prompt.local_addr().expect("addr"))));
-            drain.cancel();
-        };
-        let ((), ()) = tokio::join!(workers.accept(listener, &drain), clients);
-        workers.drained().await;
-        workers.finish().await;
+        })
+        .await;
     }
 
     #[tokio::test]
     async fn answers_slower_than_the_header_timeout_are_not_cut() {
-        let (listener, addr, mut workers, drain) = setup(1, Duration::from_millis(100)).await;
-        let clients = async {
+        serve_while(Duration::from_millis(100), |addr| async move {
             let slow = client().get(format!("http://{addr}/slow")).send().await;
             let slow = slow.expect("the slow answer arrives").text().await;
             assert_eq!(slow.expect("its body"), "done");
             let drip = client().get(format!("http://{addr}/drip")).send().await;
             let drip = drip.expect("the streamed answer starts").text().await;
             assert_eq!(drip.expect("its whole body"), "drop drop drop ");
-            drain.cancel();
-        };
-        let ((), ()) = tokio::join!(workers.accept(listener, &drain), clients);
-        workers.drained().await;
-        workers.finish().await;
+        })
+        .await;
     }
 
     #[tokio::test]
     async fn an_idle_http2_connection_is_closed_after_the_header_timeout() {
         use tokio::io::AsyncWriteExt;
         let timeout = Duration::from_millis(300);
-        let (listener, addr, mut workers, drain) = setup(1, timeout).await;
-        let clients = async {
+        serve_while(timeout, |addr| async move {
             let mut idle = TcpStream::connect(addr).await.expect("connect");
             // the HTTP/2 preface and an empty SETTINGS frame, then no stream at all
             idle.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
@@ -518,11 +525,8 @@ mod tests {
                 .await
                 .expect("the server closes the idle connection");
             assert!(started.elapsed() >= timeout - Duration::from_millis(50));
-            drain.cancel();
-        };
-        let ((), ()) = tokio::join!(workers.accept(listener, &drain), clients);
-        workers.drained().await;
-        workers.finish().await;
+        })
+        .await;
     }
 
     /// How many of `attempts` simultaneous connections to a listener that accepts none complete

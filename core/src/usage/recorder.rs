@@ -294,50 +294,50 @@ mod tests {
         }
     }
 
+    /// Fills a batch that starts with one record while `meanwhile` runs; returns the batch and
+    /// how long filling took.
+    async fn fill_during(
+        rx: &mut mpsc::Receiver<Recorded>,
+        meanwhile: impl std::future::Future<Output = ()>,
+        shutdown: &CancellationToken,
+    ) -> (Vec<Recorded>, Duration) {
+        let mut batch = vec![record()];
+        let started = tokio::time::Instant::now();
+        let filled = async {
+            fill(rx, &mut batch, BATCHING, shutdown).await;
+            started.elapsed()
+        };
+        let (waited, ()) = tokio::join!(filled, meanwhile);
+        (batch, waited)
+    }
+
+    /// Queues `count` records, `pause` apart (the first after one pause).
+    async fn send(tx: mpsc::Sender<Recorded>, count: usize, pause: Duration) {
+        for _ in 0..count {
+            tokio::time::sleep(pause).await;
+            tx.send(record())
+                .await
+                .expect("the recorder's queue is open");
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_small_batch_waits_for_more_records_up_to_the_longest_delay() {
         let (tx, mut rx) = mpsc::channel(16);
-        let mut batch = vec![record()];
-        let sender = async move {
-            for _ in 0..2 {
-                tokio::time::sleep(Duration::from_millis(30)).await;
-                tx.send(record())
-                    .await
-                    .expect("the recorder's queue is open");
-            }
-        };
-        let started = tokio::time::Instant::now();
-        let filled = async {
-            fill(&mut rx, &mut batch, BATCHING, &CancellationToken::new()).await;
-            started.elapsed()
-        };
-        let (waited, ()) = tokio::join!(filled, sender);
+        let sender = send(tx, 2, Duration::from_millis(30));
+        let (batch, waited) = fill_during(&mut rx, sender, &CancellationToken::new()).await;
         assert_eq!(waited, BATCHING.max_delay);
-        assert_eq!(
-            batch.len(),
-            3,
-            "the records queued meanwhile joined the batch"
-        );
+        assert_eq!(batch.len(), 3, "the records queued meanwhile joined it");
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_batch_with_enough_records_is_written_at_the_next_look() {
         let (tx, mut rx) = mpsc::channel(16);
-        let mut batch = vec![record()];
         let sender = async move {
             tokio::time::sleep(Duration::from_millis(12)).await;
-            for _ in 0..5 {
-                tx.send(record())
-                    .await
-                    .expect("the recorder's queue is open");
-            }
+            send(tx, 5, Duration::ZERO).await;
         };
-        let started = tokio::time::Instant::now();
-        let filled = async {
-            fill(&mut rx, &mut batch, BATCHING, &CancellationToken::new()).await;
-            started.elapsed()
-        };
-        let (waited, ()) = tokio::join!(filled, sender);
+        let (batch, waited) = fill_during(&mut rx, sender, &CancellationToken::new()).await;
         assert_eq!(
             waited,
             Duration::from_millis(15),
@@ -349,15 +349,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_full_queue_fills_the_batch_to_its_most_without_waiting() {
         let (tx, mut rx) = mpsc::channel(16);
-        for _ in 0..12 {
-            tx.send(record())
-                .await
-                .expect("the recorder's queue is open");
-        }
-        let mut batch = vec![record()];
-        let started = tokio::time::Instant::now();
-        fill(&mut rx, &mut batch, BATCHING, &CancellationToken::new()).await;
-        assert_eq!(started.elapsed(), Duration::ZERO);
+        send(tx, 12, Duration::ZERO).await;
+        let (batch, waited) = fill_during(&mut rx, async {}, &CancellationToken::new()).await;
+        assert_eq!(waited, Duration::ZERO);
         assert_eq!(batch.len(), BATCHING.max);
         assert_eq!(rx.len(), 5, "the rest waits for the next batch");
     }
@@ -365,19 +359,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn shutdown_ends_the_wait_at_once() {
         let (_tx, mut rx) = mpsc::channel::<Recorded>(16);
-        let mut batch = vec![record()];
         let shutdown = CancellationToken::new();
-        let cancel = shutdown.clone();
-        let canceller = async move {
+        let cancel = async {
             tokio::time::sleep(Duration::from_millis(7)).await;
-            cancel.cancel();
+            shutdown.cancel();
         };
-        let started = tokio::time::Instant::now();
-        let filled = async {
-            fill(&mut rx, &mut batch, BATCHING, &shutdown).await;
-            started.elapsed()
-        };
-        let (waited, ()) = tokio::join!(filled, canceller);
+        let (_, waited) = fill_during(&mut rx, cancel, &shutdown).await;
         assert_eq!(waited, Duration::from_millis(7));
     }
 }
