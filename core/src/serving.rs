@@ -7,6 +7,7 @@
 //! of nginx; the hand-over costs one cross-thread wake per connection, not per request.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -244,8 +245,8 @@ async fn serve_thread(
             }
         };
         let app = app.clone();
-        let activity = std::sync::Arc::new(Activity::default());
-        let requests = std::sync::Arc::clone(&activity);
+        let activity = Arc::new(Activity::default());
+        let requests = Arc::clone(&activity);
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
             let in_flight = requests.request_started();
@@ -461,21 +462,28 @@ mod tests {
         workers.finish().await;
     }
 
+    /// Connects, sends `bytes` and nothing more; returns what the server sent before it closed
+    /// the connection, which must be no sooner than `timeout`.
+    async fn closed_after_sending(addr: SocketAddr, bytes: &[u8], timeout: Duration) -> String {
+        use tokio::io::AsyncWriteExt;
+        let mut quiet = TcpStream::connect(addr).await.expect("connect");
+        quiet.write_all(bytes).await.expect("write");
+        let started = std::time::Instant::now();
+        let answer = read_until_closed(&mut quiet, Duration::from_secs(5))
+            .await
+            .expect("the server closes the connection");
+        assert!(started.elapsed() >= timeout - Duration::from_millis(50));
+        answer
+    }
+
     #[tokio::test]
     async fn a_client_too_slow_with_its_request_head_is_disconnected() {
         use tokio::io::AsyncWriteExt;
         let timeout = Duration::from_millis(300);
         serve_while(timeout, |addr| async move {
             // half a request head, then silence
-            let mut slow = TcpStream::connect(addr).await.expect("connect");
-            slow.write_all(b"GET /where HTTP/1.1\r\nhost: x\r\n")
-                .await
-                .expect("write");
-            let started = std::time::Instant::now();
-            let answer = read_until_closed(&mut slow, Duration::from_secs(5))
-                .await
-                .expect("the server closes the connection");
-            assert!(started.elapsed() >= timeout - Duration::from_millis(50));
+            let half_head = b"GET /where HTTP/1.1\r\nhost: x\r\n";
+            let answer = closed_after_sending(addr, half_head, timeout).await;
             assert!(
                 answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
                 "nothing or a 408, got {answer:?}"
@@ -512,19 +520,11 @@ mod tests {
 
     #[tokio::test]
     async fn an_idle_http2_connection_is_closed_after_the_header_timeout() {
-        use tokio::io::AsyncWriteExt;
         let timeout = Duration::from_millis(300);
         serve_while(timeout, |addr| async move {
-            let mut idle = TcpStream::connect(addr).await.expect("connect");
             // the HTTP/2 preface and an empty SETTINGS frame, then no stream at all
-            idle.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
-                .await
-                .expect("write");
-            let started = std::time::Instant::now();
-            read_until_closed(&mut idle, Duration::from_secs(5))
-                .await
-                .expect("the server closes the idle connection");
-            assert!(started.elapsed() >= timeout - Duration::from_millis(50));
+            let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";
+            closed_after_sending(addr, preface, timeout).await;
         })
         .await;
     }

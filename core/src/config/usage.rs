@@ -19,8 +19,9 @@ pub struct UsageConfig {
     pub batch_min_rows: usize,
     /// The longest a record waits in the queue before it is written, in ms.
     pub batch_max_delay_ms: u64,
-    /// How long the recorder sleeps between looks at the queue, in ms. Sleeping rather than
-    /// waiting on the queue spares the request threads a wake-up of the recorder per record.
+    /// How long the recorder sleeps between looks at the queue, in ms (0 counts as 1: the
+    /// recorder would otherwise spin). Sleeping rather than waiting on the queue spares the
+    /// request threads a wake-up of the recorder per record.
     pub batch_linger_ms: u64,
 }
 
