@@ -18,7 +18,7 @@ use hyper::client::conn::TrySendError;
 use hyper_util::rt::TokioIo;
 
 use super::connect::Connector;
-use super::pool::{Conn, Key, Pool, RequestBody, Sender};
+use super::pool::{Idle, Key, Pool, RequestBody};
 use super::{BodyError, TransportError, UpstreamBody, UpstreamRequest, UpstreamResponse};
 use crate::config::LimitsConfig;
 
@@ -35,8 +35,7 @@ pub struct Direct {
 
 /// A connection checked out for one request.
 struct Lease {
-    sender: Sender,
-    conn: Conn,
+    connection: Box<Idle>,
     /// The connection future finished (closed or failed); it must not be polled again.
     closed: bool,
     key: Key,
@@ -46,7 +45,7 @@ struct Lease {
 impl Lease {
     /// Lets the connection do its I/O (write the request, read the answer into the body).
     fn drive(&mut self, cx: &mut Context<'_>) {
-        if !self.closed && Pin::new(&mut self.conn).poll(cx).is_ready() {
+        if !self.closed && Pin::new(&mut self.connection.conn).poll(cx).is_ready() {
             self.closed = true;
         }
     }
@@ -54,14 +53,14 @@ impl Lease {
     /// Whether an idle connection can take a request now: still open and ready to send.
     fn ready(&mut self, cx: &mut Context<'_>) -> bool {
         self.drive(cx);
-        !self.closed && matches!(self.sender.poll_ready(cx), Poll::Ready(Ok(())))
+        !self.closed && matches!(self.connection.sender.poll_ready(cx), Poll::Ready(Ok(())))
     }
 
     /// Returns the connection to the pool after a complete answer, if it stays open.
-    fn release(mut self: Box<Self>, cx: &mut Context<'_>) {
+    fn release(mut self, cx: &mut Context<'_>) {
         self.drive(cx);
-        if !self.closed && !self.sender.is_closed() {
-            self.pool.put(self.key, self.sender, self.conn);
+        if !self.closed && !self.connection.sender.is_closed() {
+            self.pool.put(self.key, self.connection);
         }
     }
 }
@@ -114,8 +113,7 @@ impl Direct {
             .await
             .map_err(|_| TransportError::Connect)?;
         let mut lease = Lease {
-            sender,
-            conn,
+            connection: Idle::new(sender, conn),
             closed: false,
             key,
             pool: Arc::clone(&self.pool),
@@ -128,10 +126,9 @@ impl Direct {
 
     /// An idle connection to `key` that is ready for a request; closed ones are dropped.
     async fn checkout(&self, key: &Key) -> Option<Lease> {
-        while let Some(idle) = self.pool.take(key) {
+        while let Some(connection) = self.pool.take(key) {
             let mut lease = Lease {
-                sender: idle.sender,
-                conn: idle.conn,
+                connection,
                 closed: false,
                 key: key.clone(),
                 pool: Arc::clone(&self.pool),
@@ -150,7 +147,7 @@ async fn exchange(
     lease: &mut Lease,
     request: Request<RequestBody>,
 ) -> Result<hyper::Response<Incoming>, TrySendError<Request<RequestBody>>> {
-    let mut response = std::pin::pin!(lease.sender.try_send_request(request));
+    let mut response = std::pin::pin!(lease.connection.sender.try_send_request(request));
     poll_fn(|cx| {
         lease.drive(cx);
         response.as_mut().poll(cx)
@@ -165,7 +162,7 @@ fn answer(response: hyper::Response<Incoming>, lease: Lease) -> UpstreamResponse
         headers: parts.headers,
         body: UpstreamBody::Direct(DirectBody {
             incoming,
-            lease: Some(Box::new(lease)),
+            lease: Some(lease),
             broken: false,
         }),
     }
@@ -204,8 +201,8 @@ fn request_of(request: UpstreamRequest<'_>) -> Result<Request<RequestBody>, Tran
 /// ends; dropping it early closes the connection.
 pub struct DirectBody {
     incoming: Incoming,
-    /// Boxed: the connection is large, and the body moves a few times on its way to the client.
-    lease: Option<Box<Lease>>,
+    /// Small: the connection itself is boxed.
+    lease: Option<Lease>,
     /// The body failed after some bytes were handed on; the error comes next.
     broken: bool,
 }

@@ -37,20 +37,39 @@ pub struct Key {
     pub home: std::thread::ThreadId,
 }
 
-/// One open connection between requests.
+/// One open connection. Boxed while it lives: the connection state is large (buffers, parser
+/// state), and it passes between the pool and the requests using it without being copied.
 pub struct Idle {
     /// Sends the next request.
     pub sender: Sender,
     /// Drives the connection.
     pub conn: Conn,
+    /// When it was last returned to the pool.
     since: Instant,
+}
+
+impl Idle {
+    /// A connection just opened.
+    pub fn new(sender: Sender, conn: Conn) -> Box<Self> {
+        Box::new(Self {
+            sender,
+            conn,
+            since: Instant::now(),
+        })
+    }
 }
 
 /// The idle connections.
 pub struct Pool {
     max_per_host: usize,
     idle_timeout: Duration,
-    idle: Mutex<FastMap<Key, Vec<Idle>>>,
+    /// Per key, oldest first: a connection is pushed when it comes back, so the ones idle too
+    /// long are always a prefix of the list.
+    #[expect(
+        clippy::vec_box,
+        reason = "the boxes go in and out whole: a connection never moves while it lives"
+    )]
+    idle: Mutex<FastMap<Key, Vec<Box<Idle>>>>,
 }
 
 impl std::fmt::Debug for Pool {
@@ -72,40 +91,37 @@ impl Pool {
         }
     }
 
-    /// The most recently returned connection to `key` that has not been idle too long.
-    pub fn take(&self, key: &Key) -> Option<Idle> {
-        let now = Instant::now();
+    /// The most recently returned connection to `key`, if it has not been idle too long (then
+    /// none has: the others are older).
+    pub fn take(&self, key: &Key) -> Option<Box<Idle>> {
         let mut idle = self.idle.lock().ok()?;
         let list = idle.get_mut(key)?;
-        let found = loop {
-            let candidate = list.pop()?;
-            if now.duration_since(candidate.since) < self.idle_timeout {
-                break candidate;
-            }
-        };
-        // the rest is older still: drop what expired
-        list.retain(|c| now.duration_since(c.since) < self.idle_timeout);
-        Some(found)
+        let newest = list.pop()?;
+        if newest.since.elapsed() < self.idle_timeout {
+            return Some(newest);
+        }
+        list.clear();
+        None
     }
 
     /// Keeps a connection for the next request to `key`, unless the host already has its
-    /// share of idle connections.
-    pub fn put(&self, key: Key, sender: Sender, conn: Conn) {
+    /// share of idle connections. Connections idle too long are closed first; only the front
+    /// of the list is looked at, so a check-in costs the same with one idle connection or
+    /// hundreds.
+    pub fn put(&self, key: Key, mut connection: Box<Idle>) {
         if self.max_per_host == 0 {
             return;
         }
-        let now = Instant::now();
         let Ok(mut idle) = self.idle.lock() else {
             return;
         };
+        let now = Instant::now();
+        connection.since = now;
         let list = idle.entry(key).or_default();
-        list.retain(|c| now.duration_since(c.since) < self.idle_timeout);
+        let expired = list.partition_point(|c| now.duration_since(c.since) >= self.idle_timeout);
+        list.drain(..expired);
         if list.len() < self.max_per_host {
-            list.push(Idle {
-                sender,
-                conn,
-                since: now,
-            });
+            list.push(connection);
         }
     }
 
@@ -116,5 +132,85 @@ impl Pool {
             .lock()
             .map(|idle| idle.get(key).map_or(0, Vec::len))
             .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relay::upstream::transport::connect::Io;
+
+    /// Short enough for the tests to wait it out.
+    const IDLE_TIMEOUT: Duration = Duration::from_millis(200);
+
+    fn key() -> Key {
+        Key {
+            https: false,
+            host: "127.0.0.1".into(),
+            port: 1,
+            guarded: false,
+            home: std::thread::current().id(),
+        }
+    }
+
+    /// A fresh connection to `listener` (nothing is sent on it).
+    async fn connection(listener: &tokio::net::TcpListener) -> Box<Idle> {
+        let addr = listener.local_addr().expect("addr");
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(Io::Plain(tcp)))
+            .await
+            .expect("handshake");
+        Idle::new(sender, conn)
+    }
+
+    /// Where a boxed connection lives: the same box in and out of the pool.
+    fn address(connection: &Idle) -> usize {
+        std::ptr::from_ref(connection) as usize
+    }
+
+    async fn listener() -> tokio::net::TcpListener {
+        tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind")
+    }
+
+    #[tokio::test]
+    async fn the_most_recently_returned_connection_goes_out_first() {
+        let listener = listener().await;
+        let pool = Pool::new(8, IDLE_TIMEOUT);
+        let (older, newer) = (connection(&listener).await, connection(&listener).await);
+        let (older_at, newer_at) = (address(&older), address(&newer));
+        pool.put(key(), older);
+        pool.put(key(), newer);
+        let taken: Vec<usize> = std::iter::from_fn(|| pool.take(&key()))
+            .map(|c| address(&c))
+            .collect();
+        assert_eq!(taken, [newer_at, older_at]);
+    }
+
+    #[tokio::test]
+    async fn connections_idle_too_long_are_closed_at_the_next_check_in_or_out() {
+        let listener = listener().await;
+        let pool = Pool::new(8, IDLE_TIMEOUT);
+        pool.put(key(), connection(&listener).await);
+        pool.put(key(), connection(&listener).await);
+        tokio::time::sleep(IDLE_TIMEOUT + Duration::from_millis(50)).await;
+        pool.put(key(), connection(&listener).await);
+        assert_eq!(pool.idle_count(&key()), 1, "the two expired ones are gone");
+        tokio::time::sleep(IDLE_TIMEOUT + Duration::from_millis(50)).await;
+        assert!(pool.take(&key()).is_none(), "expired meanwhile");
+        assert_eq!(pool.idle_count(&key()), 0);
+        pool.put(key(), connection(&listener).await);
+        assert!(pool.take(&key()).is_some(), "a fresh one goes out");
+    }
+
+    #[tokio::test]
+    async fn the_pool_keeps_at_most_its_share_per_host() {
+        let listener = listener().await;
+        let pool = Pool::new(2, IDLE_TIMEOUT);
+        for _ in 0..3 {
+            pool.put(key(), connection(&listener).await);
+        }
+        assert_eq!(pool.idle_count(&key()), 2);
     }
 }
