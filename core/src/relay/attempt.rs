@@ -238,10 +238,40 @@ pub async fn send(
         return super::codex::collect(state, response, draft, first_byte_deadline).await;
     }
     if streamed {
-        peek_and_stream(state, inbound, response, draft, first_byte_deadline).await
+        peek_and_stream(
+            state,
+            inbound,
+            response,
+            draft,
+            first_byte_deadline,
+            Framing::Sse,
+        )
+        .await
+    } else if inbound.gemini_stream() {
+        // `streamGenerateContent` without `alt=sse`: one JSON array, written as it is generated
+        let framing = Framing::JsonArray;
+        peek_and_stream(
+            state,
+            inbound,
+            response,
+            draft,
+            first_byte_deadline,
+            framing,
+        )
+        .await
     } else {
         whole_answer(state, inbound, response, draft).await
     }
+}
+
+/// How a streamed answer is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// Server-sent events: keepalives between events, failures as a last event.
+    Sse,
+    /// One JSON array written element by element: no keepalive, and a failure just ends it
+    /// (SSE bytes would only corrupt the array).
+    JsonArray,
 }
 
 /// Reads an error answer and classifies it.
@@ -341,20 +371,24 @@ async fn whole_answer(
     Ok(out)
 }
 
-/// Reads until the first SSE event; an error there (or no event at all) is a failure the
-/// pipeline may fail over from. Then commits: the client gets the upstream's status and headers
-/// and a body that forwards everything as it arrives.
+/// Reads until the first event (SSE event or array element); an error there (or no event at
+/// all) is a failure the pipeline may fail over from. Then commits: the client gets the
+/// upstream's status and headers and a body that forwards everything as it arrives.
 async fn peek_and_stream(
     state: &AppState,
     inbound: &Inbound,
     response: UpstreamResponse,
     mut draft: Draft,
     deadline: tokio::time::Instant,
+    framing: Framing,
 ) -> Result<Response, Failure> {
     let status = response.status;
     let mut client_headers = headers::to_client(&response.headers);
     let mut upstream = response.body;
-    let mut observer = StreamObserver::new(inbound.protocol);
+    let mut observer = match framing {
+        Framing::Sse => StreamObserver::new(inbound.protocol),
+        Framing::JsonArray => StreamObserver::json_array(inbound.protocol),
+    };
     let mut peeked = Gathered::default();
     let mut completed = false;
     loop {
@@ -395,7 +429,11 @@ async fn peek_and_stream(
         observer,
         completed,
         dialect: inbound.dialect(),
-        keepalive: inbound.protocol.keepalive_bytes(),
+        keepalive: match framing {
+            Framing::Sse => inbound.protocol.keepalive_bytes(),
+            Framing::JsonArray => None,
+        },
+        in_band_errors: framing == Framing::Sse,
         timing,
         stop: state.streams_stop.clone(),
         draft,

@@ -1,8 +1,9 @@
 //! The body of a committed stream. Upstream bytes go to the client as they arrive, untouched,
 //! while a side observer reads usage from them. It also sends each protocol's keepalive while the
 //! upstream is idle (only between events), ends the stream with an in-band error event when the
-//! upstream breaks, stalls past the idle timeout or the server shuts down, and records usage
-//! exactly once — also when the client goes away and the body is dropped.
+//! upstream breaks, stalls past the idle timeout or the server shuts down (a JSON-array stream,
+//! which has no place for one, just ends there), and records usage exactly once — also when the
+//! client goes away and the body is dropped.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -37,6 +38,7 @@ pub struct RelayStream {
     observer: Option<StreamObserver>,
     dialect: Dialect,
     keepalive: Option<&'static [u8]>,
+    in_band_errors: bool,
     timing: StreamTiming,
     last_upstream: Instant,
     last_sent: Instant,
@@ -63,6 +65,9 @@ pub struct StreamParts {
     pub dialect: Dialect,
     /// The keepalive bytes of the client's protocol, if it has one.
     pub keepalive: Option<&'static [u8]>,
+    /// Whether a failure is told to the client as a last event in its dialect (SSE streams);
+    /// otherwise the stream just ends there.
+    pub in_band_errors: bool,
     /// Timeouts.
     pub timing: StreamTiming,
     /// Cancelled when open streams must end (shutdown).
@@ -85,6 +90,7 @@ impl RelayStream {
             observer: Some(parts.observer),
             dialect: parts.dialect,
             keepalive: parts.keepalive,
+            in_band_errors: parts.in_band_errors,
             timing: parts.timing,
             last_upstream: now,
             last_sent: now,
@@ -137,6 +143,10 @@ impl RelayStream {
     }
 
     fn end_with(&mut self, error: RelayError) -> Poll<Option<Result<Bytes, Infallible>>> {
+        if !self.in_band_errors {
+            self.finish(Some(&error));
+            return Poll::Ready(None);
+        }
         let event = error.stream_event_for(self.dialect);
         self.sent(&event);
         self.finish(Some(&error));
@@ -295,6 +305,7 @@ mod tests {
             completed: false,
             dialect: Dialect::OpenAi,
             keepalive: Protocol::Responses.keepalive_bytes(),
+            in_band_errors: true,
             timing: StreamTiming {
                 idle_timeout: Duration::from_secs(60),
                 keepalive_every: Duration::from_secs(60),

@@ -1,6 +1,7 @@
 //! Committed streams over real sockets: keepalives in each protocol's own form while the
-//! upstream is idle, the idle timeout ending a stream in-band with a partial record, and a
-//! graceful shutdown that ends open streams and still writes their usage.
+//! upstream is idle, the idle timeout ending a stream in-band with a partial record, a graceful
+//! shutdown that ends open streams and still writes their usage, and Gemini's JSON-array stream
+//! (no `alt=sse`) forwarded element by element.
 #![expect(clippy::expect_used, reason = "test helpers fail loudly")]
 
 use std::time::{Duration, Instant};
@@ -224,4 +225,68 @@ async fn a_shutdown_does_not_wait_past_its_grace_for_an_upstream_that_has_not_an
         .expect("the request was recorded before the process ended");
     assert_eq!(row.status_code, 503);
     assert_eq!(row.channel_id, Some(setup.openai));
+}
+
+#[tokio::test]
+async fn a_gemini_stream_without_sse_reaches_the_client_element_by_element() {
+    const PACE: Duration = Duration::from_millis(400);
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    let body = json!({"contents": [{"parts": [{"text": "hi"}]}]});
+    let path = format!(
+        "/v1beta/models/{GEMINI}:streamGenerateContent?events=3&pace_ms={}",
+        PACE.as_millis()
+    );
+    let started = Instant::now();
+    let mut response = setup.post(&path, &body).await;
+    assert_eq!(response.status(), 200);
+    let id = e2e::relay::request_id(&response);
+    let mut got = read_until(&mut response, b"\"role\"").await;
+    let first_at = started.elapsed();
+    while let Some(chunk) = response.chunk().await.expect("stream chunk") {
+        got.extend_from_slice(&chunk);
+    }
+    let end_at = started.elapsed();
+    assert!(
+        end_at - first_at >= PACE * 3 / 2,
+        "the first element arrived at {first_at:?}, the end at {end_at:?}: not held back"
+    );
+    let elements: Vec<serde_json::Value> =
+        serde_json::from_slice(&got).expect("the client got the upstream's JSON array");
+    assert!(elements.len() >= 3, "{elements:?}");
+    assert!(
+        elements
+            .last()
+            .is_some_and(|e| e["usageMetadata"].is_object())
+    );
+
+    let event = setup.admin.usage_event(&id).await;
+    assert_eq!(event["is_stream"], true);
+    assert_eq!(event["partial"], false, "{event}");
+    assert_eq!(event["input_tokens"], DEFAULT_USAGE.input);
+    assert_eq!(event["output_tokens"], DEFAULT_USAGE.output);
+}
+
+#[tokio::test]
+async fn a_cut_gemini_array_stream_ends_without_sse_bytes_and_is_recorded_partial() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    let body = json!({"contents": [{"parts": [{"text": "hi"}]}]});
+    let path = format!("/v1beta/models/{GEMINI}:streamGenerateContent?events=3&cut_after=1");
+    let response = setup.post(&path, &body).await;
+    let id = e2e::relay::request_id(&response);
+    let (status, _, got) = read(response).await;
+    assert_eq!(status, 200);
+    let got = String::from_utf8(got).expect("utf-8");
+    assert!(got.starts_with("[{"), "{got}");
+    assert!(
+        !got.contains("data:"),
+        "no SSE error event inside the JSON array: {got}"
+    );
+
+    let event = setup.admin.usage_event(&id).await;
+    assert_eq!(event["partial"], true, "{event}");
+    assert_eq!(event["error_class"], "upstream_failed", "{event}");
 }

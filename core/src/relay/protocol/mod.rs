@@ -8,6 +8,7 @@
 
 mod anthropic;
 mod gemini;
+mod json_array;
 pub mod normalise;
 mod observed;
 mod openai;

@@ -13,6 +13,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use super::gemini::GeminiStream;
+use super::json_array::ArrayDecoder;
 use super::sse::{SseDecoder, SseEvent};
 use super::{Observed, Protocol, anthropic, openai};
 
@@ -58,19 +59,70 @@ enum Handler {
     Gemini(GeminiStream),
 }
 
-/// Observes one upstream SSE stream fed chunk by chunk; see the module docs.
+/// How the stream's bytes divide into events.
+#[derive(Debug)]
+enum Decoder {
+    /// Server-sent events.
+    Sse(SseDecoder),
+    /// A JSON array written element by element (Gemini without `alt=sse`); each element is
+    /// handled as the data of one unnamed event.
+    JsonArray(ArrayDecoder),
+}
+
+impl Decoder {
+    fn push(&mut self, chunk: &[u8]) {
+        match self {
+            Self::Sse(sse) => sse.push(chunk),
+            Self::JsonArray(array) => array.push(chunk),
+        }
+    }
+
+    fn at_boundary(&self) -> bool {
+        match self {
+            Self::Sse(sse) => sse.at_boundary(),
+            Self::JsonArray(array) => array.at_boundary(),
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Self::Sse(sse) = self {
+            sse.finish();
+        }
+    }
+
+    fn next_event(&mut self) -> Option<SseEvent<'_>> {
+        match self {
+            Self::Sse(sse) => sse.next_event(),
+            Self::JsonArray(array) => array
+                .next_element()
+                .map(|data| SseEvent { event: b"", data }),
+        }
+    }
+}
+
+/// Observes one upstream stream fed chunk by chunk; see the module docs.
 #[derive(Debug)]
 pub struct StreamObserver {
     protocol: Protocol,
-    decoder: SseDecoder,
+    decoder: Decoder,
     handler: Handler,
     progress: Progress,
     seen_event: bool,
 }
 
 impl StreamObserver {
-    /// An observer for a stream of `protocol`.
+    /// An observer for an SSE stream of `protocol`.
     pub fn new(protocol: Protocol) -> Self {
+        Self::with_decoder(protocol, Decoder::Sse(SseDecoder::new()))
+    }
+
+    /// An observer for a stream of `protocol` written as one JSON array, element by element
+    /// (Gemini's `streamGenerateContent` without `alt=sse`).
+    pub fn json_array(protocol: Protocol) -> Self {
+        Self::with_decoder(protocol, Decoder::JsonArray(ArrayDecoder::default()))
+    }
+
+    fn with_decoder(protocol: Protocol, decoder: Decoder) -> Self {
         let handler = match protocol {
             Protocol::Responses => Handler::Responses,
             Protocol::Chat => Handler::Chat,
@@ -80,7 +132,7 @@ impl StreamObserver {
         };
         Self {
             protocol,
-            decoder: SseDecoder::new(),
+            decoder,
             handler,
             progress: Progress::default(),
             seen_event: false,
@@ -99,7 +151,8 @@ impl StreamObserver {
         self.drain()
     }
 
-    /// Whether everything fed so far ended between two events (see [`SseDecoder::at_boundary`]).
+    /// Whether everything fed so far ended between two events (see [`SseDecoder::at_boundary`]
+    /// and [`ArrayDecoder::at_boundary`]).
     pub fn at_boundary(&self) -> bool {
         self.decoder.at_boundary()
     }
