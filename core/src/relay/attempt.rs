@@ -237,31 +237,23 @@ pub async fn send(
     if codex && streamed && !facts.stream {
         return super::codex::collect(state, response, draft, first_byte_deadline).await;
     }
-    if streamed {
-        peek_and_stream(
-            state,
-            inbound,
-            response,
-            draft,
-            first_byte_deadline,
-            Framing::Sse,
-        )
-        .await
+    let framing = if streamed {
+        Framing::Sse
     } else if inbound.gemini_stream() {
         // `streamGenerateContent` without `alt=sse`: one JSON array, written as it is generated
-        let framing = Framing::JsonArray;
-        peek_and_stream(
-            state,
-            inbound,
-            response,
-            draft,
-            first_byte_deadline,
-            framing,
-        )
-        .await
+        Framing::JsonArray
     } else {
-        whole_answer(state, inbound, response, draft).await
-    }
+        return whole_answer(state, inbound, response, draft).await;
+    };
+    peek_and_stream(
+        state,
+        inbound,
+        response,
+        draft,
+        first_byte_deadline,
+        framing,
+    )
+    .await
 }
 
 /// How a streamed answer is framed.
