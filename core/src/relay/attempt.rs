@@ -237,11 +237,11 @@ pub async fn send(
     if codex && streamed && !facts.stream {
         return super::codex::collect(state, response, draft, first_byte_deadline).await;
     }
-    let framing = if streamed {
-        Framing::Sse
+    let observer = if streamed {
+        StreamObserver::new(inbound.protocol)
     } else if inbound.gemini_stream() {
         // `streamGenerateContent` without `alt=sse`: one JSON array, written as it is generated
-        Framing::JsonArray
+        StreamObserver::json_array(inbound.protocol)
     } else {
         return whole_answer(state, inbound, response, draft).await;
     };
@@ -251,19 +251,9 @@ pub async fn send(
         response,
         draft,
         first_byte_deadline,
-        framing,
+        observer,
     )
     .await
-}
-
-/// How a streamed answer is framed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Framing {
-    /// Server-sent events: keepalives between events, failures as a last event.
-    Sse,
-    /// One JSON array written element by element: no keepalive, and a failure just ends it
-    /// (SSE bytes would only corrupt the array).
-    JsonArray,
 }
 
 /// Reads an error answer and classifies it.
@@ -372,15 +362,11 @@ async fn peek_and_stream(
     response: UpstreamResponse,
     mut draft: Draft,
     deadline: tokio::time::Instant,
-    framing: Framing,
+    mut observer: StreamObserver,
 ) -> Result<Response, Failure> {
     let status = response.status;
     let mut client_headers = headers::to_client(&response.headers);
     let mut upstream = response.body;
-    let mut observer = match framing {
-        Framing::Sse => StreamObserver::new(inbound.protocol),
-        Framing::JsonArray => StreamObserver::json_array(inbound.protocol),
-    };
     let mut peeked = Gathered::default();
     let mut completed = false;
     loop {
@@ -421,11 +407,7 @@ async fn peek_and_stream(
         observer,
         completed,
         dialect: inbound.dialect(),
-        keepalive: match framing {
-            Framing::Sse => inbound.protocol.keepalive_bytes(),
-            Framing::JsonArray => None,
-        },
-        in_band_errors: framing == Framing::Sse,
+        keepalive: inbound.protocol.keepalive_bytes(),
         timing,
         stop: state.streams_stop.clone(),
         draft,

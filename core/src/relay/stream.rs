@@ -38,6 +38,8 @@ pub struct RelayStream {
     observer: Option<StreamObserver>,
     dialect: Dialect,
     keepalive: Option<&'static [u8]>,
+    /// A failure is told to the client as a last event in its dialect (SSE streams only; a
+    /// JSON array has no place for one and just ends).
     in_band_errors: bool,
     timing: StreamTiming,
     last_upstream: Instant,
@@ -63,11 +65,8 @@ pub struct StreamParts {
     pub completed: bool,
     /// The client's dialect (error events, keepalives).
     pub dialect: Dialect,
-    /// The keepalive bytes of the client's protocol, if it has one.
+    /// The keepalive bytes of the client's protocol, if it has one (sent only in SSE streams).
     pub keepalive: Option<&'static [u8]>,
-    /// Whether a failure is told to the client as a last event in its dialect (SSE streams);
-    /// otherwise the stream just ends there.
-    pub in_band_errors: bool,
     /// Timeouts.
     pub timing: StreamTiming,
     /// Cancelled when open streams must end (shutdown).
@@ -82,6 +81,7 @@ impl RelayStream {
     /// Starts forwarding.
     pub fn new(parts: StreamParts) -> Self {
         let completed = parts.completed;
+        let sse = parts.observer.is_sse();
         let now = Instant::now();
         let first_wake = now + parts.timing.keepalive_every.min(parts.timing.idle_timeout);
         Self {
@@ -89,8 +89,8 @@ impl RelayStream {
             pending: (!parts.peeked.is_empty()).then_some(parts.peeked),
             observer: Some(parts.observer),
             dialect: parts.dialect,
-            keepalive: parts.keepalive,
-            in_band_errors: parts.in_band_errors,
+            keepalive: parts.keepalive.filter(|_| sse),
+            in_band_errors: sse,
             timing: parts.timing,
             last_upstream: now,
             last_sent: now,
@@ -305,7 +305,6 @@ mod tests {
             completed: false,
             dialect: Dialect::OpenAi,
             keepalive: Protocol::Responses.keepalive_bytes(),
-            in_band_errors: true,
             timing: StreamTiming {
                 idle_timeout: Duration::from_secs(60),
                 keepalive_every: Duration::from_secs(60),

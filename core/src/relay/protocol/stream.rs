@@ -151,6 +151,11 @@ impl StreamObserver {
         self.drain()
     }
 
+    /// Whether the stream is server-sent events (not a JSON array).
+    pub fn is_sse(&self) -> bool {
+        matches!(self.decoder, Decoder::Sse(_))
+    }
+
     /// Whether everything fed so far ended between two events (see [`SseDecoder::at_boundary`]
     /// and [`ArrayDecoder::at_boundary`]).
     pub fn at_boundary(&self) -> bool {
