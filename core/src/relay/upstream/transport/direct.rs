@@ -18,7 +18,7 @@ use hyper::client::conn::TrySendError;
 use hyper_util::rt::TokioIo;
 
 use super::connect::Connector;
-use super::pool::{Idle, Key, Pool, RequestBody};
+use super::pool::{Key, Pool, Pooled, RequestBody};
 use super::{BodyError, TransportError, UpstreamBody, UpstreamRequest, UpstreamResponse};
 use crate::config::LimitsConfig;
 
@@ -35,7 +35,7 @@ pub struct Direct {
 
 /// A connection checked out for one request.
 struct Lease {
-    connection: Box<Idle>,
+    connection: Box<Pooled>,
     /// The connection future finished (closed or failed); it must not be polled again.
     closed: bool,
     key: Key,
@@ -113,7 +113,7 @@ impl Direct {
             .await
             .map_err(|_| TransportError::Connect)?;
         let mut lease = Lease {
-            connection: Idle::new(sender, conn),
+            connection: Pooled::new(sender, conn),
             closed: false,
             key,
             pool: Arc::clone(&self.pool),

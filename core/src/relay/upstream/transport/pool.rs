@@ -39,7 +39,7 @@ pub struct Key {
 
 /// One open connection. Boxed while it lives: the connection state is large (buffers, parser
 /// state), and it passes between the pool and the requests using it without being copied.
-pub struct Idle {
+pub struct Pooled {
     /// Sends the next request.
     pub sender: Sender,
     /// Drives the connection.
@@ -48,7 +48,7 @@ pub struct Idle {
     since: Instant,
 }
 
-impl Idle {
+impl Pooled {
     /// A connection just opened.
     pub fn new(sender: Sender, conn: Conn) -> Box<Self> {
         Box::new(Self {
@@ -69,7 +69,7 @@ pub struct Pool {
         clippy::vec_box,
         reason = "the boxes go in and out whole: a connection never moves while it lives"
     )]
-    idle: Mutex<FastMap<Key, Vec<Box<Idle>>>>,
+    idle: Mutex<FastMap<Key, Vec<Box<Pooled>>>>,
 }
 
 impl std::fmt::Debug for Pool {
@@ -93,7 +93,7 @@ impl Pool {
 
     /// The most recently returned connection to `key`, if it has not been idle too long (then
     /// none has: the others are older).
-    pub fn take(&self, key: &Key) -> Option<Box<Idle>> {
+    pub fn take(&self, key: &Key) -> Option<Box<Pooled>> {
         let mut idle = self.idle.lock().ok()?;
         let list = idle.get_mut(key)?;
         let newest = list.pop()?;
@@ -108,7 +108,7 @@ impl Pool {
     /// share of idle connections. Connections idle too long are closed first; only the front
     /// of the list is looked at, so a check-in costs the same with one idle connection or
     /// hundreds.
-    pub fn put(&self, key: Key, mut connection: Box<Idle>) {
+    pub fn put(&self, key: Key, mut connection: Box<Pooled>) {
         if self.max_per_host == 0 {
             return;
         }
@@ -154,17 +154,17 @@ mod tests {
     }
 
     /// A fresh connection to `listener` (nothing is sent on it).
-    async fn connection(listener: &tokio::net::TcpListener) -> Box<Idle> {
+    async fn connection(listener: &tokio::net::TcpListener) -> Box<Pooled> {
         let addr = listener.local_addr().expect("addr");
         let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(Io::Plain(tcp)))
             .await
             .expect("handshake");
-        Idle::new(sender, conn)
+        Pooled::new(sender, conn)
     }
 
     /// Where a boxed connection lives: the same box in and out of the pool.
-    fn address(connection: &Idle) -> usize {
+    fn address(connection: &Pooled) -> usize {
         std::ptr::from_ref(connection) as usize
     }
 
