@@ -345,4 +345,50 @@ mod tests {
         assert!(record.event.partial);
         assert_eq!(record.event.error_class.as_deref(), Some("client_closed"));
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_json_array_stream_gets_no_keepalive_and_ends_bare_when_it_stalls() {
+        const FIRST: &[u8] = b"[{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"a\"}]}}]}";
+        let (sink, mut rx) = UsageSink::for_tests();
+        let upstream = UpstreamBody::from_stream(
+            futures_util::stream::iter([Ok(Bytes::from_static(FIRST))])
+                .chain(futures_util::stream::pending()),
+        );
+        let mut draft = Draft::new(
+            "req".into(),
+            "/v1beta/models/{model}:streamGenerateContent",
+            0,
+        );
+        draft.user_id = Some(1);
+        let mut relay = RelayStream::new(StreamParts {
+            upstream,
+            peeked: Bytes::new(),
+            observer: StreamObserver::json_array(Protocol::Gemini),
+            completed: false,
+            dialect: Dialect::Gemini,
+            // offered, but an SSE comment would corrupt the array
+            keepalive: Protocol::Responses.keepalive_bytes(),
+            timing: StreamTiming {
+                idle_timeout: Duration::from_secs(10),
+                keepalive_every: Duration::from_secs(1),
+            },
+            stop: tokio_util::sync::CancellationToken::new(),
+            draft,
+            sink,
+        });
+        assert_eq!(
+            relay.next().await.and_then(Result::ok).as_deref(),
+            Some(FIRST)
+        );
+        assert!(
+            relay.next().await.is_none(),
+            "no keepalive and no error event: the stream just ends at the idle timeout"
+        );
+        let record = rx.recv().await.expect("a record");
+        assert!(record.event.partial);
+        assert_eq!(
+            record.event.error_class.as_deref(),
+            Some("upstream_timeout")
+        );
+    }
 }
