@@ -127,6 +127,11 @@ fn transport_failure(state: &AppState, err: TransportError) -> Failure {
 }
 
 /// Sends the request to `pick` and returns the client's answer, or the failure.
+///
+/// The error, Codex and streaming continuations are awaited behind a box: a future is as large
+/// as its largest state, and this one is moved on every request, so the states only some
+/// requests reach would otherwise make every whole JSON answer pay to copy them
+/// (`bench/README.md`, "Future sizes").
 pub async fn send(
     state: &AppState,
     inbound: &Inbound,
@@ -231,11 +236,17 @@ pub async fn send(
             // the access token may have been revoked or rotated elsewhere: refresh it now
             crate::codex::tokens::refresh_rejected(state, pick.credential().id);
         }
-        return Err(failed_status(state, settings, response, codex).await);
+        return Err(Box::pin(failed_status(state, settings, response, codex)).await);
     }
     let streamed = headers::is_event_stream(&response.headers);
     if codex && streamed && !facts.stream {
-        return super::codex::collect(state, response, draft, first_byte_deadline).await;
+        return Box::pin(super::codex::collect(
+            state,
+            response,
+            draft,
+            first_byte_deadline,
+        ))
+        .await;
     }
     let observer = if streamed {
         StreamObserver::new(inbound.protocol)
@@ -245,14 +256,14 @@ pub async fn send(
     } else {
         return whole_answer(state, inbound, response, draft).await;
     };
-    peek_and_stream(
+    Box::pin(peek_and_stream(
         state,
         inbound,
         response,
         draft,
         first_byte_deadline,
         observer,
-    )
+    ))
     .await
 }
 

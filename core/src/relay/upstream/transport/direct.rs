@@ -107,7 +107,10 @@ impl Direct {
                 },
             }
         }
-        let io = self.connector.connect(&key).await?;
+        // Boxed: connecting (DNS, TCP, TLS) is the largest state of this future and happens
+        // once per connection, while every request's future is moved several times on its way
+        // down the pipeline; unboxed, it would make every one of those copies larger.
+        let io = Box::pin(self.connector.connect(&key)).await?;
         let (sender, conn) = hyper::client::conn::http1::Builder::new()
             .handshake(TokioIo::new(io))
             .await
