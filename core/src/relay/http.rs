@@ -321,7 +321,7 @@ mod tests {
     /// Every relay call moves its future through the service layers and into a box, copying
     /// all of it; the states only some requests reach (connecting, errors, streams, Codex) are
     /// boxed so that a whole JSON answer does not pay for them (`bench/README.md`, "Future
-    /// sizes": 6,360 bytes before, 2,104 after).
+    /// sizes"; this future was 6,088 bytes before, 1,832 after).
     #[tokio::test]
     async fn the_relay_future_stays_small() {
         let state = AppState::for_tests(crate::config::Config::test_default()).await;
