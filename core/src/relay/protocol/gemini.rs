@@ -88,22 +88,15 @@ fn apply(observed: &mut Observed, chunk: Chunk<'_>) -> Effect {
     effect
 }
 
-/// Reads a whole Gemini answer: an object or an array of chunks.
+/// Reads a whole Gemini answer (`generateContent`, `countTokens`, `embedContent`). The JSON
+/// array `streamGenerateContent` answers without `alt=sse` is read as a stream instead
+/// ([`super::StreamObserver::json_array`]).
 pub(crate) fn observe_json(body: &[u8]) -> Observed {
     let mut observed = Observed::default();
-    // branch on the first byte: an untagged enum would buffer the whole body first
-    let is_array = body.trim_ascii_start().first() == Some(&b'[');
-    let chunks = if is_array {
-        serde_json::from_slice::<Vec<Chunk<'_>>>(body)
-    } else {
-        serde_json::from_slice::<Chunk<'_>>(body).map(|chunk| vec![chunk])
-    };
-    let Ok(chunks) = chunks else {
+    let Ok(chunk) = serde_json::from_slice::<Chunk<'_>>(body) else {
         return observed;
     };
-    for chunk in chunks {
-        apply(&mut observed, chunk);
-    }
+    apply(&mut observed, chunk);
     // a whole JSON answer is complete unless it reports an error; `finishReason` is not
     // required here (`countTokens`, `embedContent` and blocked prompts have none)
     observed.completed = observed.error.is_none();

@@ -194,8 +194,8 @@ impl<'de> Deserialize<'de> for NonEmpty {
 }
 
 /// Reads a whole (non-streamed) JSON answer of `protocol`: Responses, Chat, embeddings,
-/// Anthropic Messages, or Gemini (`generateContent`, and `streamGenerateContent` without
-/// `alt=sse`, which answers one JSON array of chunks). A body that is not the expected JSON
+/// Anthropic Messages, or Gemini `generateContent` (its JSON-array stream, without `alt=sse`,
+/// goes through [`super::StreamObserver::json_array`]). A body that is not the expected JSON
 /// yields an empty [`Observed`] (`completed == false`): the answer was cut or is not ours to read.
 pub fn observe_json(protocol: Protocol, body: &[u8]) -> Observed {
     match protocol {

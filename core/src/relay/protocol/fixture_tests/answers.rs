@@ -72,18 +72,6 @@ fn gemini_generate_json() {
 }
 
 #[test]
-fn gemini_stream_array_json_takes_the_last_usage() {
-    let observed = observe_json(Protocol::Gemini, GEMINI_ARRAY_JSON.as_bytes());
-    assert_eq!(observed.usage, Some(usage(11, 0, 0, 157, 133)));
-    assert_verbatim(
-        observed.raw_usage.as_ref(),
-        &parse(GEMINI_ARRAY_JSON)[2]["usageMetadata"],
-    );
-    assert_eq!(observed.upstream_model.as_deref(), Some("gemini-2.5-flash"));
-    assert!(observed.completed);
-}
-
-#[test]
 fn error_bodies_are_errors_not_completions() {
     let cases = [
         (

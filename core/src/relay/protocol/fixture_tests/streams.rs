@@ -73,3 +73,18 @@ fn gemini_stream_last_usage_wins() {
     assert!(observed.completed);
     assert_eq!(observed.error, None);
 }
+
+/// `streamGenerateContent` without `alt=sse`: one JSON array, read element by element.
+#[test]
+fn gemini_stream_array_json_takes_the_last_usage() {
+    let mut observer = StreamObserver::json_array(Protocol::Gemini);
+    observer.feed(GEMINI_ARRAY_JSON.as_bytes());
+    let observed = observer.finish();
+    assert_eq!(observed.usage, Some(usage(11, 0, 0, 157, 133)));
+    assert_verbatim(
+        observed.raw_usage.as_ref(),
+        &parse(GEMINI_ARRAY_JSON)[2]["usageMetadata"],
+    );
+    assert_eq!(observed.upstream_model.as_deref(), Some("gemini-2.5-flash"));
+    assert!(observed.completed);
+}
