@@ -282,7 +282,9 @@ async fn failed_status(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     let content_type = response.headers.get(header::CONTENT_TYPE).cloned();
-    let body = read_limited(response.body, MAX_ERROR_BODY_BYTES)
+    let idle = Duration::from_secs(state.config.limits.idle_timeout_secs);
+    // A body that stops arriving is judged by the status alone, so the failover goes on.
+    let body = read_limited(response.body, MAX_ERROR_BODY_BYTES, idle)
         .await
         .unwrap_or_default();
     let mentions_model = status == 404 && body.windows(5).any(|w| w.eq_ignore_ascii_case(b"model"));
@@ -316,11 +318,15 @@ async fn failed_status(
     Failure { error, verdict }
 }
 
-/// Reads up to `limit` bytes of a body; `None` when it is longer or breaks.
-async fn read_limited(mut stream: UpstreamBody, limit: usize) -> Option<Bytes> {
+/// Reads up to `limit` bytes of a body, each read within `idle`; `None` when it is longer,
+/// breaks or stalls.
+async fn read_limited(mut stream: UpstreamBody, limit: usize, idle: Duration) -> Option<Bytes> {
     let mut out = Gathered::default();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.ok()?;
+    let silent = "the upstream stopped sending its error";
+    while let Some(chunk) = next_read(&mut stream, tokio::time::Instant::now() + idle, silent)
+        .await
+        .ok()?
+    {
         if out.len() + chunk.len() > limit {
             return None;
         }
