@@ -27,6 +27,11 @@ const DROP_TO_UPSTREAM: &[&str] = &[
     "x-goog-api-key",
     "cookie",
     "realms-user",
+    // the account the client's own SDK names (`OPENAI_ORG_ID`, `OPENAI_PROJECT_ID`): upstream,
+    // only the channel's account counts; a foreign one makes OpenAI refuse the channel's key
+    // (401), which would cool every key it was tried with
+    "openai-organization",
+    "openai-project",
     // where the client is; the upstream need not know
     "forwarded",
     "x-forwarded-for",
@@ -125,6 +130,8 @@ mod tests {
         for (name, value) in [
             ("authorization", "Bearer sk_realms"),
             ("x-api-key", "sk_realms"),
+            ("openai-organization", "org-client"),
+            ("openai-project", "proj_client"),
             ("cookie", "realms_session=x"),
             ("connection", "keep-alive"),
             ("anthropic-beta", "prompt-caching-2024-07-31"),
@@ -138,7 +145,14 @@ mod tests {
             );
         }
         let out = to_upstream(&client);
-        for gone in ["authorization", "x-api-key", "cookie", "connection"] {
+        for gone in [
+            "authorization",
+            "x-api-key",
+            "cookie",
+            "connection",
+            "openai-organization",
+            "openai-project",
+        ] {
             assert!(!out.contains_key(gone), "{gone} must not be forwarded");
         }
         for kept in [
