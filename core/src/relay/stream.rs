@@ -22,6 +22,9 @@ use super::record::Draft;
 use super::upstream::transport::UpstreamBody;
 use crate::usage::recorder::UsageSink;
 
+/// The usage record's `error_class` of a stream the upstream ended with an error of its own.
+const UPSTREAM_ERROR_CLASS: &str = "upstream_error";
+
 /// Timing of a stream.
 #[derive(Debug, Clone, Copy)]
 pub struct StreamTiming {
@@ -49,6 +52,9 @@ pub struct RelayStream {
     done: bool,
     /// The protocol's proper end was seen.
     completed: bool,
+    /// The upstream reported an error in the stream (Responses `response.failed`, an `error`
+    /// event): when it then closes, the client already has the error in its own protocol.
+    upstream_error: bool,
     draft: Option<Draft>,
     sink: UsageSink,
 }
@@ -81,6 +87,7 @@ impl RelayStream {
     /// Starts forwarding.
     pub fn new(parts: StreamParts) -> Self {
         let completed = parts.completed;
+        let upstream_error = parts.observer.reported_error();
         let sse = parts.observer.is_sse();
         let now = Instant::now();
         let first_wake = now + parts.timing.keepalive_every.min(parts.timing.idle_timeout);
@@ -98,6 +105,7 @@ impl RelayStream {
             stop: Box::pin(parts.stop.cancelled_owned()),
             done: false,
             completed,
+            upstream_error,
             draft: Some(parts.draft),
             sink: parts.sink,
         }
@@ -116,6 +124,7 @@ impl RelayStream {
         };
         let outcome = observer.feed(bytes);
         self.completed |= outcome.completed;
+        self.upstream_error |= outcome.error;
         if outcome.first_content
             && let Some(draft) = self.draft.as_mut()
             && draft.first_token_ms.is_none()
@@ -136,6 +145,8 @@ impl RelayStream {
         draft.partial = !draft.observed.completed;
         if let Some(error) = error {
             draft.error_class = Some(error.class().to_owned());
+        } else if draft.observed.error.is_some() {
+            draft.error_class = Some(UPSTREAM_ERROR_CLASS.to_owned());
         } else if draft.partial {
             draft.error_class = Some("stream_incomplete".to_owned());
         }
@@ -196,7 +207,9 @@ impl Stream for RelayStream {
                 status: 502,
                 summary: "the upstream connection broke in the middle of the stream".into(),
             }),
-            Poll::Ready(None) if this.completed => {
+            // After the protocol's end, or an error the upstream reported in band and then
+            // closed on, the stream is over as the upstream ended it: nothing to add.
+            Poll::Ready(None) if this.completed || this.upstream_error => {
                 this.finish(None);
                 Poll::Ready(None)
             }

@@ -290,3 +290,59 @@ async fn a_cut_gemini_array_stream_ends_without_sse_bytes_and_is_recorded_partia
     assert_eq!(event["partial"], true, "{event}");
     assert_eq!(event["error_class"], "upstream_failed", "{event}");
 }
+
+/// A Responses stream whose content is followed by `end` and then the upstream's close: what
+/// the client got, and the usage record.
+async fn responses_stream_ending_with(end: &str) -> (String, String, serde_json::Value) {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    let mut events = fake_upstream::responses_sse(GPT, "a b c", DEFAULT_USAGE);
+    events.pop(); // `response.completed`
+    events.push(end.to_owned());
+    let upstream = events.concat();
+    fake.push(Script::new(SseScript::new(events)).on_path("/v1/responses"));
+    let body = json!({"model": GPT, "stream": true, "input": "hi"});
+    let (status, id, bytes) = read(setup.post("/v1/responses", &body).await).await;
+    assert_eq!(status, 200);
+    let event = setup.admin.usage_event(&id).await;
+    (upstream, String::from_utf8(bytes).expect("utf-8"), event)
+}
+
+#[tokio::test]
+async fn a_responses_stream_stopped_at_its_output_limit_ends_as_the_upstream_ended_it() {
+    let incomplete = format!(
+        "event: response.incomplete\ndata: {}\n\n",
+        json!({"type": "response.incomplete", "response": {
+            "id": "resp_limit", "object": "response", "status": "incomplete", "model": GPT,
+            "incomplete_details": {"reason": "max_output_tokens"},
+            "usage": {"input_tokens": 120, "output_tokens": 48}}})
+    );
+    let (upstream, client, event) = responses_stream_ending_with(&incomplete).await;
+    assert_eq!(
+        client, upstream,
+        "nothing added after `response.incomplete`"
+    );
+    assert_eq!(event["partial"], false);
+    assert_eq!(event["error_class"], serde_json::Value::Null);
+    assert_eq!(event["output_tokens"], 48);
+}
+
+#[tokio::test]
+async fn a_responses_stream_the_upstream_failed_in_band_gets_no_second_error() {
+    let failed = format!(
+        "event: response.failed\ndata: {}\n\n",
+        json!({"type": "response.failed", "response": {
+            "id": "resp_failed", "object": "response", "status": "failed", "model": GPT,
+            "error": {"code": "server_error", "message": "the model crashed"},
+            "usage": {"input_tokens": 120, "output_tokens": 3}}})
+    );
+    let (upstream, client, event) = responses_stream_ending_with(&failed).await;
+    assert_eq!(
+        client, upstream,
+        "the client already has the upstream's error"
+    );
+    assert_eq!(event["partial"], true);
+    assert_eq!(event["error_class"], "upstream_error");
+    assert_eq!(event["output_tokens"], 3);
+}

@@ -156,6 +156,11 @@ impl StreamObserver {
         matches!(self.decoder, Decoder::Sse(_))
     }
 
+    /// Whether the upstream has reported an error in the events fed so far.
+    pub fn reported_error(&self) -> bool {
+        self.progress.observed.error.is_some()
+    }
+
     /// Whether everything fed so far ended between two events (see [`SseDecoder::at_boundary`]
     /// and [`ArrayDecoder::at_boundary`]).
     pub fn at_boundary(&self) -> bool {

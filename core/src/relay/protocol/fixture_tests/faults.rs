@@ -108,16 +108,28 @@ fn an_error_as_first_event_is_reported_for_each_protocol() {
 }
 
 #[test]
-fn responses_incomplete_keeps_usage_and_reports_why() {
+fn responses_incomplete_is_a_proper_end_with_its_usage() {
     let stream = "event: response.incomplete\ndata: {\"type\":\"response.incomplete\",\"response\":{\"status\":\"incomplete\",\"model\":\"gpt-5\",\"incomplete_details\":{\"reason\":\"max_output_tokens\"},\"usage\":{\"input_tokens\":3,\"output_tokens\":64}}}\n\n";
     let observed = observe_whole(Protocol::Responses, stream);
-    assert!(!observed.completed);
+    assert!(
+        observed.completed,
+        "the output limit ends a response properly"
+    );
     assert_eq!(observed.usage, Some(usage(3, 0, 0, 64, 0)));
+    assert_eq!(observed.error, None);
+}
+
+#[test]
+fn responses_failed_reports_its_error() {
+    let stream = "event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"status\":\"failed\",\"model\":\"gpt-5\",\"error\":{\"code\":\"server_error\",\"message\":\"boom\"},\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n";
+    let observed = observe_whole(Protocol::Responses, stream);
+    assert!(!observed.completed);
+    assert_eq!(observed.usage, Some(usage(3, 0, 0, 1, 0)));
     assert_eq!(
         observed.error,
         Some(StreamError {
-            kind: "response_incomplete".into(),
-            message: "max_output_tokens".into()
+            kind: "server_error".into(),
+            message: "boom".into()
         })
     );
 }

@@ -1,7 +1,9 @@
 //! OpenAI Responses, whole and streamed. A stream is named events (`event: response.created`,
 //! `response.output_text.delta`, …) ending with `response.completed`, whose `response` holds the
-//! final `model`, `status` and `usage`. `response.failed` and `response.incomplete` end it with
-//! an error; a bare `error` event reports one. Every `*.delta` event is content.
+//! final `model`, `status` and `usage`. `response.incomplete` (the output limit or a content
+//! filter was reached) is a proper end too: the client gets the response as the upstream
+//! finished it. `response.failed` ends it with an error; a bare `error` event reports one.
+//! Every `*.delta` event is content.
 
 use std::borrow::Cow;
 
@@ -28,38 +30,25 @@ struct ResponseObject<'a> {
     usage: Option<&'a RawValue>,
     #[serde(borrow, default)]
     error: Option<ErrorMember<'a>>,
-    #[serde(borrow, default)]
-    incomplete_details: Option<IncompleteDetails<'a>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct IncompleteDetails<'a> {
-    #[serde(borrow, default)]
-    reason: Option<Cow<'a, str>>,
 }
 
 impl ResponseObject<'_> {
-    /// The error a finished response carries: its `error`, or why it is incomplete.
+    /// The error a finished response carries, if it failed.
     fn into_error(self, status: &str) -> Option<StreamError> {
         if let Some(error) = self.error {
             return Some(error.into_stream_error("response_failed"));
         }
-        match status {
-            "failed" => Some(StreamError {
-                kind: "response_failed".into(),
-                message: String::new(),
-            }),
-            "incomplete" => Some(StreamError {
-                kind: "response_incomplete".into(),
-                message: self
-                    .incomplete_details
-                    .and_then(|details| details.reason)
-                    .map(Cow::into_owned)
-                    .unwrap_or_default(),
-            }),
-            _ => None,
-        }
+        (status == "failed").then(|| StreamError {
+            kind: "response_failed".into(),
+            message: String::new(),
+        })
     }
+}
+
+/// Whether a response with this `status` has finished as the upstream meant it to:
+/// `completed`, or `incomplete` (stopped at `max_output_tokens` or by a content filter).
+fn finished(status: &str) -> bool {
+    matches!(status, "completed" | "incomplete")
 }
 
 /// `response.*` lifecycle events wrap the response object.
@@ -95,7 +84,7 @@ pub(crate) fn observe_json(body: &[u8]) -> Observed {
     // response that has not finished
     let status = status.as_deref().unwrap_or("completed");
     observed.error = response.into_error(status);
-    observed.completed = status == "completed" && observed.error.is_none();
+    observed.completed = finished(status) && observed.error.is_none();
     observed
 }
 
