@@ -16,7 +16,10 @@ use super::gather::Gathered;
 use super::inbound::Inbound;
 use super::protocol::{Protocol, RequestFacts, SessionSource, StreamObserver, observe_json};
 use super::record::Draft;
-use super::routing::failover::{Scope, Verdict, classify_status, classify_transport, retry_hint};
+use super::routing::failover::{
+    InBandFault, Scope, Verdict, classify_status, classify_transport, in_band_fault, judged_status,
+    retry_hint,
+};
 use super::routing::health::Target;
 use super::routing::select::Pick;
 use super::routing::table::ChannelKind;
@@ -288,20 +291,21 @@ async fn failed_status(
         .await
         .unwrap_or_default();
     let mentions_model = status == 404 && body.windows(5).any(|w| w.eq_ignore_ascii_case(b"model"));
+    let judged = judged_status(status, &body);
     // A Codex usage limit cools the account until its window resets, whatever the status says.
     let usage_limit = upstream_headers
         .as_ref()
         .and_then(|h| super::codex::usage_limit_wait(status, h, &body));
-    let (status, retry_after) = match usage_limit {
+    let (judged, retry_after) = match usage_limit {
         Some(wait) => (429, Some(wait).filter(|w| *w > 0).or(retry_after)),
         // without `retry-after`, the wait the error's message names ("try again in 1.898s")
         None if status == 429 => (
             status,
             retry_after.or_else(|| retry_hint(&String::from_utf8_lossy(&body))),
         ),
-        None => (status, retry_after),
+        None => (judged, retry_after),
     };
-    let verdict = classify_status(status, retry_after, mentions_model, &state.config.routing);
+    let verdict = classify_status(judged, retry_after, mentions_model, &state.config.routing);
     let mapped = settings.status_map.get(&status).copied();
     let error = match verdict.scope {
         Scope::Request => RelayError::UpstreamRejected {
@@ -436,44 +440,50 @@ async fn peek_and_stream(
     Ok(out)
 }
 
-/// An error event before any content: rate limits cool the credential (for the wait their message
-/// names, if any), the rest the channel.
+/// An error event before any content, judged by its kind ([`in_band_fault`]): a rate limit
+/// cools the credential (for the wait its message names, if any), a refused credential cools
+/// that credential, the request's own fault (invalid, too long, refused by a content policy)
+/// goes back to the client as a 400 with nothing cooled or retried, and the rest cools the
+/// channel.
 pub(super) fn first_event_error(state: &AppState, observer: StreamObserver) -> Failure {
     let observed = observer.finish();
     let (kind, message) = observed
         .error
         .map(|e| (e.kind, e.message))
         .unwrap_or_default();
-    let lower = kind.to_ascii_lowercase();
-    let rate_limited = [
-        "rate_limit",
-        "resource_exhausted",
-        "usage_limit",
-        "429",
-        "quota",
-    ]
-    .iter()
-    .any(|k| lower.contains(k));
-    let retry_after = rate_limited.then(|| retry_hint(&message)).flatten();
-    let verdict = if rate_limited {
-        classify_status(429, retry_after, false, &state.config.routing)
-    } else {
-        classify_transport(&state.config.routing)
-    };
     let summary = if message.is_empty() {
         format!("the upstream reported `{kind}`")
     } else {
         format!("the upstream reported `{kind}`: {message}")
     };
-    let error = if rate_limited {
-        RelayError::RateLimited(retry_after)
-    } else {
-        RelayError::UpstreamFailed {
-            status: 502,
-            summary,
+    let routing = &state.config.routing;
+    match in_band_fault(&kind) {
+        InBandFault::RateLimited => {
+            let retry_after = retry_hint(&message);
+            Failure {
+                error: RelayError::RateLimited(retry_after),
+                verdict: classify_status(429, retry_after, false, routing),
+            }
         }
-    };
-    Failure { error, verdict }
+        InBandFault::Credential => Failure {
+            error: RelayError::UpstreamFailed {
+                status: 502,
+                summary,
+            },
+            verdict: classify_status(401, None, false, routing),
+        },
+        InBandFault::Request => Failure {
+            error: RelayError::BadRequest(summary),
+            verdict: classify_status(400, None, false, routing),
+        },
+        InBandFault::Channel => Failure {
+            error: RelayError::UpstreamFailed {
+                status: 502,
+                summary,
+            },
+            verdict: classify_transport(routing),
+        },
+    }
 }
 
 /// Applies a failure's cooldown to what it scopes.

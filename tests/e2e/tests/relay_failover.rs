@@ -383,6 +383,68 @@ async fn an_error_as_the_first_event_fails_over_before_anything_reaches_the_clie
 }
 
 #[tokio::test]
+async fn an_in_band_fault_of_the_request_itself_is_answered_400_without_failover_or_cooldown() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    let backup = json!({"type": "anthropic", "name": "anthropic backup", "base_url": fake.url(),
+                        "api_keys": ["backup-key"], "priority": -1});
+    setup.admin.channel(backup, &[(CLAUDE, None)]).await;
+    fake.push(Script::sse(vec![anthropic::error_event(
+        "invalid_request_error",
+        "prompt is too long: 250000 tokens > 200000 maximum",
+    )]));
+
+    let body = json!({"model": CLAUDE, "stream": true, "messages": []});
+    let (status, _, answer) = read_json(setup.post("/v1/messages", &body).await).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["type"], "error", "Anthropic's shape: {answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("prompt is too long")),
+        "the upstream's reason: {answer}"
+    );
+    assert_eq!(fake.requests().len(), 1, "no other channel was asked");
+
+    let (status, _, _) = read(setup.post("/v1/messages", &body).await).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        calls_with(&fake, ANTHROPIC_KEY),
+        2,
+        "the channel was not cooled down for the client's fault"
+    );
+}
+
+#[tokio::test]
+async fn a_400_that_names_a_dead_key_moves_to_another_credential_and_cools_the_key() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::bare(&server).await;
+    openai_channels(&setup, &fake.url(), &[("a", 0, &["key-1", "key-2"])]).await;
+    fake.push(Script::status(
+        400,
+        r#"{"error":{"code":400,"message":"API key expired. Please renew the API key.","status":"INVALID_ARGUMENT","details":[{"reason":"API_KEY_INVALID"}]}}"#,
+    ));
+
+    let (status, _, _) = read(setup.post("/v1/chat/completions", &chat()).await).await;
+    assert_eq!(status, 200, "the other key answered");
+    let log = fake.requests();
+    assert_eq!(log.len(), 2);
+    let dead = log[0].header("authorization").expect("auth").to_owned();
+    for _ in 0..3 {
+        let (status, _, _) = read(setup.post("/v1/chat/completions", &chat()).await).await;
+        assert_eq!(status, 200);
+    }
+    let dead_calls = fake
+        .requests()
+        .iter()
+        .filter(|r| r.header("authorization") == Some(dead.as_str()))
+        .count();
+    assert_eq!(dead_calls, 1, "the dead key cools down");
+}
+
+#[tokio::test]
 async fn a_stream_that_ends_or_breaks_before_its_first_event_fails_over() {
     let fake = FakeUpstream::start().await;
     let server = TestServer::start().await;

@@ -74,6 +74,93 @@ pub fn classify_status(
     }
 }
 
+/// Markers of a dead or unpaid key in a 400 answer: Gemini answers an invalid or expired key
+/// with 400 `INVALID_ARGUMENT` (reason `API_KEY_INVALID`), Anthropic an empty account with 400
+/// "Your credit balance is too low". Matched without regard to case.
+const CREDENTIAL_FAULTS_IN_400: [&str; 4] = [
+    "api_key_invalid",
+    "api key not valid",
+    "api key expired",
+    "credit balance is too low",
+];
+
+/// The status a failure is judged by: a 400 whose body says the key is dead or unpaid is a
+/// credential's failure (judged as 401), not the client's; any other status is itself.
+pub fn judged_status(status: u16, body: &[u8]) -> u16 {
+    if status != 400 {
+        return status;
+    }
+    let text = String::from_utf8_lossy(body).to_ascii_lowercase();
+    if CREDENTIAL_FAULTS_IN_400
+        .iter()
+        .any(|marker| text.contains(marker))
+    {
+        401
+    } else {
+        status
+    }
+}
+
+/// What an error the upstream reported inside a 200 answer (a stream's first event, a
+/// `response.failed`) says, judged by its kind the way [`classify_status`] judges a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InBandFault {
+    /// A rate or quota limit of the credential.
+    RateLimited,
+    /// The credential is refused (authentication, permission).
+    Credential,
+    /// The request itself: invalid, too long, refused by a content policy. Relayed, not retried.
+    Request,
+    /// Anything else: the channel failed.
+    Channel,
+}
+
+/// Kind fragments of each in-band fault, checked in this order against the lowercased kind
+/// (OpenAI's `code`/`type`, Anthropic's `type`, Gemini's `status`).
+const IN_BAND_FAULTS: [(InBandFault, &[&str]); 3] = [
+    (
+        InBandFault::RateLimited,
+        &[
+            "rate_limit",
+            "resource_exhausted",
+            "usage_limit",
+            "429",
+            "quota",
+        ],
+    ),
+    (
+        InBandFault::Credential,
+        &[
+            "authentication",
+            "unauthenticated",
+            "permission",
+            "api_key",
+            "billing",
+        ],
+    ),
+    (
+        InBandFault::Request,
+        &[
+            "invalid",
+            "context_length",
+            "too_large",
+            "too_long",
+            "content_policy",
+            "content_filter",
+            "safety",
+        ],
+    ),
+];
+
+/// Judges an in-band error by its kind.
+pub fn in_band_fault(kind: &str) -> InBandFault {
+    let kind = kind.to_ascii_lowercase();
+    IN_BAND_FAULTS
+        .iter()
+        .find(|(_, fragments)| fragments.iter().any(|f| kind.contains(f)))
+        .map_or(InBandFault::Channel, |(fault, _)| *fault)
+}
+
 /// Classifies a failure with no HTTP answer: connect error, timeout, broken stream.
 pub fn classify_transport(config: &RoutingConfig) -> Verdict {
     Verdict {
@@ -135,6 +222,42 @@ mod tests {
         ];
         for (message, wait) in cases {
             assert_eq!(retry_hint(message), wait, "{message}");
+        }
+    }
+
+    #[test]
+    fn a_400_naming_a_dead_or_unpaid_key_is_the_credentials_failure() {
+        let gemini = br#"{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"reason":"API_KEY_INVALID"}]}}"#;
+        let anthropic = br#"{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API."}}"#;
+        assert_eq!(judged_status(400, gemini), 401);
+        assert_eq!(judged_status(400, anthropic), 401);
+        let client = br#"{"error":{"message":"Invalid 'messages': empty array.","type":"invalid_request_error"}}"#;
+        assert_eq!(judged_status(400, client), 400, "the client's own fault");
+        assert_eq!(judged_status(500, gemini), 500, "only a 400 is looked into");
+    }
+
+    #[test]
+    fn in_band_errors_are_judged_by_their_kind() {
+        let cases = [
+            ("rate_limit_exceeded", InBandFault::RateLimited),
+            ("RESOURCE_EXHAUSTED", InBandFault::RateLimited),
+            ("usage_limit_reached", InBandFault::RateLimited),
+            ("insufficient_quota", InBandFault::RateLimited),
+            ("authentication_error", InBandFault::Credential),
+            ("PERMISSION_DENIED", InBandFault::Credential),
+            ("invalid_api_key", InBandFault::Credential),
+            ("context_length_exceeded", InBandFault::Request),
+            ("invalid_request_error", InBandFault::Request),
+            ("INVALID_ARGUMENT", InBandFault::Request),
+            ("invalid_prompt", InBandFault::Request),
+            ("request_too_large", InBandFault::Request),
+            ("server_error", InBandFault::Channel),
+            ("overloaded_error", InBandFault::Channel),
+            ("response_failed", InBandFault::Channel),
+            ("", InBandFault::Channel),
+        ];
+        for (kind, fault) in cases {
+            assert_eq!(in_band_fault(kind), fault, "{kind}");
         }
     }
 
