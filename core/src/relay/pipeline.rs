@@ -190,10 +190,12 @@ async fn run(
         let _inflight = state.relay.health.start(pick.credential().id);
         match attempt::send(state, inbound, &facts, &pick, draft, deadline).await {
             Ok(response) => {
-                state
-                    .relay
-                    .health
-                    .record_success(pick.channel.id, pick.credential().id);
+                state.relay.health.record_success(
+                    pick.channel.id,
+                    pick.credential().id,
+                    &model,
+                    Instant::now(),
+                );
                 if let Some(session) = &session {
                     state.relay.sticky.bind(
                         session,

@@ -128,17 +128,27 @@ impl Health {
         );
     }
 
-    /// Clears the strikes of targets that just served a request well.
-    pub fn record_success(&self, channel: i64, credential: i64) {
+    /// Notes that `channel` and `credential` just served `model` well: the strikes of their
+    /// cooldowns that have run out are cleared, so a later failure starts again from the base
+    /// wait. A cooldown still running stays: the success may come from a request sent before
+    /// the failure (and a `retry-after` is the upstream's own word), and one model's success
+    /// says nothing about another model's cooldown on the same channel.
+    pub fn record_success(&self, channel: i64, credential: i64, model: &str, now: Instant) {
         let Ok(mut map) = self.cooldowns.lock() else {
             return;
         };
         if map.is_empty() {
             return;
         }
-        map.remove(&Target::Channel(channel));
-        map.remove(&Target::Credential(credential));
-        map.retain(|t, _| !matches!(t, Target::ChannelModel(c, _) if *c == channel));
+        for target in [
+            Target::Channel(channel),
+            Target::Credential(credential),
+            Target::ChannelModel(channel, model.to_owned()),
+        ] {
+            if map.get(&target).is_some_and(|c| c.until <= now) {
+                map.remove(&target);
+            }
+        }
     }
 
     /// Ends the cooldown of `target` if `lift` says so (e.g. an auth failure after the
@@ -219,12 +229,37 @@ mod tests {
             "capped"
         );
         assert_eq!(health.blocked_until(&target, now + max), None, "expired");
-        health.record_success(1, 9);
+        health.record_success(1, 9, "m", now + max);
         health.cool_down(target.clone(), base, max, false, "500".into(), now);
         assert_eq!(
             health.blocked_until(&target, now),
             Some(now + base),
             "strikes reset"
+        );
+    }
+
+    #[test]
+    fn a_success_leaves_running_cooldowns_and_other_models_alone() {
+        let health = Health::default();
+        let now = Instant::now();
+        let max = Duration::from_secs(600);
+        let wait = Duration::from_secs(30);
+        let credential = Target::Credential(9);
+        let other_model = Target::ChannelModel(1, "m2".into());
+        health.cool_down(credential.clone(), wait, max, true, "429".into(), now);
+        health.cool_down(other_model.clone(), wait, max, false, "404".into(), now);
+        // a request sent before the 429 succeeds half a second later
+        let later = now + Duration::from_millis(500);
+        health.record_success(1, 9, "m1", later);
+        assert_eq!(
+            health.blocked_until(&credential, later),
+            Some(now + wait),
+            "the upstream's retry-after still holds"
+        );
+        assert_eq!(
+            health.channel_blocked_until(1, "m2", later),
+            Some(now + wait),
+            "m1 answering says nothing about m2"
         );
     }
 
