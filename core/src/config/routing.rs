@@ -10,7 +10,8 @@ use super::ConfigError;
 pub struct RoutingConfig {
     /// Most upstream attempts for one request (the first try included).
     pub max_attempts: u32,
-    /// Time budget for all attempts before the answer is committed, in seconds.
+    /// Time since the request arrived past which no further attempt starts, in seconds; an
+    /// attempt under way keeps its own timeouts (`limits.first_byte_timeout_secs`).
     pub max_failover_secs: u64,
     /// Cooldown of a channel after a server error or timeout, in seconds (doubles on repeats).
     pub channel_cooldown_secs: u64,

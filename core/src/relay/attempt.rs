@@ -140,8 +140,7 @@ pub async fn send(
     inbound: &Inbound,
     facts: &RequestFacts,
     pick: &Pick,
-    draft: &Draft,
-    deadline: Instant,
+    draft: &mut Draft,
 ) -> Result<Response, Failure> {
     let channel = &pick.channel;
     let settings = &channel.settings;
@@ -154,8 +153,9 @@ pub async fn send(
         &pick.upstream_model,
         force_usage,
     );
-    let mut draft = draft.clone();
+    // on the request's own record too, so a failed attempt's record names what was sent
     draft.forwarded_model = Some(shaped.model.clone());
+    let draft = draft.clone();
     let body = shaped.body.unwrap_or_else(|| inbound.body.clone());
     let codex = channel.kind == ChannelKind::CodexOauth;
     let body = if codex && inbound.endpoint == "/v1/responses" {
@@ -203,12 +203,10 @@ pub async fn send(
         );
     }
 
-    let limits = &state.config.limits;
-    let first_byte = Duration::from_secs(limits.first_byte_timeout_secs).min(
-        deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(1)),
-    );
+    // The whole first-byte timeout, whatever is left of the failover budget: that budget only
+    // decides whether another attempt starts. A long answer (a reasoning model's, not
+    // streamed) sends its headers only when it is done.
+    let first_byte = Duration::from_secs(state.config.limits.first_byte_timeout_secs);
     let first_byte_deadline = tokio::time::Instant::now() + first_byte;
     let request = UpstreamRequest {
         method: inbound.method.clone(),

@@ -188,7 +188,7 @@ async fn run(
             .get(&pick.group_id)
             .map_or(rust_decimal::Decimal::ONE, |g| g.multiplier);
         let _inflight = state.relay.health.start(pick.credential().id);
-        match attempt::send(state, inbound, &facts, &pick, draft, deadline).await {
+        match attempt::send(state, inbound, &facts, &pick, draft).await {
             Ok(response) => {
                 state.relay.health.record_success(
                     pick.channel.id,
@@ -278,17 +278,9 @@ async fn run_stored(
         group_id: 0,
         upstream_model: String::new(),
     };
-    let deadline = Instant::now() + Duration::from_secs(state.config.routing.max_failover_secs);
-    attempt::send(
-        state,
-        inbound,
-        &RequestFacts::default(),
-        &pick,
-        draft,
-        deadline,
-    )
-    .await
-    .map_err(|failure| failure.error)
+    attempt::send(state, inbound, &RequestFacts::default(), &pick, draft)
+        .await
+        .map_err(|failure| failure.error)
 }
 
 /// Session headers clients send (Codex's `session_id`, others' `x-session-id`).

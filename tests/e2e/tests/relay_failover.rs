@@ -624,6 +624,51 @@ async fn a_slow_first_byte_fails_over_within_the_configured_timeout() {
 }
 
 #[tokio::test]
+async fn an_attempt_keeps_its_whole_first_byte_timeout_past_the_failover_budget() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start_tuned(|c| {
+        c.routing.max_failover_secs = 1;
+        c.limits.first_byte_timeout_secs = 30;
+    })
+    .await;
+    let setup = Setup::bare(&server).await;
+    openai_channels(&setup, &fake.url(), &[("a", 0, &["key-a"])]).await;
+    // a long answer, not streamed: its headers come when it is done
+    fake.push(Script::default_answer().first_byte_delay(Duration::from_secs(2)));
+
+    let (status, _, body) = read_json(setup.post("/v1/chat/completions", &chat()).await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(fake.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_request_records_the_model_it_sent_upstream() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::bare(&server).await;
+    setup
+        .admin
+        .settings(json!({"allow_private_upstreams": true}))
+        .await;
+    let body = json!({"type": "openai_compatible", "name": "renamed", "base_url": fake.url(),
+                      "api_keys": ["key-a"]});
+    setup
+        .admin
+        .channel(body, &[(GPT, Some("gpt-upstream-name"))])
+        .await;
+    fake.set_default(Script::status(
+        503,
+        "{\"error\":{\"message\":\"overloaded\"}}",
+    ));
+
+    let (status, id, _) = read(setup.post("/v1/chat/completions", &chat()).await).await;
+    assert_eq!(status, 502);
+    let event = setup.admin.usage_event(&id).await;
+    assert_eq!(event["model"], GPT);
+    assert_eq!(event["forwarded_model"], "gpt-upstream-name");
+}
+
+#[tokio::test]
 async fn attempts_are_bounded_by_the_configuration() {
     let fake = FakeUpstream::start().await;
     let server = TestServer::start_tuned(|c| c.routing.max_attempts = 2).await;
