@@ -78,11 +78,22 @@ pub fn app(state: AppState) -> App {
     let service = tower::ServiceBuilder::new()
         .map_response(axum::response::IntoResponse::into_response)
         .layer(request_id::RequestIdLayer)
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(relay::pause::PauseGateLayer::new(state))
         .service(router);
     App::new(service)
+}
+
+/// The span of one request in the logs: method and path, never the query string (Gemini
+/// clients put their API key in `?key=`).
+fn request_span(request: &axum::extract::Request) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %request.method(),
+        path = request.uri().path(),
+        version = ?request.version(),
+    )
 }
 
 /// A handler panicked: the bug is logged, the caller gets the console API's JSON error (relay

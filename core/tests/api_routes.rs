@@ -99,3 +99,45 @@ async fn every_response_carries_a_request_id() {
         .await;
     assert_eq!(resp.header("x-request-id"), Some("client-id-42"));
 }
+
+/// A writer that keeps what the log subscriber wrote.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let mut buffer = self
+            .0
+            .lock()
+            .map_err(|_| std::io::Error::other("the log buffer is poisoned"))?;
+        buffer.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn request_logs_name_the_path_but_never_the_query_where_gemini_clients_put_their_key() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
+    let app = TestApp::new().await;
+    let resp = app
+        .send(Req::get("/api/nope?key=sk_secret_in_the_query"))
+        .await;
+    assert_eq!(resp.status, StatusCode::NOT_FOUND);
+    let logs = String::from_utf8(captured.0.lock().expect("log buffer").clone()).expect("utf-8");
+    assert!(logs.contains("/api/nope"), "the request is logged: {logs}");
+    assert!(
+        !logs.contains("sk_secret_in_the_query"),
+        "the query string was logged: {logs}"
+    );
+}
