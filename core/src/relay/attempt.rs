@@ -100,12 +100,16 @@ pub(super) fn transport(state: &AppState, error: RelayError) -> Failure {
 
 /// The address guard refused the channel's address. Another channel may be public, so the next
 /// one is tried, but nothing cools down: the refusal follows the operator's setting, not the
-/// upstream's health, and must end the moment `allow_private_upstreams` is turned on.
-fn guard_refusal(summary: String) -> Failure {
+/// upstream's health, and must end the moment `allow_private_upstreams` is turned on. The
+/// address itself goes to the log, not to the client.
+fn guard_refusal(summary: &str) -> Failure {
+    tracing::warn!(reason = summary, "refused an upstream address");
     Failure {
         error: RelayError::UpstreamFailed {
             status: 502,
-            summary,
+            summary: "the channel's upstream address is private or internal, which \
+                      `allow_private_upstreams` does not allow"
+                .into(),
         },
         verdict: Verdict {
             scope: Scope::Channel,
@@ -118,7 +122,7 @@ fn guard_refusal(summary: String) -> Failure {
 /// The failure a transport error stands for; its text never contains the upstream URL or key.
 fn transport_failure(state: &AppState, err: TransportError) -> Failure {
     match err {
-        TransportError::Guard(summary) => guard_refusal(summary),
+        TransportError::Guard(summary) => guard_refusal(&summary),
         other => transport(
             state,
             RelayError::UpstreamFailed {
@@ -180,7 +184,7 @@ pub async fn send(
     })?;
     let guarded = !state.settings().allow_private_upstreams;
     if guarded && let Some(refusal) = origin.literal_refusal() {
-        return Err(guard_refusal(refusal.to_owned()));
+        return Err(guard_refusal(refusal));
     }
     let target = origin.target(&path, query.as_deref());
     let mut upstream_headers = headers::to_upstream(&inbound.headers);

@@ -373,9 +373,17 @@ async fn private_upstreams_are_refused_unless_allowed() {
         body.to_string().contains("allow_private_upstreams"),
         "{body}"
     );
+    assert!(
+        !body.to_string().contains("127.0.0.1"),
+        "the address stays in the log: {body}"
+    );
     let (status, _, body) = read_json(setup.post("/v1/messages", &messages).await).await;
     assert_eq!(status, 502, "{body}");
     assert_shape(Shape::Anthropic, 502, &body, "loopback by name");
+    assert!(
+        !body.to_string().contains("localhost"),
+        "the host stays in the log: {body}"
+    );
     assert!(fake.requests().is_empty(), "no connection was made");
 
     setup

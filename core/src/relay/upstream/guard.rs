@@ -8,14 +8,34 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 /// Whether an address is internal: private, loopback, link-local, CGNAT, unspecified, multicast,
-/// broadcast, documentation or unique-local (IPv4-mapped IPv6 is checked as IPv4).
+/// broadcast, documentation or unique-local. An IPv6 address that carries an IPv4 one
+/// (IPv4-mapped or -compatible, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`) is checked as that
+/// IPv4 address: through a NAT64 gateway `[64:ff9b::a9fe:a9fe]` is 169.254.169.254.
 pub fn is_internal(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_internal_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+        IpAddr::V6(v6) => match embedded_v4(v6) {
             Some(v4) => is_internal_v4(v4),
             None => is_internal_v6(v6),
         },
+    }
+}
+
+/// The IPv4 address an IPv6 address carries, if it is one of the forms that do.
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let v4 = |high: u16, low: u16| {
+        let [a, b] = high.to_be_bytes();
+        let [c, d] = low.to_be_bytes();
+        Ipv4Addr::new(a, b, c, d)
+    };
+    match ip.segments() {
+        // IPv4-mapped `::ffff:a.b.c.d` and the deprecated IPv4-compatible `::a.b.c.d`
+        [0, 0, 0, 0, 0, 0xffff | 0, high, low] => Some(v4(high, low)),
+        // NAT64, the well-known prefix
+        [0x0064, 0xff9b, 0, 0, 0, 0, high, low] => Some(v4(high, low)),
+        // 6to4
+        [0x2002, high, low, ..] => Some(v4(high, low)),
+        _ => None,
     }
 }
 
@@ -42,6 +62,8 @@ fn is_internal_v6(ip: Ipv6Addr) -> bool {
         || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
         || (first & 0xffc0) == 0xfe80 // link local fe80::/10
         || (first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
+        || (first == 0x2001 && ip.segments()[1] == 0) // Teredo: an IPv4 address, obfuscated
+        || (first == 0x0064 && ip.segments()[1] == 0xff9b && ip.segments()[2] == 1) // local NAT64
 }
 
 /// A resolver that drops internal addresses; a host resolving only to such addresses fails.
@@ -107,6 +129,12 @@ mod tests {
             "fd00::1",
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
+            "::7f00:1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::10.0.0.1",
+            "64:ff9b:1::1",
+            "2002:7f00:1::1",
+            "2001:0:4136:e378::1",
         ] {
             assert!(
                 is_internal(internal.parse().expect("ip")),
@@ -119,6 +147,8 @@ mod tests {
             "2606:4700::1111",
             "172.32.0.1",
             "100.128.0.1",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
         ] {
             assert!(
                 !is_internal(public.parse().expect("ip")),
