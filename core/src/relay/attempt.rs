@@ -20,7 +20,7 @@ use super::routing::failover::{
     InBandFault, Scope, Verdict, classify_status, classify_transport, in_band_fault, judged_status,
     retry_hint,
 };
-use super::routing::health::Target;
+use super::routing::health::{InflightGuard, Target};
 use super::routing::select::Pick;
 use super::routing::table::ChannelKind;
 use super::shaping::shape_body;
@@ -145,6 +145,7 @@ pub async fn send(
     facts: &RequestFacts,
     pick: &Pick,
     draft: &mut Draft,
+    inflight: InflightGuard,
 ) -> Result<Response, Failure> {
     let channel = &pick.channel;
     let settings = &channel.settings;
@@ -268,6 +269,7 @@ pub async fn send(
         draft,
         first_byte_deadline,
         observer,
+        inflight,
     ))
     .await
 }
@@ -386,6 +388,7 @@ async fn peek_and_stream(
     mut draft: Draft,
     deadline: tokio::time::Instant,
     mut observer: StreamObserver,
+    inflight: InflightGuard,
 ) -> Result<Response, Failure> {
     let status = response.status;
     let mut client_headers = headers::to_client(&response.headers);
@@ -435,6 +438,7 @@ async fn peek_and_stream(
         stop: state.streams_stop.clone(),
         draft,
         sink: state.relay.usage.clone(),
+        inflight,
     });
     let mut out = Response::new(Body::from_stream(stream));
     *out.status_mut() = status;

@@ -187,8 +187,9 @@ async fn run(
             .groups
             .get(&pick.group_id)
             .map_or(rust_decimal::Decimal::ONE, |g| g.multiplier);
-        let _inflight = state.relay.health.start(pick.credential().id);
-        match attempt::send(state, inbound, &facts, &pick, draft).await {
+        // held by the answer: a stream counts against its credential until its body ends
+        let inflight = state.relay.health.start(pick.credential().id);
+        match attempt::send(state, inbound, &facts, &pick, draft, inflight).await {
             Ok(response) => {
                 state.relay.health.record_success(
                     pick.channel.id,
@@ -278,9 +279,17 @@ async fn run_stored(
         group_id: 0,
         upstream_model: String::new(),
     };
-    attempt::send(state, inbound, &RequestFacts::default(), &pick, draft)
-        .await
-        .map_err(|failure| failure.error)
+    let inflight = state.relay.health.start(owner.credential_id);
+    attempt::send(
+        state,
+        inbound,
+        &RequestFacts::default(),
+        &pick,
+        draft,
+        inflight,
+    )
+    .await
+    .map_err(|failure| failure.error)
 }
 
 /// Session headers clients send (Codex's `session_id`, others' `x-session-id`).

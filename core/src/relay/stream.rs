@@ -19,6 +19,7 @@ use super::dialect::Dialect;
 use super::error::RelayError;
 use super::protocol::StreamObserver;
 use super::record::Draft;
+use super::routing::health::InflightGuard;
 use super::upstream::transport::UpstreamBody;
 use crate::usage::recorder::UsageSink;
 
@@ -57,6 +58,8 @@ pub struct RelayStream {
     upstream_error: bool,
     draft: Option<Draft>,
     sink: UsageSink,
+    /// Counts the stream against its credential's load until it ends.
+    inflight: Option<InflightGuard>,
 }
 
 /// What a new stream starts from.
@@ -81,6 +84,8 @@ pub struct StreamParts {
     pub draft: Draft,
     /// Where the record goes.
     pub sink: UsageSink,
+    /// The credential's in-flight count, held until the stream ends.
+    pub inflight: InflightGuard,
 }
 
 impl RelayStream {
@@ -108,6 +113,7 @@ impl RelayStream {
             upstream_error,
             draft: Some(parts.draft),
             sink: parts.sink,
+            inflight: Some(parts.inflight),
         }
     }
 
@@ -136,6 +142,7 @@ impl RelayStream {
     /// Ends the stream: completes and submits the record. `error` is the in-band error sent.
     fn finish(&mut self, error: Option<&RelayError>) {
         self.done = true;
+        self.inflight = None;
         let Some(mut draft) = self.draft.take() else {
             return;
         };
@@ -291,6 +298,7 @@ mod tests {
 
     use super::*;
     use crate::relay::protocol::Protocol;
+    use crate::relay::routing::health::Health;
     use crate::relay::upstream::transport::BodyError;
 
     const CREATED: &[u8] = b"event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_1\",\"model\":\"m\"}}\n\n";
@@ -298,6 +306,17 @@ mod tests {
 
     /// A stream whose upstream sends `chunks` and then stays open.
     fn stream(
+        chunks: &[&'static [u8]],
+    ) -> (
+        RelayStream,
+        tokio::sync::mpsc::Receiver<crate::usage::recorder::Recorded>,
+    ) {
+        stream_on(&Health::default(), chunks)
+    }
+
+    /// [`stream`], counted in flight on credential 7 of `health`.
+    fn stream_on(
+        health: &Health,
         chunks: &[&'static [u8]],
     ) -> (
         RelayStream,
@@ -325,8 +344,22 @@ mod tests {
             stop: tokio_util::sync::CancellationToken::new(),
             draft,
             sink,
+            inflight: health.start(7),
         });
         (relay, rx)
+    }
+
+    #[tokio::test]
+    async fn a_stream_counts_against_its_credential_until_it_ends() {
+        let health = Health::default();
+        let (mut relay, _rx) = stream_on(&health, &[CREATED, COMPLETED]);
+        assert_eq!(health.inflight(7), 1, "committed, body not sent yet");
+        assert!(relay.next().await.is_some());
+        assert_eq!(health.inflight(7), 1, "still streaming");
+        assert!(relay.next().await.is_some());
+        assert_eq!(health.inflight(7), 1, "the upstream has not closed yet");
+        drop(relay);
+        assert_eq!(health.inflight(7), 0);
     }
 
     #[tokio::test]
@@ -388,6 +421,7 @@ mod tests {
             stop: tokio_util::sync::CancellationToken::new(),
             draft,
             sink,
+            inflight: Health::default().start(7),
         });
         assert_eq!(
             relay.next().await.and_then(Result::ok).as_deref(),

@@ -669,6 +669,40 @@ async fn a_failed_request_records_the_model_it_sent_upstream() {
 }
 
 #[tokio::test]
+async fn an_open_stream_counts_against_its_key_until_it_ends() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::bare(&server).await;
+    openai_channels(&setup, &fake.url(), &[("a", 0, &["key-1", "key-2"])]).await;
+    let events = openai::chat_sse(GPT, "a b c", Some(DEFAULT_USAGE));
+    fake.push(Script::new(
+        SseScript::new(events).stall_after(1, Duration::from_secs(5)),
+    ));
+
+    let stream = json!({"model": GPT, "stream": true, "messages": []});
+    let mut open = setup.post("/v1/chat/completions", &stream).await;
+    assert_eq!(open.status(), 200);
+    assert!(open.chunk().await.expect("first event").is_some());
+    let streaming = fake.requests()[0]
+        .header("authorization")
+        .expect("auth")
+        .to_owned();
+    for _ in 0..8 {
+        let (status, _, _) = read(setup.post("/v1/chat/completions", &chat()).await).await;
+        assert_eq!(status, 200);
+    }
+    let others: Vec<String> = fake.requests()[1..]
+        .iter()
+        .filter_map(|r| r.header("authorization").map(str::to_owned))
+        .collect();
+    assert!(
+        others.iter().all(|key| *key != streaming),
+        "the least-loaded key takes the new requests while {streaming} streams: {others:?}"
+    );
+    drop(open);
+}
+
+#[tokio::test]
 async fn attempts_are_bounded_by_the_configuration() {
     let fake = FakeUpstream::start().await;
     let server = TestServer::start_tuned(|c| c.routing.max_attempts = 2).await;

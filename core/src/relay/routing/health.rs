@@ -3,7 +3,7 @@
 //! selection. In memory, per process; short critical sections, never held across `.await`.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::fast_hash::FastMap;
@@ -36,20 +36,30 @@ pub struct Health {
     /// Standard hasher: a channel-and-model key may carry a model name a client sent (model
     /// passthrough). Looked up only while some cooldown runs (an empty map hashes nothing).
     cooldowns: Mutex<HashMap<Target, Cooldown>>,
-    inflight: Mutex<FastMap<i64, u32>>,
+    /// Shared with the guards, which live as long as the answer (a stream's whole body).
+    inflight: Arc<Mutex<FastMap<i64, u32>>>,
     /// When each credential last started a request (least-recently-used choice of accounts).
     last_started: Mutex<FastMap<i64, Instant>>,
 }
 
-/// Decrements a credential's in-flight count when dropped.
-pub struct InflightGuard<'a> {
-    health: &'a Health,
+/// Decrements a credential's in-flight count when dropped: held until the answer is complete,
+/// which for a stream is when its body ends.
+pub struct InflightGuard {
+    counts: Arc<Mutex<FastMap<i64, u32>>>,
     credential: i64,
 }
 
-impl Drop for InflightGuard<'_> {
+impl std::fmt::Debug for InflightGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InflightGuard")
+            .field("credential", &self.credential)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for InflightGuard {
     fn drop(&mut self) {
-        if let Ok(mut map) = self.health.inflight.lock()
+        if let Ok(mut map) = self.counts.lock()
             && let Some(count) = map.get_mut(&self.credential)
         {
             *count = count.saturating_sub(1);
@@ -172,7 +182,7 @@ impl Health {
     }
 
     /// Counts a request in flight on `credential` until the guard is dropped.
-    pub fn start(&self, credential: i64) -> InflightGuard<'_> {
+    pub fn start(&self, credential: i64) -> InflightGuard {
         if let Ok(mut map) = self.inflight.lock() {
             *map.entry(credential).or_insert(0) += 1;
         }
@@ -180,7 +190,7 @@ impl Health {
             map.insert(credential, Instant::now());
         }
         InflightGuard {
-            health: self,
+            counts: Arc::clone(&self.inflight),
             credential,
         }
     }
