@@ -368,6 +368,7 @@ async fn whole_answer(
     }
     let body = body.into_bytes();
     draft.observed = observe_json(inbound.protocol, &body);
+    bind_response_id(state, &draft, draft.observed.response_id.as_deref());
     draft.status_code = status.as_u16();
     draft.response_bytes = body.len() as u64;
     draft.first_token_ms = Some(draft.elapsed_ms());
@@ -376,6 +377,18 @@ async fn whole_answer(
     *out.status_mut() = status;
     *out.headers_mut() = client_headers;
     Ok(out)
+}
+
+/// Binds a Responses object's id to the channel and credential that made it, so a later turn
+/// naming it in `previous_response_id` (its first session key) is sent where it can be continued.
+fn bind_response_id(state: &AppState, draft: &Draft, id: Option<&str>) {
+    if let (Some(id), Some(channel), Some(credential)) = (id, draft.channel_id, draft.credential_id)
+    {
+        state
+            .relay
+            .sticky
+            .bind(id, channel, credential, Instant::now());
+    }
 }
 
 /// Reads until the first event (SSE event or array element); an error there (or no event at
@@ -418,6 +431,7 @@ async fn peek_and_stream(
         }
     }
     draft.status_code = status.as_u16();
+    bind_response_id(state, &draft, observer.response_id());
     client_headers.insert(
         HeaderName::from_static("x-accel-buffering"),
         HeaderValue::from_static("no"),

@@ -703,6 +703,44 @@ async fn an_open_stream_counts_against_its_key_until_it_ends() {
 }
 
 #[tokio::test]
+async fn a_turn_naming_a_previous_response_goes_to_the_key_that_made_it() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::bare(&server).await;
+    openai_channels(
+        &setup,
+        &fake.url(),
+        &[("a", 0, &["key-1", "key-2", "key-3", "key-4"])],
+    )
+    .await;
+    for stream in [false, true] {
+        fake.clear_requests();
+        let first = json!({"model": GPT, "input": "hi", "stream": stream});
+        let (status, _, _) = read(setup.post("/v1/responses", &first).await).await;
+        assert_eq!(status, 200);
+        let maker = fake.requests()[0]
+            .header("authorization")
+            .expect("auth")
+            .to_owned();
+        let next = json!({"model": GPT, "input": "and then?", "stream": stream,
+                          "previous_response_id": fake_upstream::RESPONSE_ID,
+                          "prompt_cache_key": format!("cache-{stream}")});
+        for _ in 0..6 {
+            let (status, _, _) = read(setup.post("/v1/responses", &next).await).await;
+            assert_eq!(status, 200);
+        }
+        let keys: Vec<String> = fake.requests()[1..]
+            .iter()
+            .filter_map(|r| r.header("authorization").map(str::to_owned))
+            .collect();
+        assert!(
+            keys.iter().all(|key| *key == maker),
+            "stream {stream}: every turn goes to {maker}, which holds the response: {keys:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn attempts_are_bounded_by_the_configuration() {
     let fake = FakeUpstream::start().await;
     let server = TestServer::start_tuned(|c| c.routing.max_attempts = 2).await;

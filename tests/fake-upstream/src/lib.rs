@@ -41,7 +41,7 @@ pub mod usage;
 pub use codex::CodexQuota;
 pub use oauth::OAuthAccount;
 pub use record::RecordedRequest;
-pub use responses::{responses_json, responses_sse};
+pub use responses::{RESPONSE_ID, responses_json, responses_sse};
 pub use script::{Behaviour, Match, Script, SseScript};
 pub use server::FakeUpstream;
 pub use sse::{DONE, data_event, named_event};

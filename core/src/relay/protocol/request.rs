@@ -43,10 +43,12 @@ pub struct SessionKey {
 /// Body members that identify a conversation, in priority order (earlier wins).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum SessionSource {
+    /// `previous_response_id` (Responses continuation): first, because only the channel and
+    /// credential that created that response can continue it (the relay binds every response
+    /// id it sees to where it was made).
+    PreviousResponseId,
     /// `prompt_cache_key` (Codex CLI sends one per session; OpenAI routes its cache by it).
     PromptCacheKey,
-    /// `previous_response_id` (Responses continuation).
-    PreviousResponseId,
     /// `conversation` (a string id or `{ "id": … }`) or `conversation_id`.
     Conversation,
     /// Anthropic `metadata.user_id`. Claude Code writes `user_…_account_…_session_<uuid>` (or, in
@@ -128,12 +130,12 @@ pub fn inspect_request(protocol: Protocol, body: &[u8]) -> Result<RequestFacts, 
         }
     };
     add(
-        SessionSource::PromptCacheKey,
-        string(body_facts.prompt_cache_key.as_ref()),
-    );
-    add(
         SessionSource::PreviousResponseId,
         string(body_facts.previous_response_id.as_ref()),
+    );
+    add(
+        SessionSource::PromptCacheKey,
+        string(body_facts.prompt_cache_key.as_ref()),
     );
     let conversation = body_facts.conversation.as_ref();
     add(
@@ -256,14 +258,14 @@ mod tests {
         assert_eq!(
             keys(&facts),
             vec![
-                (SessionSource::PromptCacheKey, "pck"),
                 (SessionSource::PreviousResponseId, "resp_1"),
+                (SessionSource::PromptCacheKey, "pck"),
                 (SessionSource::Conversation, "conv_1"),
             ]
         );
         assert_eq!(
             facts.session_key().map(|key| key.value.as_str()),
-            Some("pck")
+            Some("resp_1")
         );
     }
 

@@ -156,6 +156,11 @@ impl StreamObserver {
         matches!(self.decoder, Decoder::Sse(_))
     }
 
+    /// The id of the Responses object the stream is making, once an event has named it.
+    pub fn response_id(&self) -> Option<&str> {
+        self.progress.observed.response_id.as_deref()
+    }
+
     /// Whether the upstream has reported an error in the events fed so far.
     pub fn reported_error(&self) -> bool {
         self.progress.observed.error.is_some()
