@@ -187,10 +187,20 @@ impl UsageQuery {
     }
 }
 
-/// The `{items, next_cursor}` answer; every event field as the API documents it.
+/// The `{items, next_cursor}` answer; every event field as the API documents it, and
+/// `model_mismatch` (the upstream reported another model than the one sent).
 pub fn events_json(page: &Page<UsageEvent>) -> Value {
+    let items: Vec<Value> = page
+        .items
+        .iter()
+        .map(|event| {
+            let mut item = json!(event);
+            item["model_mismatch"] = json!(event.model_mismatch());
+            item
+        })
+        .collect();
     json!({
-        "items": page.items,
+        "items": items,
         "next_cursor": page.next_cursor.map(|c| c.to_string()),
     })
 }

@@ -69,6 +69,26 @@ pub struct UsageEvent {
     pub partial: bool,
 }
 
+impl UsageEvent {
+    /// Whether the upstream says it answered with another model than the one sent to it. A dated
+    /// or numbered snapshot of the model sent (`gpt-4o` answered by `gpt-4o-2024-08-06`,
+    /// `gemini-1.5-pro` by `gemini-1.5-pro-002`) is the same model, `gpt-4o-mini` is not; case
+    /// does not count; without both names there is nothing to compare.
+    pub fn model_mismatch(&self) -> bool {
+        let (Some(sent), Some(reported)) = (&self.forwarded_model, &self.upstream_model) else {
+            return false;
+        };
+        let (sent, reported) = (sent.to_ascii_lowercase(), reported.to_ascii_lowercase());
+        let snapshot = reported
+            .strip_prefix(sent.as_str())
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|version| {
+                !version.is_empty() && version.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+            });
+        sent != reported && !snapshot
+    }
+}
+
 /// Which events to list; every `Some` narrows the result.
 #[derive(Debug, Clone, Default)]
 pub struct UsageFilter {
@@ -325,6 +345,38 @@ mod tests {
     use crate::store::Store;
     use chrono::TimeZone;
     use serde_json::json;
+
+    #[test]
+    fn a_model_mismatch_is_another_model_not_a_dated_snapshot() {
+        let reported = |sent: Option<&str>, upstream: Option<&str>| UsageEvent {
+            forwarded_model: sent.map(str::to_owned),
+            upstream_model: upstream.map(str::to_owned),
+            ..UsageEvent::default()
+        };
+        for (sent, upstream, mismatch) in [
+            (Some("gpt-4o"), Some("gpt-4o"), false),
+            (Some("gpt-4o"), Some("gpt-4o-2024-08-06"), false),
+            (
+                Some("claude-sonnet-4-5"),
+                Some("claude-sonnet-4-5-20250929"),
+                false,
+            ),
+            (Some("GPT-4o"), Some("gpt-4o"), false),
+            (Some("gemini-1.5-pro"), Some("gemini-1.5-pro-002"), false),
+            (Some("gpt-4o"), Some("gpt-4o-mini"), true),
+            (Some("gpt-5"), Some("gpt-4o"), true),
+            (Some("gpt-4o"), Some("gpt-4"), true),
+            (Some("gpt-4o"), Some("gpt-4oo"), true),
+            (Some("gpt-4o"), None, false),
+            (None, Some("gpt-4o"), false),
+        ] {
+            assert_eq!(
+                reported(sent, upstream).model_mismatch(),
+                mismatch,
+                "{sent:?} answered by {upstream:?}"
+            );
+        }
+    }
 
     fn event(user_id: i64, model: &str, second: i64) -> UsageEvent {
         UsageEvent {

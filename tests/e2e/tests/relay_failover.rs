@@ -666,6 +666,25 @@ async fn a_failed_request_records_the_model_it_sent_upstream() {
     let event = setup.admin.usage_event(&id).await;
     assert_eq!(event["model"], GPT);
     assert_eq!(event["forwarded_model"], "gpt-upstream-name");
+    assert_eq!(event["model_mismatch"], false, "no model was reported");
+}
+
+#[tokio::test]
+async fn an_upstream_answering_with_another_model_is_flagged() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::bare(&server).await;
+    openai_channels(&setup, &fake.url(), &[("a", 0, &["key-a"])]).await;
+    fake.push(Script::new(fake_upstream::Behaviour::Json {
+        status: 200,
+        body: openai::chat_json("gpt-something-else", "hi", DEFAULT_USAGE),
+        headers: Vec::new(),
+    }));
+    let (status, id, _) = read(setup.post("/v1/chat/completions", &chat()).await).await;
+    assert_eq!(status, 200);
+    let event = setup.admin.usage_event(&id).await;
+    assert_eq!(event["upstream_model"], "gpt-something-else");
+    assert_eq!(event["model_mismatch"], true);
 }
 
 #[tokio::test]
