@@ -18,7 +18,7 @@ use super::protocol::{Protocol, RequestFacts, SessionSource, StreamObserver, obs
 use super::record::Draft;
 use super::routing::failover::{
     InBandFault, Scope, Verdict, classify_status, classify_transport, in_band_fault, judged_status,
-    retry_hint,
+    retry_after_secs, retry_hint,
 };
 use super::routing::health::{InflightGuard, Target};
 use super::routing::select::Pick;
@@ -283,11 +283,7 @@ async fn failed_status(
 ) -> Failure {
     let status = response.status.as_u16();
     let upstream_headers = codex.then(|| response.headers.clone());
-    let retry_after = response
-        .headers
-        .get(header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let retry_after = retry_after_secs(&response.headers, std::time::SystemTime::now());
     let content_type = response.headers.get(header::CONTENT_TYPE).cloned();
     let idle = Duration::from_secs(state.config.limits.idle_timeout_secs);
     // A body that stops arriving is judged by the status alone, so the failover goes on.

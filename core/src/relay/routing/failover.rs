@@ -170,6 +170,41 @@ pub fn classify_transport(config: &RoutingConfig) -> Verdict {
     }
 }
 
+/// The wait an answer's headers ask for, in whole seconds rounded up: `retry-after-ms` (OpenAI
+/// and Anthropic send it beside `retry-after`), else `retry-after` as seconds or as an HTTP date
+/// (counted from `now`). A date already past asks for no wait.
+pub fn retry_after_secs(
+    headers: &axum::http::HeaderMap,
+    now: std::time::SystemTime,
+) -> Option<u64> {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok())
+        && ms.is_finite()
+        && ms >= 0.0
+    {
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "finite, non-negative, and capped at a day before the cast"
+        )]
+        return Some(((ms / 1000.0).min(86_400.0).ceil() as u64).max(1));
+    }
+    let value = text("retry-after")?;
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs);
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(now)
+            .map_or(0, |wait| wait.as_secs_f64().ceil() as u64),
+    )
+}
+
 /// The wait a rate-limit message names, in whole seconds rounded up: OpenAI's in-band errors
 /// say "Please try again in 1.898s" (or "in 20ms", "in 3 seconds"), Gemini's "Please retry in
 /// 23.5s", where an HTTP answer would carry `retry-after`.
@@ -234,6 +269,56 @@ mod tests {
         let client = br#"{"error":{"message":"Invalid 'messages': empty array.","type":"invalid_request_error"}}"#;
         assert_eq!(judged_status(400, client), 400, "the client's own fault");
         assert_eq!(judged_status(500, gemini), 500, "only a 400 is looked into");
+    }
+
+    #[test]
+    fn retry_after_is_read_in_every_form() {
+        use axum::http::{HeaderMap, HeaderValue};
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut headers = HeaderMap::new();
+            for (name, value) in pairs {
+                headers.insert(*name, HeaderValue::from_static(value));
+            }
+            headers
+        };
+        assert_eq!(
+            retry_after_secs(&with(&[("retry-after", "7")]), now),
+            Some(7)
+        );
+        assert_eq!(
+            retry_after_secs(
+                &with(&[("retry-after", "7"), ("retry-after-ms", "1500")]),
+                now
+            ),
+            Some(2),
+            "the finer figure wins, rounded up"
+        );
+        assert_eq!(
+            retry_after_secs(&with(&[("retry-after-ms", "20")]), now),
+            Some(1)
+        );
+        // 1_700_000_000 is Tue, 14 Nov 2023 22:13:20 GMT
+        assert_eq!(
+            retry_after_secs(
+                &with(&[("retry-after", "Tue, 14 Nov 2023 22:14:00 GMT")]),
+                now
+            ),
+            Some(40)
+        );
+        assert_eq!(
+            retry_after_secs(
+                &with(&[("retry-after", "Tue, 14 Nov 2023 22:00:00 GMT")]),
+                now
+            ),
+            Some(0),
+            "a date already past"
+        );
+        assert_eq!(
+            retry_after_secs(&with(&[("retry-after", "soon")]), now),
+            None
+        );
+        assert_eq!(retry_after_secs(&HeaderMap::new(), now), None);
     }
 
     #[test]
