@@ -86,9 +86,11 @@ pub fn app(state: AppState) -> App {
 }
 
 /// The span of one request in the logs: method and path, never the query string (Gemini
-/// clients put their API key in `?key=`).
+/// clients put their API key in `?key=`). Under tower-http's target, as its own span was, so a
+/// filter such as `tower_http=debug` still shows it.
 fn request_span(request: &axum::extract::Request) -> tracing::Span {
     tracing::debug_span!(
+        target: "tower_http::trace::make_span",
         "request",
         method = %request.method(),
         path = request.uri().path(),

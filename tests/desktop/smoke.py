@@ -279,7 +279,7 @@ class Desktop:
             if (
                 event.get("message") == "finished processing request"
                 and span.get("method") == method
-                and span.get("uri") == path
+                and span.get("path") == path
             ):
                 out.append(int(event.get("status", 0)))
         return out

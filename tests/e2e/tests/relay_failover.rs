@@ -50,6 +50,17 @@ async fn openai_channels(
     ids
 }
 
+/// Channel "a" (priority 10, `key-a`) and its backup "b" (priority 0, `key-b`), both serving
+/// [`GPT`] at the fake; returns their ids.
+async fn primary_and_backup(setup: &Setup, fake: &FakeUpstream) -> Vec<i64> {
+    openai_channels(
+        setup,
+        &fake.url(),
+        &[("a", 10, &["key-a"]), ("b", 0, &["key-b"])],
+    )
+    .await
+}
+
 fn chat() -> serde_json::Value {
     json!({"model": GPT, "messages": [{"role": "user", "content": "hi"}]})
 }
@@ -59,12 +70,7 @@ async fn server_errors_fail_over_to_the_next_channel_and_cool_the_failed_one() {
     let fake = FakeUpstream::start().await;
     let server = TestServer::start().await;
     let setup = Setup::bare(&server).await;
-    let ids = openai_channels(
-        &setup,
-        &fake.url(),
-        &[("a", 10, &["key-a"]), ("b", 0, &["key-b"])],
-    )
-    .await;
+    let ids = primary_and_backup(&setup, &fake).await;
     fake.push(
         Script::status(500, "{\"error\":{\"message\":\"down\"}}")
             .when(Match::any().header("authorization", bearer("key-a"))),
@@ -99,12 +105,7 @@ async fn an_error_whose_body_stalls_is_judged_by_its_status_within_the_idle_time
     let fake = FakeUpstream::start().await;
     let server = TestServer::start_tuned(|c| c.limits.idle_timeout_secs = 1).await;
     let setup = Setup::bare(&server).await;
-    let ids = openai_channels(
-        &setup,
-        &fake.url(),
-        &[("a", 10, &["key-a"]), ("b", 0, &["key-b"])],
-    )
-    .await;
+    let ids = primary_and_backup(&setup, &fake).await;
     // headers say 503, then the body never comes
     fake.push(
         Script::new(
@@ -292,12 +293,7 @@ async fn client_faults_are_relayed_verbatim_without_failover() {
     let fake = FakeUpstream::start().await;
     let server = TestServer::start().await;
     let setup = Setup::bare(&server).await;
-    openai_channels(
-        &setup,
-        &fake.url(),
-        &[("a", 10, &["key-a"]), ("b", 0, &["key-b"])],
-    )
-    .await;
+    primary_and_backup(&setup, &fake).await;
     let error = json!({"error": {"message": "Unsupported parameter: 'temperature'", "type": "invalid_request_error", "param": "temperature", "code": "unsupported_parameter"}});
     fake.push(Script::json(400, error.clone()));
 
@@ -569,12 +565,7 @@ async fn a_slow_first_byte_fails_over_within_the_configured_timeout() {
     let fake = FakeUpstream::start().await;
     let server = TestServer::start_tuned(|c| c.limits.first_byte_timeout_secs = 1).await;
     let setup = Setup::bare(&server).await;
-    openai_channels(
-        &setup,
-        &fake.url(),
-        &[("a", 10, &["key-a"]), ("b", 0, &["key-b"])],
-    )
-    .await;
+    primary_and_backup(&setup, &fake).await;
     let slow = Match::any().header("authorization", bearer("key-a"));
     fake.push(
         Script::default_answer()
@@ -599,12 +590,7 @@ async fn a_slow_first_byte_fails_over_within_the_configured_timeout() {
     let fake2 = FakeUpstream::start().await;
     let server2 = TestServer::start_tuned(|c| c.limits.first_byte_timeout_secs = 1).await;
     let setup2 = Setup::bare(&server2).await;
-    openai_channels(
-        &setup2,
-        &fake2.url(),
-        &[("a", 10, &["key-a"]), ("b", 0, &["key-b"])],
-    )
-    .await;
+    primary_and_backup(&setup2, &fake2).await;
     let events = responses_sse(GPT, "x", DEFAULT_USAGE);
     fake2.push(
         Script::new(SseScript::new(events).stall_after(0, Duration::from_secs(3))).when(slow),
