@@ -291,7 +291,6 @@ async fn failed_status(
         .await
         .unwrap_or_default();
     let mentions_model = status == 404 && body.windows(5).any(|w| w.eq_ignore_ascii_case(b"model"));
-    let judged = judged_status(status, &body);
     // A Codex usage limit cools the account until its window resets, whatever the status says.
     let usage_limit = upstream_headers
         .as_ref()
@@ -303,7 +302,7 @@ async fn failed_status(
             status,
             retry_after.or_else(|| retry_hint(&String::from_utf8_lossy(&body))),
         ),
-        None => (judged, retry_after),
+        None => (judged_status(status, &body), retry_after),
     };
     let verdict = classify_status(judged, retry_after, mentions_model, &state.config.routing);
     let mapped = settings.status_map.get(&status).copied();
@@ -364,7 +363,7 @@ async fn whole_answer(
     }
     let body = body.into_bytes();
     draft.observed = observe_json(inbound.protocol, &body);
-    bind_response_id(state, &draft, draft.observed.response_id.as_deref());
+    bind_response_id(state, &draft, draft.observed.continuable_response_id());
     draft.status_code = status.as_u16();
     draft.response_bytes = body.len() as u64;
     draft.first_token_ms = Some(draft.elapsed_ms());
@@ -375,8 +374,10 @@ async fn whole_answer(
     Ok(out)
 }
 
-/// Binds a Responses object's id to the channel and credential that made it, so a later turn
-/// naming it in `previous_response_id` (its first session key) is sent where it can be continued.
+/// Binds a stored Responses object's id to the channel and credential that made it, so a later
+/// turn naming it in `previous_response_id` (its first session key) is sent where it can be
+/// continued. An unstored one (`store: false`, every Codex turn) is not bound: nothing can name
+/// it, and its binding would take a place in the bounded session table.
 fn bind_response_id(state: &AppState, draft: &Draft, id: Option<&str>) {
     if let (Some(id), Some(channel), Some(credential)) = (id, draft.channel_id, draft.credential_id)
     {
@@ -427,7 +428,7 @@ async fn peek_and_stream(
         }
     }
     draft.status_code = status.as_u16();
-    bind_response_id(state, &draft, observer.response_id());
+    bind_response_id(state, &draft, observer.continuable_response_id());
     client_headers.insert(
         HeaderName::from_static("x-accel-buffering"),
         HeaderValue::from_static("no"),
@@ -473,33 +474,26 @@ pub(super) fn first_event_error(state: &AppState, observer: StreamObserver) -> F
         format!("the upstream reported `{kind}`: {message}")
     };
     let routing = &state.config.routing;
-    match in_band_fault(&kind) {
+    let failed = |summary| RelayError::UpstreamFailed {
+        status: 502,
+        summary,
+    };
+    let (error, verdict) = match in_band_fault(&kind) {
         InBandFault::RateLimited => {
             let retry_after = retry_hint(&message);
-            Failure {
-                error: RelayError::RateLimited(retry_after),
-                verdict: classify_status(429, retry_after, false, routing),
-            }
+            (
+                RelayError::RateLimited(retry_after),
+                classify_status(429, retry_after, false, routing),
+            )
         }
-        InBandFault::Credential => Failure {
-            error: RelayError::UpstreamFailed {
-                status: 502,
-                summary,
-            },
-            verdict: classify_status(401, None, false, routing),
-        },
-        InBandFault::Request => Failure {
-            error: RelayError::BadRequest(summary),
-            verdict: classify_status(400, None, false, routing),
-        },
-        InBandFault::Channel => Failure {
-            error: RelayError::UpstreamFailed {
-                status: 502,
-                summary,
-            },
-            verdict: classify_transport(routing),
-        },
-    }
+        InBandFault::Credential => (failed(summary), classify_status(401, None, false, routing)),
+        InBandFault::Request => (
+            RelayError::BadRequest(summary),
+            classify_status(400, None, false, routing),
+        ),
+        InBandFault::Channel => (failed(summary), classify_transport(routing)),
+    };
+    Failure { error, verdict }
 }
 
 /// Applies a failure's cooldown to what it scopes.

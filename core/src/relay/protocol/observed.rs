@@ -30,6 +30,8 @@ pub struct Observed {
     pub error: Option<StreamError>,
     /// The id of a Responses answer (`resp_...`), so later calls about it reach the same place.
     pub response_id: Option<String>,
+    /// The Responses object says `"store": false`: nothing can continue it later.
+    pub response_unstored: bool,
 }
 
 impl Observed {
@@ -49,13 +51,22 @@ impl Observed {
             .map(|raw| normalise(protocol, raw.raw()));
     }
 
-    /// Records a Responses id unless one is known already.
-    pub(crate) fn note_response_id(&mut self, id: Option<Cow<'_, str>>) {
+    /// Records a Responses id unless one is known already, and whether the object is stored
+    /// (`store` absent counts as stored, as OpenAI's default).
+    pub(crate) fn note_response_id(&mut self, id: Option<Cow<'_, str>>, store: Option<bool>) {
+        self.response_unstored |= store == Some(false);
         if self.response_id.is_none()
             && let Some(id) = id.filter(|id| !id.is_empty())
         {
             self.response_id = Some(id.into_owned());
         }
+    }
+
+    /// The Responses id a later turn may name in `previous_response_id`: only a stored one.
+    pub fn continuable_response_id(&self) -> Option<&str> {
+        self.response_id
+            .as_deref()
+            .filter(|_| !self.response_unstored)
     }
 
     /// Records the upstream model unless one is known already (the first report wins: later

@@ -156,9 +156,10 @@ impl StreamObserver {
         matches!(self.decoder, Decoder::Sse(_))
     }
 
-    /// The id of the Responses object the stream is making, once an event has named it.
-    pub fn response_id(&self) -> Option<&str> {
-        self.progress.observed.response_id.as_deref()
+    /// The id of the stored Responses object the stream is making, once an event has named it
+    /// (see [`Observed::continuable_response_id`]).
+    pub fn continuable_response_id(&self) -> Option<&str> {
+        self.progress.observed.continuable_response_id()
     }
 
     /// Whether the upstream has reported an error in the events fed so far.

@@ -108,6 +108,29 @@ fn error_bodies_are_errors_not_completions() {
 }
 
 #[test]
+fn only_a_stored_response_can_be_continued() {
+    for (body, continuable) in [
+        (
+            r#"{"id":"resp_1","status":"completed","store":true}"#,
+            Some("resp_1"),
+        ),
+        (r#"{"id":"resp_1","status":"completed"}"#, Some("resp_1")),
+        (
+            r#"{"id":"resp_1","status":"completed","store":false}"#,
+            None,
+        ),
+    ] {
+        let observed = observe_json(Protocol::Responses, body.as_bytes());
+        assert_eq!(observed.response_id.as_deref(), Some("resp_1"), "{body}");
+        assert_eq!(observed.continuable_response_id(), continuable, "{body}");
+    }
+    let unstored = "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_2\",\"model\":\"gpt-5\",\"store\":false}}\n\n";
+    let observed = super::observe_whole(Protocol::Responses, unstored);
+    assert_eq!(observed.response_id.as_deref(), Some("resp_2"));
+    assert_eq!(observed.continuable_response_id(), None);
+}
+
+#[test]
 fn responses_json_incomplete_and_in_progress() {
     let incomplete = r#"{"status":"incomplete","model":"gpt-5","incomplete_details":{"reason":"max_output_tokens"},"usage":{"input_tokens":5,"output_tokens":16}}"#;
     let observed = observe_json(Protocol::Responses, incomplete.as_bytes());

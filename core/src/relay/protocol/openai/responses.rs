@@ -26,6 +26,8 @@ struct ResponseObject<'a> {
     model: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     status: Option<Cow<'a, str>>,
+    #[serde(default)]
+    store: Option<bool>,
     #[serde(borrow, default)]
     usage: Option<&'a RawValue>,
     #[serde(borrow, default)]
@@ -77,7 +79,7 @@ pub(crate) fn observe_json(body: &[u8]) -> Observed {
         return observed;
     };
     observed.note_model(response.model.take());
-    observed.note_response_id(response.id.take());
+    observed.note_response_id(response.id.take(), response.store);
     observed.set_raw_usage(Protocol::Responses, response.usage.take());
     let status = response.status.take();
     // no status: a compatible server's plain answer; "queued"/"in_progress": a background
@@ -123,7 +125,9 @@ pub(crate) fn on_event(progress: &mut Progress, event: &SseEvent) -> Effect {
             }) = serde_json::from_slice::<LifecycleEvent<'_>>(event.data)
             {
                 progress.observed.note_model(response.model);
-                progress.observed.note_response_id(response.id);
+                progress
+                    .observed
+                    .note_response_id(response.id, response.store);
             }
             Effect::default()
         }
@@ -145,7 +149,7 @@ fn finish_event(progress: &mut Progress, data: &[u8], status: &str) -> Effect {
     };
     let observed = &mut progress.observed;
     observed.note_model(response.model.take());
-    observed.note_response_id(response.id.take());
+    observed.note_response_id(response.id.take(), response.store);
     if let Some(usage) = response.usage.take() {
         observed.raw_usage = Some(RawUsage::new(usage));
     }
