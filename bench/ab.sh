@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A/B of Realms builds: two or more `realms` binaries side by side, in front of one fake upstream,
 # with nginx as the yardstick, runs interleaved and rotated so every binary sees the same machine
-# state. Prints req/s, CPU µs per request (and the fake upstream's) and peak RSS per binary, and
-# each one's ratios to nginx.
+# state. Prints req/s, CPU µs per request (and the fake upstream's and wrk's), the machine's idle
+# share during the run, and peak RSS per binary, and each one's ratios to nginx.
 # For judging a change quickly; bench/run.sh is the full report.
 #
 # usage: bench/ab.sh NAME=PATH [NAME=PATH ...]
@@ -91,30 +91,39 @@ measure() {
     awk '/^VmRSS:/ {print $2}' "/proc/$first/status" 2>/dev/null
     sleep 0.2
   done) >"$rss_file" &
-  local sampler=$! t0 t1 f0 f1
+  local sampler=$! t0 t1 f0 f1 i0 i1 wrk_cpu
   # shellcheck disable=SC2086 # $pids is a list of process ids
   t0=$(py ticks $pids)
   f0=$(py ticks "$FAKE_PID")
-  BENCH_BODY=$WORK/$scen.json BENCH_TOKEN=$token BENCH_OUT=$out BENCH_DELAY_MS=$DELAY_MS \
-    timeout $((DURATION + 30)) wrk -t1 -c"$c" -d"${DURATION}s" --timeout 10s \
-    -s "$BENCH/wrk_post.lua" "$url/v1/chat/completions?events=$EVENTS" >/dev/null 2>&1 ||
-    log "wrk exited non-zero ($tgt $scen c=$c)"
+  i0=$(py idle)
+  # bash's `time` gives wrk's own CPU seconds (user + system)
+  wrk_cpu=$( { TIMEFORMAT='%3U %3S'; time (BENCH_BODY=$WORK/$scen.json BENCH_TOKEN=$token \
+    BENCH_OUT=$out BENCH_DELAY_MS=$DELAY_MS timeout $((DURATION + 30)) wrk -t1 -c"$c" \
+    -d"${DURATION}s" --timeout 10s -s "$BENCH/wrk_post.lua" \
+    "$url/v1/chat/completions?events=$EVENTS" >/dev/null 2>&1 ||
+    echo "wrk exited non-zero ($tgt $scen c=$c)" >&2); } 2>&1 | tail -1)
   # shellcheck disable=SC2086
   t1=$(py ticks $pids)
   f1=$(py ticks "$FAKE_PID")
+  i1=$(py idle)
   kill "$sampler" 2>/dev/null || true
   wait "$sampler" 2>/dev/null || true
   python3 - "$out" "$tgt" "$scen" "$c" "$((t1 - t0))" "$(sort -n "$rss_file" | tail -1)" \
-    "$((f1 - f0))" >>"$WORK/rows" <<'EOF'
+    "$((f1 - f0))" "$i0" "$i1" "$wrk_cpu" >>"$WORK/rows" <<'EOF'
 import json, os, sys
-out, tgt, scen, c, ticks, rss, fake_ticks = sys.argv[1:]
+out, tgt, scen, c, ticks, rss, fake_ticks, i0, i1, wrk_cpu = sys.argv[1:]
+idle0, total0 = map(int, i0.split())
+idle1, total1 = map(int, i1.split())
+idle_pct = 100 * (idle1 - idle0) / max(total1 - total0, 1)
+wrk_s = sum(map(float, wrk_cpu.split()))
 w = json.load(open(out))
 n = w["requests"]
 errors = sum(w["errors"].values())
 per_request = lambda t: int(t) / os.sysconf("SC_CLK_TCK") * 1e6 / max(n, 1)
 lat = w["lat_us"]
 print(tgt, scen, c, f"{n / (w['duration_us'] / 1e6):.0f}", f"{per_request(ticks):.1f}", rss or 0,
-      errors, lat["p50"], lat["p99"], f"{per_request(fake_ticks):.1f}")
+      errors, lat["p50"], lat["p99"], f"{per_request(fake_ticks):.1f}",
+      f"{wrk_s * 1e6 / max(n, 1):.1f}", f"{idle_pct:.1f}")
 EOF
   log "$(tail -1 "$WORK/rows")"
 }
@@ -144,12 +153,13 @@ from collections import defaultdict
 rows, names = sys.argv[1], sys.argv[2:]
 data = defaultdict(list)
 for line in open(rows):
-    tgt, scen, c, rps, cpu, rss, errors, p50, p99, fake = line.split()
+    tgt, scen, c, rps, cpu, rss, errors, p50, p99, fake, wrk, idle = line.split()
     data[(tgt, scen, int(c))].append(
-        (float(rps), float(cpu), int(rss), int(errors), int(p50), int(p99), float(fake)))
+        (float(rps), float(cpu), int(rss), int(errors), int(p50), int(p99), float(fake),
+         float(wrk), float(idle)))
 med = lambda xs: statistics.median(xs)
-print("| scenario | c | target | req/s | p50 / p99 ms | CPU µs/req | fake's CPU µs/req | peak RSS MB | errors | ÷nginx req/s | ÷nginx CPU |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
+print("| scenario | c | target | req/s | p50 / p99 ms | CPU µs/req | fake's / wrk's CPU µs/req | machine idle % | peak RSS MB | errors | ÷nginx req/s | ÷nginx CPU |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for (tgt, scen, c) in sorted(data, key=lambda k: (k[1], k[2], k[0] != "nginx", k[0])):
     xs = data[(tgt, scen, c)]
     rps, cpu = med([x[0] for x in xs]), med([x[1] for x in xs])
@@ -157,12 +167,13 @@ for (tgt, scen, c) in sorted(data, key=lambda k: (k[1], k[2], k[0] != "nginx", k
     errs = sum(x[3] for x in xs)
     p50, p99 = med([x[4] for x in xs]) / 1000, med([x[5] for x in xs]) / 1000
     fake = med([x[6] for x in xs])
+    wrk, idle = med([x[7] for x in xs]), med([x[8] for x in xs])
     ng = data.get(("nginx", scen, c))
     r_rps = r_cpu = ""
     if ng and tgt != "nginx":
         r_rps = f"{rps / med([x[0] for x in ng]):.2f}"
         r_cpu = f"{cpu / med([x[1] for x in ng]):.2f}"
     rss_s = f"{rss:.1f}" if tgt != "nginx" else "-"
-    print(f"| {scen} | {c} | {tgt} | {rps:.0f} | {p50:.3f} / {p99:.3f} | {cpu:.1f} | {fake:.1f} | {rss_s} | {errs} "
+    print(f"| {scen} | {c} | {tgt} | {rps:.0f} | {p50:.3f} / {p99:.3f} | {cpu:.1f} | {fake:.1f} / {wrk:.1f} | {idle:.1f} | {rss_s} | {errs} "
           f"| {r_rps} | {r_cpu} |")
 EOF

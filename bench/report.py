@@ -2,6 +2,7 @@
 """Helpers of bench/run.sh (stdlib only).
 
   report.py ticks PID...        CPU ticks (utime+stime, all threads) summed over the PIDs
+  report.py idle                "idle_ticks total_ticks" of the whole machine (/proc/stat)
   report.py mem PID             "VmRSS_kB VmHWM_kB threads" of a process
   report.py fds PID             number of open file descriptors of a process
   report.py summary WRK_JSON    one line: req/s, p50, p99, errors
@@ -33,6 +34,13 @@ def ticks(pids):
         except (FileNotFoundError, ProcessLookupError, IndexError):
             pass
     return total
+
+
+def idle():
+    """The machine's idle (idle + iowait) and total CPU ticks so far, all cores."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return fields[3] + fields[4], sum(fields[:8])
 
 
 def mem(pid):
@@ -346,6 +354,8 @@ def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "ticks":
         print(ticks(args))
+    elif cmd == "idle":
+        print(*idle())
     elif cmd == "mem":
         print(*mem(args[0]))
     elif cmd == "fds":
