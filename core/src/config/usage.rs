@@ -23,6 +23,9 @@ pub struct UsageConfig {
     /// recorder would otherwise spin). Sleeping rather than waiting on the queue spares the
     /// request threads a wake-up of the recorder per record.
     pub batch_linger_ms: u64,
+    /// Most owners of just-created Responses objects kept in memory until the recorder writes
+    /// their rows (see `usage::pending_owners`); past it, a new one is found once written.
+    pub pending_owners_max: usize,
 }
 
 impl Default for UsageConfig {
@@ -33,6 +36,7 @@ impl Default for UsageConfig {
             batch_min_rows: 256,
             batch_max_delay_ms: 100,
             batch_linger_ms: 5,
+            pending_owners_max: 65_536,
         }
     }
 }

@@ -363,7 +363,7 @@ async fn whole_answer(
     }
     let body = body.into_bytes();
     draft.observed = observe_json(inbound.protocol, &body);
-    bind_response_id(state, &draft, draft.observed.continuable_response_id());
+    remember_response(state, &draft, draft.observed.continuable_response_id());
     draft.status_code = status.as_u16();
     draft.response_bytes = body.len() as u64;
     draft.first_token_ms = Some(draft.elapsed_ms());
@@ -374,18 +374,21 @@ async fn whole_answer(
     Ok(out)
 }
 
-/// Binds a stored Responses object's id to the channel and credential that made it, so a later
-/// turn naming it in `previous_response_id` (its first session key) is sent where it can be
-/// continued. An unstored one (`store: false`, every Codex turn) is not bound: nothing can name
-/// it, and its binding would take a place in the bounded session table.
-fn bind_response_id(state: &AppState, draft: &Draft, id: Option<&str>) {
-    if let (Some(id), Some(channel), Some(credential)) = (id, draft.channel_id, draft.credential_id)
-    {
-        state
-            .relay
-            .sticky
-            .bind(id, channel, credential, Instant::now());
-    }
+/// Remembers a stored Responses object as soon as it is seen created. Its id is bound to the
+/// channel and credential that made it, so a later turn naming it in `previous_response_id`
+/// (its first session key) is sent where it can be continued; and its owner is noted, so a
+/// call about it (a poll of a background response, a cancel while it streams) finds it before
+/// the recorder writes its row. An unstored one (`store: false`, every Codex turn) is neither:
+/// nothing can name it, and it would take a place in the bounded session table.
+fn remember_response(state: &AppState, draft: &Draft, id: Option<&str>) {
+    let (Some(id), Some(owner)) = (id, draft.response_owner()) else {
+        return;
+    };
+    state
+        .relay
+        .sticky
+        .bind(id, owner.channel_id, owner.credential_id, Instant::now());
+    state.relay.usage.note_owner(id, owner);
 }
 
 /// Reads until the first event (SSE event or array element); an error there (or no event at
@@ -428,7 +431,7 @@ async fn peek_and_stream(
         }
     }
     draft.status_code = status.as_u16();
-    bind_response_id(state, &draft, observer.continuable_response_id());
+    remember_response(state, &draft, observer.continuable_response_id());
     client_headers.insert(
         HeaderName::from_static("x-accel-buffering"),
         HeaderValue::from_static("no"),

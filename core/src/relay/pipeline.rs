@@ -253,12 +253,18 @@ async fn run_stored(
     let token = Arc::clone(&inbound.token);
     draft.user_id = Some(token.user_id);
     draft.token_id = Some(token.token_id);
-    let id = response_id.to_owned();
-    let owner = state
-        .store
-        .read(move |c| crate::store::response_owners::get(c, &id))
-        .await
-        .map_err(|e| RelayError::Internal(e.to_string()))?
+    let owner = match state.relay.usage.pending_owner(response_id) {
+        Some(owner) => Some(owner),
+        None => {
+            let id = response_id.to_owned();
+            state
+                .store
+                .read(move |c| crate::store::response_owners::get(c, &id))
+                .await
+                .map_err(|e| RelayError::Internal(e.to_string()))?
+        }
+    };
+    let owner = owner
         .filter(|owner| owner.user_id == token.user_id)
         .ok_or_else(|| RelayError::NotFound(format!("no response with id `{response_id}`")))?;
     let channel = table.channels.get(&owner.channel_id).ok_or_else(|| {

@@ -148,27 +148,22 @@ impl Draft {
         (event, self.charge)
     }
 
+    /// Who owns a Responses object this request makes, and where it lives: its user, channel
+    /// and credential, once all three are known.
+    pub fn response_owner(&self) -> Option<ResponseOwner> {
+        Some(ResponseOwner {
+            user_id: self.user_id?,
+            channel_id: self.channel_id?,
+            credential_id: self.credential_id?,
+        })
+    }
+
     /// Hands the finished record to the recorder (attributable requests only).
     pub fn submit(self, sink: &UsageSink) {
         if !self.is_attributable() {
             return;
         }
-        let response_owner = match (
-            &self.observed.response_id,
-            self.user_id,
-            self.channel_id,
-            self.credential_id,
-        ) {
-            (Some(id), Some(user_id), Some(channel_id), Some(credential_id)) => Some((
-                id.clone(),
-                ResponseOwner {
-                    user_id,
-                    channel_id,
-                    credential_id,
-                },
-            )),
-            _ => None,
-        };
+        let response_owner = self.observed.response_id.clone().zip(self.response_owner());
         let (event, charge) = self.into_event();
         sink.record(Recorded {
             event,

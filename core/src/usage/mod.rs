@@ -3,6 +3,7 @@
 //! (`usage::recorder`, `store::usage`); nothing here touches the database or the network.
 
 pub mod cost;
+pub mod pending_owners;
 pub mod raw;
 pub mod recorder;
 pub mod tokens;

@@ -17,6 +17,7 @@ use crate::fast_hash::FastMap;
 use crate::store::response_owners::{self, ResponseOwner};
 use crate::store::usage::{self, UsageEvent};
 use crate::store::{Store, StoreError, tokens, users};
+use crate::usage::pending_owners::PendingOwners;
 
 /// Pause before retrying a batch the database refused.
 const RETRY_DELAY: Duration = Duration::from_millis(500);
@@ -67,6 +68,7 @@ impl Balances {
 pub struct UsageSink {
     tx: mpsc::Sender<Recorded>,
     tasks: TaskTracker,
+    owners: Arc<PendingOwners>,
 }
 
 impl UsageSink {
@@ -87,17 +89,30 @@ impl UsageSink {
             }
         }
     }
+
+    /// Notes the owner of a Responses object as soon as it is seen created; calls about it
+    /// find it before its row is written with the creating request's record.
+    pub fn note_owner(&self, response_id: &str, owner: ResponseOwner) {
+        self.owners.note(response_id, owner);
+    }
+
+    /// The owner of `response_id` if its row is not written yet.
+    pub fn pending_owner(&self, response_id: &str) -> Option<ResponseOwner> {
+        self.owners.get(response_id)
+    }
 }
 
 impl UsageSink {
     /// A sink whose records land in the returned receiver; for tests of what is recorded.
     #[cfg(any(test, feature = "test-support"))]
     pub fn for_tests() -> (Self, mpsc::Receiver<Recorded>) {
-        let (tx, rx) = mpsc::channel(UsageConfig::default().queue_capacity);
+        let config = UsageConfig::default();
+        let (tx, rx) = mpsc::channel(config.queue_capacity);
         (
             Self {
                 tx,
                 tasks: TaskTracker::new(),
+                owners: Arc::new(PendingOwners::new(config.pending_owners_max)),
             },
             rx,
         )
@@ -120,10 +135,17 @@ pub fn start(
         // At least a millisecond: a zero sleep would spin until the batch is due.
         linger: Duration::from_millis(config.batch_linger_ms.max(1)),
     };
-    tasks.spawn(run(store, balances, rx, shutdown, batching));
+    let owners = Arc::new(PendingOwners::new(config.pending_owners_max));
+    let written = Written {
+        store,
+        balances,
+        owners: Arc::clone(&owners),
+    };
+    tasks.spawn(run(written, rx, shutdown, batching));
     UsageSink {
         tx,
         tasks: tasks.clone(),
+        owners,
     }
 }
 
@@ -140,9 +162,16 @@ struct Batching {
     linger: Duration,
 }
 
-async fn run(
+/// Where a batch goes and what learns of it: the database, the balances the hot path checks,
+/// and the owners waiting for their rows.
+struct Written {
     store: Store,
     balances: Arc<Balances>,
+    owners: Arc<PendingOwners>,
+}
+
+async fn run(
+    to: Written,
     mut rx: mpsc::Receiver<Recorded>,
     shutdown: CancellationToken,
     batching: Batching,
@@ -156,17 +185,17 @@ async fn run(
         let Some(first) = first else { break };
         batch.push(first);
         fill(&mut rx, &mut batch, batching, &shutdown).await;
-        write(&store, &balances, &mut batch).await;
+        write(&to, &mut batch).await;
     }
     // Shutdown: take what is queued, refuse more, write it all.
     rx.close();
     while let Some(record) = rx.recv().await {
         batch.push(record);
         if batch.len() >= batching.max {
-            write(&store, &balances, &mut batch).await;
+            write(&to, &mut batch).await;
         }
     }
-    write(&store, &balances, &mut batch).await;
+    write(&to, &mut batch).await;
 }
 
 /// Lets the batch fill: looks at the queue every `linger` until the batch has `min` records or
@@ -206,8 +235,9 @@ fn take_queued(rx: &mut mpsc::Receiver<Recorded>, batch: &mut Vec<Recorded>, max
     }
 }
 
-/// Writes and empties the batch, retrying while the database refuses.
-async fn write(store: &Store, balances: &Balances, batch: &mut Vec<Recorded>) {
+/// Writes and empties the batch, retrying while the database refuses. Its response owners are
+/// forgotten from memory afterwards: written, or (the batch lost) never to be.
+async fn write(to: &Written, batch: &mut Vec<Recorded>) {
     if batch.is_empty() {
         return;
     }
@@ -215,8 +245,17 @@ async fn write(store: &Store, balances: &Balances, batch: &mut Vec<Recorded>) {
     // move every record several times.
     let capacity = batch.capacity();
     let records = Arc::new(std::mem::replace(batch, Vec::with_capacity(capacity)));
+    write_records(&to.store, &to.balances, &records).await;
+    to.owners.forget(
+        records
+            .iter()
+            .filter_map(|r| r.response_owner.as_ref().map(|(id, _)| id.as_str())),
+    );
+}
+
+async fn write_records(store: &Store, balances: &Balances, records: &Arc<Vec<Recorded>>) {
     for attempt in 1..=MAX_WRITE_ATTEMPTS {
-        let shared = Arc::clone(&records);
+        let shared = Arc::clone(records);
         match store.write(move |tx| write_batch(tx, &shared)).await {
             Ok(charged) => {
                 for (user, balance) in charged {
@@ -366,5 +405,51 @@ mod tests {
         };
         let (_, waited) = fill_during(&mut rx, cancel, &shutdown).await;
         assert_eq!(waited, Duration::from_millis(7));
+    }
+
+    #[tokio::test]
+    async fn a_noted_owner_is_kept_until_its_row_is_written() {
+        let store = Store::open_in_memory().expect("store");
+        let tasks = TaskTracker::new();
+        let shutdown = CancellationToken::new();
+        let config = UsageConfig {
+            batch_max_delay_ms: 1,
+            batch_linger_ms: 1,
+            ..UsageConfig::default()
+        };
+        let sink = start(
+            store.clone(),
+            Arc::new(Balances::default()),
+            &config,
+            &tasks,
+            shutdown.clone(),
+        );
+        let owner = ResponseOwner {
+            user_id: 1,
+            channel_id: 2,
+            credential_id: 3,
+        };
+        sink.note_owner("resp_1", owner);
+        assert_eq!(sink.pending_owner("resp_1"), Some(owner));
+        sink.record(Recorded {
+            response_owner: Some(("resp_1".to_owned(), owner)),
+            ..record()
+        });
+        let mut written = None;
+        for _ in 0..200 {
+            written = store
+                .read(|c| response_owners::get(c, "resp_1"))
+                .await
+                .expect("read");
+            if written.is_some() && sink.pending_owner("resp_1").is_none() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(written, Some(owner), "the row is written");
+        assert_eq!(sink.pending_owner("resp_1"), None, "and the memory freed");
+        shutdown.cancel();
+        tasks.close();
+        tasks.wait().await;
     }
 }

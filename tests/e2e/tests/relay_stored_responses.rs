@@ -35,49 +35,65 @@ async fn patch_settings(server: &TestServer, body: Value) {
     assert!(resp.status().is_success());
 }
 
-#[tokio::test]
-async fn only_the_creator_reaches_a_stored_response_on_its_channel() {
-    let fake = FakeUpstream::start().await;
-    let server = TestServer::start().await;
+/// One `openai_compatible` channel to `fake` serving `gpt-4o`, and a user with a token for each
+/// name; returns the tokens.
+async fn seed(server: &TestServer, fake: &FakeUpstream, names: &[&str]) -> Vec<String> {
     patch_settings(
-        &server,
+        server,
         json!({ "allow_private_upstreams": true, "feature_disable_billing": true }),
     )
     .await;
     let channel = admin(
-        &server,
+        server,
         "/api/admin/channels",
         json!({ "type": "openai_compatible", "name": "fake", "base_url": fake.url(), "api_keys": ["sk-up"] }),
     )
     .await;
     admin(
-        &server,
+        server,
         "/api/admin/models",
         json!({ "public_id": "gpt-4o" }),
     )
     .await;
     admin(
-        &server,
+        server,
         &format!("/api/admin/channels/{}/models", channel["channel"]["id"]),
         json!({ "public_id": "gpt-4o" }),
     )
     .await;
     let mut keys = Vec::new();
-    for name in ["owner", "stranger"] {
+    for name in names {
         let user = admin(
-            &server,
+            server,
             "/api/admin/users",
             json!({ "username": name, "email": format!("{name}@example.test"), "password": "a long password" }),
         )
         .await;
         let token = admin(
-            &server,
+            server,
             &format!("/api/admin/users/{}/tokens", user["user"]["id"]),
             json!({ "name": "t" }),
         )
         .await;
         keys.push(token["key"].as_str().expect("key").to_owned());
     }
+    keys
+}
+
+/// The recorder writes a batch only after this long (or 10k records): every call below comes
+/// before the creating request's `response_owners` row exists.
+const SLOW_RECORDER_MS: u64 = 30_000;
+
+fn slow_recorder(config: &mut realms_core::config::Config) {
+    config.usage.batch_max_delay_ms = SLOW_RECORDER_MS;
+    config.usage.batch_min_rows = 10_000;
+}
+
+#[tokio::test]
+async fn only_the_creator_reaches_a_stored_response_on_its_channel() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start_tuned(slow_recorder).await;
+    let keys = seed(&server, &fake, &["owner", "stranger"]).await;
     let client = reqwest::Client::new();
     let created: Value = client
         .post(server.url("/v1/responses"))
@@ -91,24 +107,16 @@ async fn only_the_creator_reaches_a_stored_response_on_its_channel() {
         .expect("json");
     let id = created["id"].as_str().expect("response id").to_owned();
 
-    // The owner record is written by the recorder; poll until the owner can read it.
-    let mut status = 0;
-    for _ in 0..100 {
-        let resp = client
-            .get(server.url(&format!("/v1/responses/{id}")))
-            .bearer_auth(&keys[0])
-            .send()
-            .await
-            .expect("get");
-        status = resp.status().as_u16();
-        if status == 200 {
-            let body: Value = resp.json().await.expect("json");
-            assert_eq!(body["id"], json!(id));
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(status, 200, "the creator reads its response");
+    // At once, long before the recorder writes the owner's row.
+    let resp = client
+        .get(server.url(&format!("/v1/responses/{id}")))
+        .bearer_auth(&keys[0])
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(resp.status(), 200, "the creator reads its response at once");
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["id"], json!(id));
     assert_eq!(
         fake.count(&format!("/v1/responses/{id}")),
         1,
@@ -158,5 +166,59 @@ async fn only_the_creator_reaches_a_stored_response_on_its_channel() {
         .await
         .expect("items");
     assert_eq!(resp.status(), 200);
+    server.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn a_response_still_streaming_can_be_read_and_cancelled_by_its_creator() {
+    use futures_util::StreamExt;
+
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start_tuned(slow_recorder).await;
+    let keys = seed(&server, &fake, &["owner"]).await;
+    let key = &keys[0];
+    let client = reqwest::Client::new();
+    // 20 deltas 250 ms apart: the stream is open for five seconds.
+    let stream = client
+        .post(server.url("/v1/responses?events=20&pace_ms=250"))
+        .bearer_auth(key)
+        .json(&json!({ "model": "gpt-4o", "input": "hi", "stream": true, "background": true }))
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(stream.status(), 200);
+    let mut body = stream.bytes_stream();
+    let mut seen = String::new();
+    let id = loop {
+        let chunk = body.next().await.expect("an event").expect("bytes");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+        if let Some(start) = seen.find("\"id\":\"resp_") {
+            let rest = &seen[start + 6..];
+            if let Some(end) = rest.find('"') {
+                break rest[..end].to_owned();
+            }
+        }
+    };
+
+    for (method, path) in [
+        (reqwest::Method::GET, format!("/v1/responses/{id}")),
+        (reqwest::Method::POST, format!("/v1/responses/{id}/cancel")),
+    ] {
+        let resp = client
+            .request(method, server.url(&path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("call");
+        assert_eq!(resp.status(), 200, "{path} while the stream runs");
+        let answer: Value = resp.json().await.expect("json");
+        assert_eq!(answer["id"], json!(id));
+    }
+    assert_eq!(fake.count(&format!("/v1/responses/{id}/cancel")), 1);
+    assert!(
+        server.usage_events().await.is_empty(),
+        "the creating stream's record is not written yet"
+    );
+    drop(body);
     server.stop().await.expect("clean stop");
 }

@@ -1,0 +1,103 @@
+//! Owners of Responses objects the relay has seen created whose `response_owners` row the
+//! recorder has not written yet. A call about one (a background response polled the moment it
+//! was queued, a cancel while its stream still runs) finds its owner here; the row is written
+//! only when the creating request's usage record is, at the end of its stream.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::store::response_owners::ResponseOwner;
+
+/// Owners waiting for their row, keyed by response id (SipHash: the ids come from upstreams).
+#[derive(Debug)]
+pub struct PendingOwners {
+    owners: Mutex<HashMap<String, ResponseOwner>>,
+    /// Most owners kept; past it, a new one is found only once its row is written.
+    max_entries: usize,
+}
+
+impl PendingOwners {
+    /// An empty set holding at most `max_entries` owners.
+    pub fn new(max_entries: usize) -> Self {
+        Self {
+            owners: Mutex::new(HashMap::new()),
+            max_entries,
+        }
+    }
+
+    /// Notes who created `response_id`, and where it lives, until its row is written.
+    pub fn note(&self, response_id: &str, owner: ResponseOwner) {
+        let Ok(mut owners) = self.owners.lock() else {
+            return;
+        };
+        if owners.len() < self.max_entries || owners.contains_key(response_id) {
+            owners.insert(response_id.to_owned(), owner);
+        }
+    }
+
+    /// The owner of `response_id`, if it is still waiting for its row.
+    pub fn get(&self, response_id: &str) -> Option<ResponseOwner> {
+        self.owners.lock().ok()?.get(response_id).copied()
+    }
+
+    /// Forgets owners whose rows are written (or were given up on).
+    pub fn forget<'a>(&self, response_ids: impl IntoIterator<Item = &'a str>) {
+        if let Ok(mut owners) = self.owners.lock() {
+            for id in response_ids {
+                owners.remove(id);
+            }
+        }
+    }
+
+    /// How many owners wait for their row.
+    pub fn len(&self) -> usize {
+        self.owners.lock().map_or(0, |owners| owners.len())
+    }
+
+    /// Whether none waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OWNER: ResponseOwner = ResponseOwner {
+        user_id: 1,
+        channel_id: 2,
+        credential_id: 3,
+    };
+
+    #[test]
+    fn noted_owners_are_found_until_forgotten() {
+        let pending = PendingOwners::new(10);
+        pending.note("resp_a", OWNER);
+        assert_eq!(pending.get("resp_a"), Some(OWNER));
+        assert_eq!(pending.get("resp_b"), None);
+        pending.forget(["resp_a"]);
+        assert_eq!(pending.get("resp_a"), None);
+        assert!(pending.is_empty());
+    }
+
+    #[test]
+    fn a_full_set_takes_no_new_owner_but_keeps_its_own() {
+        let pending = PendingOwners::new(2);
+        pending.note("resp_a", OWNER);
+        pending.note("resp_b", OWNER);
+        pending.note("resp_c", OWNER);
+        assert_eq!(pending.get("resp_c"), None, "past the cap");
+        let moved = ResponseOwner {
+            credential_id: 9,
+            ..OWNER
+        };
+        pending.note("resp_a", moved);
+        assert_eq!(
+            pending.get("resp_a"),
+            Some(moved),
+            "an id already held is updated"
+        );
+        assert_eq!(pending.len(), 2);
+    }
+}
