@@ -389,6 +389,26 @@ test("usage page: charts, filters, the event list and the detail drawer (events 
   assert.match(await page.getByTestId("upstream-usage").textContent(), /prompt_tokens_details/);
   await shot(page, "21-usage-event");
   await page.keyboard.press("Escape");
+  // req_seed_000 was answered by another model (MODEL-other), the others by a dated snapshot of the model sent;
+  // a call the relay test made may be listed above it
+  const drawerOf = async (i) => {
+    await rows.nth(i).click();
+    const drawer = page.getByTestId("event-drawer");
+    await drawer.waitFor();
+    const text = await drawer.textContent();
+    const mismatch = await page.getByTestId("model-mismatch").count();
+    await page.keyboard.press("Escape");
+    await drawer.waitFor({ state: "detached" });
+    return { text, mismatch };
+  };
+  const seen = [];
+  for (let i = 0; i < 4; i++) seen.push(await drawerOf(i));
+  const other = seen.find((d) => d.text.includes("req_seed_000"));
+  assert.ok(other, "req_seed_000 is among the newest rows");
+  assert.equal(other.mismatch, 1, "another model than the one sent is flagged");
+  const snapshot = seen.find((d) => d.text.includes("req_seed_001"));
+  assert.equal(snapshot?.mismatch, 0, "a dated snapshot is the same model");
+  await page.keyboard.press("Escape");
   await page.goto(`${BASE}/usage?range=24h&status=error`);
   await page.getByTestId("usage-events").waitFor();
   assert.equal(await page.getByTestId("usage-events").locator("tbody tr").count(), 4, "only the failed ones");

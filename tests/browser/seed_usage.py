@@ -27,7 +27,9 @@ for i in range(int(count)):
         "completion_tokens_details": {"reasoning_tokens": reasoning},
     }
     rows.append((
-        at, f"req_seed_{i:03d}", int(user), int(token), model, model, f"{model}-2024-07-18",
+        # the newest one was answered by another model than the one forwarded
+        at, f"req_seed_{i:03d}", int(user), int(token), model, model,
+        f"{model}-other" if i == 0 else f"{model}-2024-07-18",
         int(channel), None, "/v1/responses" if i % 3 == 0 else "/v1/chat/completions", i % 2,
         502 if failed else 200, "upstream_5xx" if failed else None, random.randint(400, 4000),
         None if failed else random.randint(150, 900), 640, 2400, inp, cached, 0, out, reasoning,

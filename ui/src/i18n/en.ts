@@ -248,6 +248,8 @@ export const en = {
   "event.modelRequested": "Model requested",
   "event.modelForwarded": "Model forwarded",
   "event.modelUpstream": "Model reported by upstream",
+  "event.modelMismatch": "not the model asked for",
+  "event.modelMismatchHint": "The upstream answered with a different model than the one Realms forwarded (a dated snapshot of the same model does not count).",
   "event.stream": "Streamed",
   "event.partial": "ended early; counts are what was seen",
   "event.timing": "Timing",

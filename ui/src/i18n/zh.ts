@@ -250,6 +250,8 @@ export const zh: Record<keyof typeof en, string> = {
   "event.modelRequested": "请求的模型",
   "event.modelForwarded": "转发的模型",
   "event.modelUpstream": "上游报告的模型",
+  "event.modelMismatch": "与请求的模型不同",
+  "event.modelMismatchHint": "上游返回的模型与 Realms 转发的模型不同（同一模型的日期快照不算）。",
   "event.stream": "流式",
   "event.partial": "提前结束，计数为已观察到的部分",
   "event.timing": "耗时",

@@ -71,6 +71,8 @@ export interface UsageEvent {
   model: string;
   forwarded_model: string | null;
   upstream_model: string | null;
+  /** The upstream answered with another model than the one it was asked for. */
+  model_mismatch?: boolean;
   channel_id: number | null;
   credential_id: number | null;
   endpoint: string;

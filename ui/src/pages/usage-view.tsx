@@ -362,7 +362,21 @@ function EventDrawer({
           {kv(t("col.token"), tokenName(e.token_id))}
           {kv(t("event.modelRequested"), <Mono text={e.model || "–"} />)}
           {kv(t("event.modelForwarded"), e.forwarded_model ? <Mono text={e.forwarded_model} /> : "–")}
-          {kv(t("event.modelUpstream"), e.upstream_model ? <Mono text={e.upstream_model} /> : "–")}
+          {kv(
+            t("event.modelUpstream"),
+            e.upstream_model ? (
+              <span className="row">
+                <Mono text={e.upstream_model} />
+                {e.model_mismatch ? (
+                  <span className="badge warn" title={t("event.modelMismatchHint")} data-testid="model-mismatch">
+                    {t("event.modelMismatch")}
+                  </span>
+                ) : null}
+              </span>
+            ) : (
+              "–"
+            ),
+          )}
           {kv(t("col.endpoint"), <span className="mono">{e.endpoint}</span>)}
           {kv(t("event.stream"), e.is_stream ? t("common.yes") : t("common.no"))}
           {kv(t("col.channel"), channelName(e.channel_id))}
