@@ -1,7 +1,8 @@
 //! Gemini native answers: `generateContent` (one JSON object), `streamGenerateContent` without
 //! `alt=sse` (one JSON array of such objects) and with it (unnamed SSE events, one object each).
 //! Any chunk may carry `usageMetadata`; the last one holds the final counts. The stream has no
-//! terminator: it is complete once a candidate carries a `finishReason`. Errors come as
+//! terminator: it is complete once a candidate carries a `finishReason`, or once
+//! `promptFeedback.blockReason` says the prompt was refused (that chunk has no candidates). Errors come as
 //! `{"error": {code, message, status}}`.
 //!
 //! Streams report usage in every chunk, so it is not parsed per chunk: the observer copies the
@@ -31,6 +32,17 @@ struct Chunk<'a> {
     model_version: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     error: Option<ErrorMember<'a>>,
+    #[serde(borrow, default)]
+    prompt_feedback: Option<PromptFeedback<'a>>,
+}
+
+/// Why a prompt was refused: a blocked prompt gets one chunk with this and no candidates, and
+/// that is the whole (complete) answer.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PromptFeedback<'a> {
+    #[serde(borrow, default)]
+    block_reason: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,7 +85,11 @@ fn apply(observed: &mut Observed, chunk: Chunk<'_>) -> Effect {
         content: chunk.has_content(),
         ..Effect::default()
     };
-    if chunk.has_finish_reason() {
+    let blocked = chunk
+        .prompt_feedback
+        .as_ref()
+        .is_some_and(|feedback| feedback.block_reason.is_some());
+    if chunk.has_finish_reason() || blocked {
         observed.completed = true;
         effect.completed = true;
     }

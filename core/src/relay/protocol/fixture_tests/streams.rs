@@ -88,3 +88,20 @@ fn gemini_stream_array_json_takes_the_last_usage() {
     assert_eq!(observed.upstream_model.as_deref(), Some("gemini-2.5-flash"));
     assert!(observed.completed);
 }
+
+/// A refused prompt: one chunk with `promptFeedback.blockReason`, no candidates, then the end.
+#[test]
+fn gemini_stream_of_a_blocked_prompt_is_complete() {
+    let stream = "data: {\"promptFeedback\":{\"blockReason\":\"PROHIBITED_CONTENT\"},\
+                  \"usageMetadata\":{\"promptTokenCount\":9,\"totalTokenCount\":9},\
+                  \"modelVersion\":\"gemini-2.5-flash\"}\r\n\r\n";
+    let observed = observe_whole(Protocol::Gemini, stream);
+    assert!(observed.completed);
+    assert_eq!(observed.error, None);
+    assert_eq!(observed.usage, Some(usage(9, 0, 0, 0, 0)));
+    let mut array = StreamObserver::json_array(Protocol::Gemini);
+    let outcome = array.feed(
+        b"[{\"promptFeedback\":{\"blockReason\":\"SAFETY\"},\"usageMetadata\":{\"promptTokenCount\":9}}]",
+    );
+    assert!(outcome.completed);
+}
