@@ -30,6 +30,10 @@ pub struct LimitsConfig {
     pub first_byte_timeout_secs: u64,
     /// Longest silence allowed between two chunks of an upstream stream, in seconds.
     pub idle_timeout_secs: u64,
+    /// Largest unfinished stream event (or JSON-array element) held back until it is whole, in
+    /// bytes, so that a stream ended by a failure never leaves the client half an event; a
+    /// larger one is forwarded as it arrives. 0 holds nothing back.
+    pub max_held_event_bytes: usize,
     /// How long shutdown waits for requests and the usage flush, in seconds.
     pub shutdown_grace_secs: u64,
     /// Most idle connections kept open to one upstream host (scheme, host and port) by each
@@ -51,6 +55,7 @@ impl Default for LimitsConfig {
             connect_timeout_secs: 10,
             first_byte_timeout_secs: 300,
             idle_timeout_secs: 300,
+            max_held_event_bytes: 16 * 1024 * 1024,
             shutdown_grace_secs: 30,
             upstream_pool_max_idle_per_host: 256,
             upstream_pool_idle_timeout_secs: 90,

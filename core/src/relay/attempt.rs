@@ -453,6 +453,7 @@ async fn peek_and_stream(
         draft,
         sink: state.relay.usage.clone(),
         inflight,
+        max_held: state.config.limits.max_held_event_bytes,
     });
     let mut out = Response::new(Body::from_stream(stream));
     *out.status_mut() = status;

@@ -235,6 +235,12 @@ impl RelayError {
     pub fn stream_event_for(&self, dialect: Dialect) -> Bytes {
         dialect.stream_error_event(self.kind(), self.status().as_u16(), &self.message())
     }
+
+    /// The error as the dialect's JSON error object, for the last element of a streamed JSON
+    /// array (Gemini without `alt=sse` ends a failed stream with `,{"error": {...}}]`).
+    pub fn array_element_for(&self, dialect: Dialect) -> Bytes {
+        dialect.error_body(self.kind(), self.status().as_u16(), &self.message(), None)
+    }
 }
 
 #[cfg(test)]

@@ -1,9 +1,11 @@
 //! The body of a committed stream. Upstream bytes go to the client as they arrive, untouched,
-//! while a side observer reads usage from them. It also sends each protocol's keepalive while the
-//! upstream is idle (only between events), ends the stream with an in-band error event when the
-//! upstream breaks, stalls past the idle timeout or the server shuts down (a JSON-array stream,
-//! which has no place for one, just ends there), and records usage exactly once — also when the
-//! client goes away and the body is dropped.
+//! while a side observer reads usage from them; only the unfinished tail of an event (a read
+//! that ended mid-event) waits for the rest of its event, so the client's copy always ends
+//! between events. It also sends each protocol's keepalive while the upstream is idle, ends the
+//! stream with an in-band error in the client's protocol when the upstream breaks, stalls past
+//! the idle timeout or the server shuts down (an SSE error event; `,{"error": ...}]` closing a
+//! JSON array), and records usage exactly once — also when the client goes away and the body is
+//! dropped.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -39,6 +41,12 @@ pub struct StreamTiming {
 pub struct RelayStream {
     upstream: UpstreamBody,
     pending: Option<Bytes>,
+    /// The start of an event not yet complete, held back until the rest arrives.
+    held: Option<Bytes>,
+    /// Largest unfinished event held back (`limits.max_held_event_bytes`).
+    max_held: usize,
+    /// The upstream ended the stream properly; what is held goes out, then the stream ends.
+    upstream_ended: bool,
     observer: Option<StreamObserver>,
     dialect: Dialect,
     keepalive: Option<&'static [u8]>,
@@ -86,6 +94,8 @@ pub struct StreamParts {
     pub sink: UsageSink,
     /// The credential's in-flight count, held until the stream ends.
     pub inflight: InflightGuard,
+    /// Largest unfinished event held back (`limits.max_held_event_bytes`).
+    pub max_held: usize,
 }
 
 impl RelayStream {
@@ -96,9 +106,12 @@ impl RelayStream {
         let sse = parts.observer.is_sse();
         let now = Instant::now();
         let first_wake = now + parts.timing.keepalive_every.min(parts.timing.idle_timeout);
-        Self {
+        let mut stream = Self {
             upstream: parts.upstream,
-            pending: (!parts.peeked.is_empty()).then_some(parts.peeked),
+            pending: None,
+            held: None,
+            max_held: parts.max_held,
+            upstream_ended: false,
             observer: Some(parts.observer),
             dialect: parts.dialect,
             keepalive: parts.keepalive.filter(|_| sse),
@@ -114,7 +127,44 @@ impl RelayStream {
             draft: Some(parts.draft),
             sink: parts.sink,
             inflight: Some(parts.inflight),
+        };
+        stream.pending = stream.forwardable(parts.peeked);
+        stream
+    }
+
+    /// What of `bytes` (already fed to the observer) may go to the client now: everything up to
+    /// the last place between events, after what was held before. The unfinished rest is held,
+    /// unless it outgrew `max_held` (or began in bytes already sent), when it goes as it is.
+    fn forwardable(&mut self, bytes: Bytes) -> Option<Bytes> {
+        let bytes = match self.held.take() {
+            Some(held) => {
+                let mut joined = bytes::BytesMut::with_capacity(held.len() + bytes.len());
+                joined.extend_from_slice(&held);
+                joined.extend_from_slice(&bytes);
+                joined.freeze()
+            }
+            None => bytes,
+        };
+        let tail = self.unfinished_len();
+        if tail > 0 && tail <= bytes.len() && tail <= self.max_held {
+            let mut send = bytes;
+            self.held = Some(send.split_off(send.len() - tail));
+            return (!send.is_empty()).then_some(send);
         }
+        (!bytes.is_empty()).then_some(bytes)
+    }
+
+    /// Bytes of the upstream's unfinished event (0 without an observer).
+    fn unfinished_len(&self) -> usize {
+        self.observer.as_ref().map_or(0, |observer| {
+            usize::try_from(observer.unfinished_len()).unwrap_or(usize::MAX)
+        })
+    }
+
+    /// Whether what the client got so far ends between events: all of an unfinished event is
+    /// held back (a keepalive or an error event may follow).
+    fn client_at_boundary(&self) -> bool {
+        self.unfinished_len() == self.held.as_ref().map_or(0, Bytes::len)
     }
 
     fn sent(&mut self, bytes: &Bytes) {
@@ -160,15 +210,72 @@ impl RelayStream {
         draft.submit(&self.sink);
     }
 
+    /// Ends a failed stream with the error in the client's protocol: an SSE error event, or the
+    /// last element of a JSON array. An event the upstream left unfinished is dropped; one that
+    /// outgrew the hold and went out in part is ended first, so the error is an event of its own.
     fn end_with(&mut self, error: RelayError) -> Poll<Option<Result<Bytes, Infallible>>> {
-        if !self.in_band_errors {
-            self.finish(Some(&error));
-            return Poll::Ready(None);
-        }
-        let event = error.stream_event_for(self.dialect);
-        self.sent(&event);
+        let at_boundary = self.client_at_boundary();
+        self.held = None;
+        let tail = if self.in_band_errors {
+            let event = error.stream_event_for(self.dialect);
+            Some(if at_boundary {
+                event
+            } else {
+                [&b"\n\n"[..], &event].concat().into()
+            })
+        } else {
+            let comma = self
+                .observer
+                .as_ref()
+                .filter(|_| at_boundary)
+                .and_then(StreamObserver::array_open_for_element);
+            comma.map(|comma| {
+                let element = error.array_element_for(self.dialect);
+                let mut out = Vec::with_capacity(element.len() + 2);
+                if comma {
+                    out.push(b',');
+                }
+                out.extend_from_slice(&element);
+                out.push(b']');
+                Bytes::from(out)
+            })
+        };
         self.finish(Some(&error));
-        Poll::Ready(Some(Ok(event)))
+        match tail {
+            Some(bytes) => {
+                self.sent(&bytes);
+                Poll::Ready(Some(Ok(bytes)))
+            }
+            None => Poll::Ready(None),
+        }
+    }
+
+    /// The upstream closed the stream. Properly ended (or ended on an error of its own): what
+    /// is held goes out and the stream ends. Otherwise it was cut short.
+    fn upstream_closed(&mut self) -> Poll<Option<Result<Bytes, Infallible>>> {
+        if let Some(observer) = self.observer.as_mut() {
+            // a last event may lack only its blank line
+            let outcome = observer.end_input();
+            self.completed |= outcome.completed;
+            self.upstream_error |= outcome.error;
+        }
+        if !(self.completed || self.upstream_error) {
+            return self.end_with(RelayError::UpstreamFailed {
+                status: 502,
+                summary: "the upstream ended the stream before it was complete".into(),
+            });
+        }
+        match self.held.take() {
+            Some(held) => {
+                self.upstream_ended = true;
+                self.sent(&held);
+                Poll::Ready(Some(Ok(held)))
+            }
+            None => {
+                self.finish(None);
+                Poll::Ready(None)
+            }
+        }
     }
 
     fn rearm(&mut self) {
@@ -195,75 +302,78 @@ impl Stream for RelayStream {
             this.sent(&bytes);
             return Poll::Ready(Some(Ok(bytes)));
         }
+        if this.upstream_ended {
+            this.finish(None);
+            return Poll::Ready(None);
+        }
         if this.stop.as_mut().poll(cx).is_ready() {
             return this.end_with(RelayError::UpstreamFailed {
                 status: 503,
                 summary: "the server is shutting down; the stream was ended".into(),
             });
         }
-        match Pin::new(&mut this.upstream).poll_next(cx) {
-            Poll::Ready(Some(Ok(bytes))) => {
-                // The timer is not reset per chunk (that cost a timer-wheel update per event);
-                // when it fires, the times below decide whether anything is really due.
-                this.last_upstream = Instant::now();
-                this.feed(&bytes);
-                this.sent(&bytes);
-                Poll::Ready(Some(Ok(bytes)))
-            }
-            Poll::Ready(Some(Err(_))) => this.end_with(RelayError::UpstreamFailed {
-                status: 502,
-                summary: "the upstream connection broke in the middle of the stream".into(),
-            }),
-            // After the protocol's end, or an error the upstream reported in band and then
-            // closed on, the stream is over as the upstream ended it: nothing to add.
-            Poll::Ready(None) if this.completed || this.upstream_error => {
-                this.finish(None);
-                Poll::Ready(None)
-            }
-            Poll::Ready(None) => this.end_with(RelayError::UpstreamFailed {
-                status: 502,
-                summary: "the upstream ended the stream before it was complete".into(),
-            }),
-            Poll::Pending => {
-                if this.timer.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
+        loop {
+            return match Pin::new(&mut this.upstream).poll_next(cx) {
+                Poll::Ready(Some(Ok(bytes))) => {
+                    // The timer is not reset per chunk (that cost a timer-wheel update per
+                    // event); when it fires, the times below decide whether anything is due.
+                    this.last_upstream = Instant::now();
+                    this.feed(&bytes);
+                    match this.forwardable(bytes) {
+                        Some(bytes) => {
+                            this.sent(&bytes);
+                            Poll::Ready(Some(Ok(bytes)))
+                        }
+                        // all of it is the start of an unfinished event: read on
+                        None => continue,
+                    }
                 }
-                let now = Instant::now();
-                let idle_due = this.last_upstream + this.timing.idle_timeout;
-                let keepalive_due =
-                    this.last_sent.max(this.last_upstream) + this.timing.keepalive_every;
-                let keepalive_now = this.keepalive.is_some() && now >= keepalive_due;
-                if now < idle_due && !keepalive_now {
-                    // Bytes flowed since the timer was set: nothing is due yet.
-                    this.rearm();
-                    let _ = this.timer.as_mut().poll(cx);
-                    return Poll::Pending;
-                }
-                if now >= idle_due {
-                    return this.end_with(RelayError::UpstreamTimeout(format!(
-                        "the upstream sent nothing for {} s",
-                        this.timing.idle_timeout.as_secs()
-                    )));
-                }
-                let at_boundary = this
-                    .observer
-                    .as_ref()
-                    .is_none_or(StreamObserver::at_boundary);
-                if let Some(keepalive) = this.keepalive
-                    && at_boundary
-                {
-                    let bytes = Bytes::from_static(keepalive);
-                    this.sent(&bytes);
-                    this.rearm();
-                    return Poll::Ready(Some(Ok(bytes)));
-                }
-                // Mid-event: no keepalive possible; wait for the idle deadline or more bytes.
-                this.last_sent = now;
-                this.rearm();
-                let _ = this.timer.as_mut().poll(cx);
-                Poll::Pending
-            }
+                Poll::Ready(Some(Err(_))) => this.end_with(RelayError::UpstreamFailed {
+                    status: 502,
+                    summary: "the upstream connection broke in the middle of the stream".into(),
+                }),
+                Poll::Ready(None) => this.upstream_closed(),
+                Poll::Pending => this.idle(cx),
+            };
         }
+    }
+}
+
+impl RelayStream {
+    /// Nothing from the upstream right now: a keepalive, the idle timeout, or wait.
+    fn idle(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Infallible>>> {
+        if self.timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let now = Instant::now();
+        let idle_due = self.last_upstream + self.timing.idle_timeout;
+        let keepalive_due = self.last_sent.max(self.last_upstream) + self.timing.keepalive_every;
+        let keepalive_now = self.keepalive.is_some() && now >= keepalive_due;
+        if now < idle_due && !keepalive_now {
+            // Bytes flowed since the timer was set: nothing is due yet.
+            self.rearm();
+            let _ = self.timer.as_mut().poll(cx);
+            return Poll::Pending;
+        }
+        if now >= idle_due {
+            return self.end_with(RelayError::UpstreamTimeout(format!(
+                "the upstream sent nothing for {} s",
+                self.timing.idle_timeout.as_secs()
+            )));
+        }
+        if let Some(keepalive) = self.keepalive
+            && self.client_at_boundary()
+        {
+            let bytes = Bytes::from_static(keepalive);
+            self.sent(&bytes);
+            self.rearm();
+            return Poll::Ready(Some(Ok(bytes)));
+        }
+        // Mid-event: no keepalive possible; wait for the idle deadline or more bytes.
+        self.last_sent = now;
+        self.rearm();
+        let _ = self.timer.as_mut().poll(cx);
+        Poll::Pending
     }
 }
 
@@ -322,31 +432,69 @@ mod tests {
         RelayStream,
         tokio::sync::mpsc::Receiver<crate::usage::recorder::Recorded>,
     ) {
+        let items = chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect();
+        relay_from(
+            items,
+            true,
+            StreamObserver::new(Protocol::Responses),
+            health,
+        )
+    }
+
+    /// A Responses stream (or, with a JSON-array observer, a Gemini one) whose upstream yields
+    /// `items`, then stays open (`then_pending`) or closes.
+    fn relay_from(
+        items: Vec<Result<Bytes, BodyError>>,
+        then_pending: bool,
+        observer: StreamObserver,
+        health: &Health,
+    ) -> (
+        RelayStream,
+        tokio::sync::mpsc::Receiver<crate::usage::recorder::Recorded>,
+    ) {
         let (sink, rx) = UsageSink::for_tests();
-        let items: Vec<Result<Bytes, BodyError>> =
-            chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect();
-        let upstream = UpstreamBody::from_stream(
-            futures_util::stream::iter(items).chain(futures_util::stream::pending()),
-        );
+        let upstream = futures_util::stream::iter(items);
+        let upstream = if then_pending {
+            UpstreamBody::from_stream(upstream.chain(futures_util::stream::pending()))
+        } else {
+            UpstreamBody::from_stream(upstream)
+        };
+        let sse = observer.is_sse();
         let mut draft = Draft::new("req".into(), "/v1/responses", 0);
         draft.user_id = Some(1);
         let relay = RelayStream::new(StreamParts {
             upstream,
             peeked: Bytes::new(),
-            observer: StreamObserver::new(Protocol::Responses),
+            observer,
             completed: false,
-            dialect: Dialect::OpenAi,
+            dialect: if sse {
+                Dialect::OpenAi
+            } else {
+                Dialect::Gemini
+            },
+            // offered to JSON arrays too, where an SSE comment would corrupt the array
             keepalive: Protocol::Responses.keepalive_bytes(),
             timing: StreamTiming {
-                idle_timeout: Duration::from_secs(60),
-                keepalive_every: Duration::from_secs(60),
+                idle_timeout: Duration::from_secs(10),
+                keepalive_every: Duration::from_secs(1),
             },
             stop: tokio_util::sync::CancellationToken::new(),
             draft,
             sink,
             inflight: health.start(7),
+            max_held: 1024,
         });
         (relay, rx)
+    }
+
+    /// Everything the client gets, as text.
+    async fn received(relay: RelayStream) -> String {
+        let chunks: Vec<Bytes> = relay.map(|chunk| chunk.unwrap_or_default()).collect().await;
+        String::from_utf8_lossy(&chunks.concat()).into_owned()
+    }
+
+    fn bytes(text: &'static str) -> Result<Bytes, BodyError> {
+        Ok(Bytes::from_static(text.as_bytes()))
     }
 
     #[tokio::test]
@@ -393,49 +541,106 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_json_array_stream_gets_no_keepalive_and_ends_bare_when_it_stalls() {
-        const FIRST: &[u8] = b"[{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"a\"}]}}]}";
-        let (sink, mut rx) = UsageSink::for_tests();
-        let upstream = UpstreamBody::from_stream(
-            futures_util::stream::iter([Ok(Bytes::from_static(FIRST))])
-                .chain(futures_util::stream::pending()),
+    async fn a_json_array_stream_gets_no_keepalive_and_ends_with_an_error_element_when_it_stalls() {
+        let first = "[{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"a\"}]}}]}";
+        let (relay, mut rx) = relay_from(
+            vec![bytes(first)],
+            true,
+            StreamObserver::json_array(Protocol::Gemini),
+            &Health::default(),
         );
-        let mut draft = Draft::new(
-            "req".into(),
-            "/v1beta/models/{model}:streamGenerateContent",
-            0,
-        );
-        draft.user_id = Some(1);
-        let mut relay = RelayStream::new(StreamParts {
-            upstream,
-            peeked: Bytes::new(),
-            observer: StreamObserver::json_array(Protocol::Gemini),
-            completed: false,
-            dialect: Dialect::Gemini,
-            // offered, but an SSE comment would corrupt the array
-            keepalive: Protocol::Responses.keepalive_bytes(),
-            timing: StreamTiming {
-                idle_timeout: Duration::from_secs(10),
-                keepalive_every: Duration::from_secs(1),
-            },
-            stop: tokio_util::sync::CancellationToken::new(),
-            draft,
-            sink,
-            inflight: Health::default().start(7),
-        });
-        assert_eq!(
-            relay.next().await.and_then(Result::ok).as_deref(),
-            Some(FIRST)
-        );
-        assert!(
-            relay.next().await.is_none(),
-            "no keepalive and no error event: the stream just ends at the idle timeout"
-        );
+        let text = received(relay).await;
+        let rest = text.strip_prefix(first).expect("the element as it came");
+        assert!(!rest.contains("keepalive"), "{rest}");
+        let closed: serde_json::Value =
+            serde_json::from_str(&format!("[{}", &rest[1..])).expect("the array closes as JSON");
+        assert_eq!(closed[0]["error"]["code"], 504, "{rest}");
+        serde_json::from_str::<serde_json::Value>(&text).expect("the whole answer is JSON");
         let record = rx.recv().await.expect("a record");
         assert!(record.event.partial);
         assert_eq!(
             record.event.error_class.as_deref(),
             Some("upstream_timeout")
         );
+    }
+
+    #[tokio::test]
+    async fn a_json_array_cut_after_a_comma_or_mid_element_still_closes_as_json() {
+        for items in [
+            vec![bytes("[{\"a\":1},"), Err(BodyError)],
+            vec![bytes("[{\"a\":1},{\"b\":"), Err(BodyError)],
+            vec![bytes("[{\"a\":1}\n"), bytes(",{\"b\""), Err(BodyError)],
+        ] {
+            let (relay, _rx) = relay_from(
+                items,
+                false,
+                StreamObserver::json_array(Protocol::Gemini),
+                &Health::default(),
+            );
+            let text = received(relay).await;
+            let value: serde_json::Value = serde_json::from_str(&text).expect(&text);
+            assert_eq!(value[0]["a"], 1, "{text}");
+            assert_eq!(value[1]["error"]["code"], 502, "{text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cut_mid_event_drops_the_unfinished_event_and_sends_the_error_on_its_own() {
+        let (relay, mut rx) = relay_from(
+            vec![
+                Ok(Bytes::from_static(CREATED)),
+                bytes("event: response.output_text.delta\ndata: {\"type\":\"response.out"),
+                Err(BodyError),
+            ],
+            false,
+            StreamObserver::new(Protocol::Responses),
+            &Health::default(),
+        );
+        let text = received(relay).await;
+        let rest = text
+            .strip_prefix(std::str::from_utf8(CREATED).expect("utf-8"))
+            .expect("the whole first event");
+        assert!(rest.starts_with("event: error\ndata: {"), "{rest}");
+        let mut decoder = crate::relay::protocol::sse::SseDecoder::new();
+        decoder.push(rest.as_bytes());
+        let event = decoder.next_event().expect("one event");
+        let error: serde_json::Value =
+            serde_json::from_slice(event.data).expect("its data is JSON");
+        assert_eq!(error["type"], "error");
+        let record = rx.recv().await.expect("a record");
+        assert_eq!(record.event.error_class.as_deref(), Some("upstream_failed"));
+    }
+
+    #[tokio::test]
+    async fn an_event_split_across_reads_goes_out_whole_and_a_last_one_without_its_blank_line_ends_the_stream()
+     {
+        let completed = std::str::from_utf8(COMPLETED).expect("utf-8");
+        let (head, tail) = completed.split_at(40);
+        // its last line ends, but the blank line after it never comes
+        let tail = tail.strip_suffix('\n').expect("a blank line");
+        let tail: &'static str = Box::leak(tail.to_owned().into_boxed_str());
+        let head: &'static str = Box::leak(head.to_owned().into_boxed_str());
+        let (mut relay, mut rx) = relay_from(
+            vec![Ok(Bytes::from_static(CREATED)), bytes(head), bytes(tail)],
+            false,
+            StreamObserver::new(Protocol::Responses),
+            &Health::default(),
+        );
+        let mut chunks = Vec::new();
+        while let Some(chunk) = relay.next().await {
+            chunks.push(String::from_utf8_lossy(&chunk.expect("bytes")).into_owned());
+        }
+        assert_eq!(
+            chunks,
+            [
+                std::str::from_utf8(CREATED).expect("utf-8").to_owned(),
+                format!("{head}{tail}")
+            ],
+            "the split event went out in one piece, and nothing was added"
+        );
+        let record = rx.recv().await.expect("a record");
+        assert!(!record.event.partial);
+        assert_eq!(record.event.error_class, None);
+        assert_eq!(record.event.input_tokens, 5);
     }
 }

@@ -29,6 +29,8 @@ pub struct ArrayDecoder {
     /// Nothing more is read: the closing `]` was seen, the input is not JSON, or an element
     /// outgrew [`MAX_ELEMENT_BYTES`].
     stopped: bool,
+    /// The last punctuation stepped over since the last element was a `,`.
+    after_comma: bool,
 }
 
 impl ArrayDecoder {
@@ -62,6 +64,7 @@ impl ArrayDecoder {
         let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<IgnoredAny>();
         match values.next() {
             Some(Ok(IgnoredAny)) => {
+                self.after_comma = false;
                 let start = self.consumed;
                 self.consumed += values.byte_offset();
                 Some(&self.buffer[start..self.consumed])
@@ -85,6 +88,24 @@ impl ArrayDecoder {
                 .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b',' | b'[' | b']'))
     }
 
+    /// How many bytes pushed so far belong to an element not yet complete (what a relay holds
+    /// back so that what it forwarded always ends between elements); 0 once reading stopped.
+    pub fn unfinished_len(&self) -> u64 {
+        if self.stopped {
+            return 0;
+        }
+        let rest = &self.buffer[self.consumed..];
+        rest.iter()
+            .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b',' | b'[' | b']'))
+            .map_or(0, |start| (rest.len() - start) as u64)
+    }
+
+    /// The array is open and may take one more element: its `[` was seen, its `]` was not,
+    /// and reading has not stopped. Returns whether a `,` must precede that element.
+    pub fn open_for_element(&self) -> Option<bool> {
+        (self.opened && !self.stopped).then_some(!self.after_comma)
+    }
+
     /// Steps over whitespace and the array's `[`, `,` and `]`.
     fn skip_punctuation(&mut self) {
         while !self.stopped {
@@ -94,7 +115,7 @@ impl ArrayDecoder {
             match byte {
                 b' ' | b'\t' | b'\r' | b'\n' => {}
                 b'[' if !self.opened => self.opened = true,
-                b',' if self.opened => {}
+                b',' if self.opened => self.after_comma = true,
                 b']' if self.opened => self.stop(),
                 _ => {
                     // a value: an element, or a lone object in place of the array (an error)
@@ -177,5 +198,22 @@ mod tests {
         let mut decoder = ArrayDecoder::default();
         decoder.push(b"[{\"a\":1}]{\"b\":2}");
         assert_eq!(elements(&mut decoder), [b"{\"a\":1}".to_vec()]);
+    }
+
+    #[test]
+    fn the_unfinished_element_is_held_and_the_array_knows_what_may_follow() {
+        let mut decoder = ArrayDecoder::default();
+        decoder.push(b"[{\"a\":1}\r\n,{\"b\":");
+        assert_eq!(elements(&mut decoder), [b"{\"a\":1}".to_vec()]);
+        assert_eq!(decoder.unfinished_len(), 5);
+        assert_eq!(decoder.open_for_element(), Some(false), "after a comma");
+        decoder.push(b"2}");
+        elements(&mut decoder);
+        assert_eq!(decoder.unfinished_len(), 0);
+        assert_eq!(decoder.open_for_element(), Some(true), "a comma first");
+        decoder.push(b"\n]");
+        elements(&mut decoder);
+        assert_eq!(decoder.open_for_element(), None, "closed");
+        assert_eq!(decoder.unfinished_len(), 0);
     }
 }

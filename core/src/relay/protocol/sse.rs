@@ -38,6 +38,10 @@ pub struct SseEvent<'a> {
 #[derive(Debug, Default)]
 struct Input {
     buffer: Vec<u8>,
+    /// Stream offset of `buffer[0]`: every byte pushed before it, kept or dropped.
+    origin: u64,
+    /// Bytes pushed in all.
+    pushed: u64,
     /// Bytes at the front of `buffer` already split into lines.
     consumed: usize,
     /// `buffer[consumed..clean_to]` is known to hold no line end, so a long line is not
@@ -101,6 +105,11 @@ impl Assembly {
         dispatched
     }
 
+    /// Nothing of an event is waiting for its blank line.
+    fn is_empty(&self) -> bool {
+        self.event.is_empty() && !self.has_data
+    }
+
     fn reset(&mut self) {
         self.event.clear();
         self.data.clear();
@@ -122,6 +131,9 @@ impl Assembly {
 pub struct SseDecoder {
     input: Input,
     assembly: Assembly,
+    /// Stream offset just after the last line that left no event half-assembled (a dispatched
+    /// event's blank line, a comment, an ignored field): a place where another event may go.
+    boundary: u64,
 }
 
 impl SseDecoder {
@@ -134,11 +146,15 @@ impl SseDecoder {
     /// UTF-8 sequences anywhere.
     pub fn push(&mut self, chunk: &[u8]) {
         let input = &mut self.input;
+        let start = input.pushed;
+        input.pushed += chunk.len() as u64;
         let chunk = if input.discarding_line {
             let Some(end) = memchr::memchr2(b'\n', b'\r', chunk) else {
+                input.origin = input.pushed;
                 return;
             };
             input.discarding_line = false;
+            input.origin = start + end as u64;
             &chunk[end..]
         } else {
             chunk
@@ -146,18 +162,25 @@ impl SseDecoder {
         if input.consumed > 0 {
             input.buffer.drain(..input.consumed);
             input.clean_to -= input.consumed;
+            input.origin += input.consumed as u64;
             input.consumed = 0;
         }
         input.buffer.extend_from_slice(chunk);
+    }
+
+    /// How many of the bytes pushed so far come after the last place another event could go
+    /// (see `boundary`): the unfinished event a relay holds back, so that what it has forwarded
+    /// always ends between events. 0 exactly when [`at_boundary`](Self::at_boundary) holds,
+    /// once [`next_event`](Self::next_event) has drained the input.
+    pub fn unfinished_len(&self) -> u64 {
+        self.input.pushed - self.boundary
     }
 
     /// Whether the input so far ended exactly between events: no partial line, no `event:` or
     /// `data:` line waiting for its blank line. Only then may a keepalive be written into the
     /// client's copy of the stream without corrupting an event.
     pub fn at_boundary(&self) -> bool {
-        self.input.buffer.len() == self.input.consumed
-            && self.assembly.event.is_empty()
-            && !self.assembly.has_data
+        self.input.buffer.len() == self.input.consumed && self.assembly.is_empty()
     }
 
     /// Marks the end of the input. An unfinished last line is dropped (it was cut mid-way: its
@@ -179,9 +202,17 @@ impl SseDecoder {
     /// The next complete event, or `None` when more input is needed (or, after
     /// [`finish`](Self::finish), when the stream is exhausted).
     pub fn next_event(&mut self) -> Option<SseEvent<'_>> {
-        let Self { input, assembly } = self;
+        let Self {
+            input,
+            assembly,
+            boundary,
+        } = self;
         if !input.skip_bom() {
             return None;
+        }
+        if input.consumed > 0 && assembly.is_empty() {
+            // after a byte order mark
+            *boundary = input.origin + input.consumed as u64;
         }
         loop {
             let rest = &input.buffer[input.consumed..];
@@ -195,7 +226,11 @@ impl SseDecoder {
             };
             input.consumed = input.buffer.len() - remainder.len();
             input.clean_to = input.consumed;
-            if assembly.apply(line) {
+            let dispatched = assembly.apply(line);
+            if assembly.is_empty() {
+                *boundary = input.origin + input.consumed as u64;
+            }
+            if dispatched {
                 return Some(assembly.out());
             }
         }
@@ -206,6 +241,8 @@ impl SseDecoder {
         }
         if input.buffer.len() - input.consumed > MAX_LINE_BYTES {
             *input = Input {
+                origin: input.pushed,
+                pushed: input.pushed,
                 bom_checked: true,
                 discarding_line: true,
                 ..Input::default()
@@ -384,5 +421,62 @@ mod tests {
         decoder.push(b"\n");
         let event = decoder.next_event().expect("line and blank line complete");
         assert_eq!(event.data.len(), 8000);
+    }
+
+    /// Drains the decoder after each chunk and returns `unfinished_len` after each.
+    fn unfinished_after(chunks: &[&[u8]]) -> Vec<u64> {
+        let mut decoder = SseDecoder::new();
+        chunks
+            .iter()
+            .map(|chunk| {
+                decoder.push(chunk);
+                while decoder.next_event().is_some() {}
+                assert_eq!(
+                    decoder.unfinished_len() == 0,
+                    decoder.at_boundary(),
+                    "after {:?}",
+                    String::from_utf8_lossy(chunk)
+                );
+                decoder.unfinished_len()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_unfinished_event_is_what_came_after_the_last_place_between_events() {
+        assert_eq!(
+            unfinished_after(&[
+                b"event: a\ndata: 1\n\nevent: b\nda",
+                b"ta: 2",
+                b"\n\n",
+                b": comment\n",
+                b"data: 3\r",
+                b"\n\r\n",
+            ]),
+            [11, 16, 0, 0, 8, 0]
+        );
+        // a byte order mark, and a line split inside `\r\n`
+        assert_eq!(
+            unfinished_after(&[b"\xEF\xBB", b"\xBFdata: x\n\n", b"data: y\r"]),
+            [2, 0, 8]
+        );
+    }
+
+    #[test]
+    fn an_overlong_line_keeps_the_offsets() {
+        let mut decoder = SseDecoder::new();
+        decoder.push(b"data: a\n\n");
+        while decoder.next_event().is_some() {}
+        let long = vec![b'x'; MAX_LINE_BYTES + 1];
+        decoder.push(&long);
+        while decoder.next_event().is_some() {}
+        assert_eq!(decoder.unfinished_len(), long.len() as u64);
+        decoder.push(b"x\n\ndata: b\n\n");
+        let mut seen = Vec::new();
+        while let Some(event) = decoder.next_event() {
+            seen.push(event.data.to_vec());
+        }
+        assert_eq!(seen, [b"b".to_vec()]);
+        assert_eq!(decoder.unfinished_len(), 0);
     }
 }

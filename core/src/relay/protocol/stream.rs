@@ -84,6 +84,13 @@ impl Decoder {
         }
     }
 
+    fn unfinished_len(&self) -> u64 {
+        match self {
+            Self::Sse(sse) => sse.unfinished_len(),
+            Self::JsonArray(array) => array.unfinished_len(),
+        }
+    }
+
     fn finish(&mut self) {
         if let Self::Sse(sse) = self {
             sse.finish();
@@ -171,6 +178,29 @@ impl StreamObserver {
     /// and [`ArrayDecoder::at_boundary`]).
     pub fn at_boundary(&self) -> bool {
         self.decoder.at_boundary()
+    }
+
+    /// How many of the bytes fed so far belong to an event (or array element) not yet complete:
+    /// what the relay holds back, so that the client's copy always ends between events and an
+    /// error event or keepalive can follow it cleanly.
+    pub fn unfinished_len(&self) -> u64 {
+        self.decoder.unfinished_len()
+    }
+
+    /// For a JSON-array stream still open for elements, whether one more element must be
+    /// preceded by a `,`; `None` for SSE, or an array closed or no longer read.
+    pub fn array_open_for_element(&self) -> Option<bool> {
+        match &self.decoder {
+            Decoder::JsonArray(array) => array.open_for_element(),
+            Decoder::Sse(_) => None,
+        }
+    }
+
+    /// Marks the end of the upstream's bytes and reads a last event that lacked only its blank
+    /// line (its `data:` lines all arrived).
+    pub fn end_input(&mut self) -> FeedOutcome {
+        self.decoder.finish();
+        self.drain()
     }
 
     /// Ends the stream (normally, on a cut, or on a client disconnect) and returns everything
