@@ -23,7 +23,7 @@ use super::routing::failover::{
 use super::routing::health::{InflightGuard, Target};
 use super::routing::select::Pick;
 use super::routing::table::ChannelKind;
-use super::shaping::shape_body;
+use super::shaping::{UsageAsked, shape_body};
 use super::stream::{RelayStream, StreamParts, StreamTiming};
 use super::upstream::transport::{TransportError, UpstreamBody, UpstreamRequest, UpstreamResponse};
 use super::upstream::{auth, headers, url};
@@ -149,14 +149,19 @@ pub async fn send(
 ) -> Result<Response, Failure> {
     let channel = &pick.channel;
     let settings = &channel.settings;
-    let force_usage = inbound.protocol == Protocol::Chat && facts.stream && !facts.include_usage;
+    let stream =
+        (inbound.protocol == Protocol::Chat && facts.stream).then_some(if facts.include_usage {
+            UsageAsked::Yes
+        } else {
+            UsageAsked::No
+        });
     let shaped = shape_body(
         inbound.protocol,
         &inbound.body,
         settings,
         facts.model.as_deref(),
         &pick.upstream_model,
-        force_usage,
+        stream,
     );
     // on the request's own record too, so a failed attempt's record names what was sent
     draft.forwarded_model = Some(shaped.model.clone());
@@ -312,7 +317,10 @@ async fn failed_status(
             body,
             content_type,
         },
-        Scope::Credential if status == 429 => RelayError::RateLimited(retry_after),
+        // a channel that maps 429 (to a 503, say) answers that instead of a rate limit
+        Scope::Credential if status == 429 && mapped.is_none() => {
+            RelayError::RateLimited(retry_after)
+        }
         _ => RelayError::UpstreamFailed {
             status: mapped.unwrap_or(502),
             summary: format!("the upstream answered {status}"),

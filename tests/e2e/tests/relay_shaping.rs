@@ -247,4 +247,14 @@ async fn channel_settings_shape_requests_end_to_end() {
         event["forwarded_model"], GPT,
         "the record names the model actually sent"
     );
+
+    // A mapped 429 reaches the client as the mapped status, not as a rate limit. (Last: the
+    // channel's only key is cooling down after it.)
+    set(setup.openai, json!({"status_map": {"429": 503}})).await;
+    fake.push(Script::json(
+        429,
+        json!({"error": {"message": "slow down", "type": "requests", "param": null, "code": "rate_limit_exceeded"}}),
+    ));
+    let (status, _, _) = read(setup.post("/v1/responses", &responses).await).await;
+    assert_eq!(status, 503);
 }

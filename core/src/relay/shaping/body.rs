@@ -26,15 +26,25 @@ fn split_effort(model: &str) -> Option<(&str, &str)> {
     (!base.is_empty() && EFFORT_SUFFIXES.contains(&suffix)).then_some((base, suffix))
 }
 
+/// Whether a streamed Chat request asks for usage (`stream_options.include_usage`) itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageAsked {
+    /// It does: the body needs no change for it (unless the channel reshapes it anyway).
+    Yes,
+    /// It does not: the body is rewritten to ask.
+    No,
+}
+
 /// Shapes `body` for a channel. `upstream_model` is the binding's name for the model;
-/// `force_usage` asks a Chat stream to report usage in its last chunk.
+/// `stream` is set for a streamed Chat request, saying whether the client asked for usage
+/// itself: a Chat stream is always made to report usage in its last chunk.
 pub fn shape_body(
     protocol: Protocol,
     body: &[u8],
     settings: &ChannelSettings,
     body_model: Option<&str>,
     upstream_model: &str,
-    force_usage: bool,
+    stream: Option<UsageAsked>,
 ) -> Shaped {
     if settings.raw_passthrough {
         // The body goes as the client sent it, so the model sent is the client's; only Gemini,
@@ -54,6 +64,8 @@ pub fn shape_body(
         .flatten();
     let model = effort.map_or(upstream_model, |(base, _)| base).to_owned();
     let rename = protocol != Protocol::Gemini && body_model != Some(model.as_str());
+    let chat_stream = protocol == Protocol::Chat && stream.is_some();
+    let force_usage = stream == Some(UsageAsked::No);
     if !rename && !force_usage && !settings.shapes_body() {
         return Shaped { body: None, model };
     }
@@ -61,6 +73,12 @@ pub fn shape_body(
         // Not an object: nothing can be shaped; the upstream will judge the body itself.
         return Shaped { body: None, model };
     };
+    // The allow and deny lists filter what the client sent; what the channel adds below (its
+    // system prompt, policies, rules) is not filtered away again.
+    if !settings.body_allow.is_empty() {
+        map.retain(|key, _| key == "model" || key == "stream" || settings.body_allow.contains(key));
+    }
+    map.retain(|key, _| !settings.body_deny.contains(key));
     if rename {
         map.insert("model".into(), Value::String(model.clone()));
     }
@@ -73,10 +91,6 @@ pub fn shape_body(
     apply_policy(&mut map, "service_tier", &settings.service_tier);
     apply_policy(&mut map, "store", &settings.store);
     apply_policy(&mut map, "safety_identifier", &settings.safety_identifier);
-    if !settings.body_allow.is_empty() {
-        map.retain(|key, _| key == "model" || key == "stream" || settings.body_allow.contains(key));
-    }
-    map.retain(|key, _| !settings.body_deny.contains(key));
     let mut value = Value::Object(map);
     for rule in &settings.body_rules {
         if rule.when.iter().all(|c| holds(&value, c)) {
@@ -86,11 +100,12 @@ pub fn shape_body(
             }
         }
     }
-    if force_usage
-        && protocol == Protocol::Chat
-        && let Some(map) = value.as_object_mut()
-    {
+    // Last, so no list or rule can take it away: a Chat stream reports usage only when asked.
+    if chat_stream && let Some(map) = value.as_object_mut() {
         let options = map.entry("stream_options").or_insert_with(|| json!({}));
+        if !options.is_object() {
+            *options = json!({});
+        }
         if let Some(options) = options.as_object_mut() {
             options.insert("include_usage".into(), Value::Bool(true));
         }
@@ -216,7 +231,7 @@ mod tests {
             &ChannelSettings::default(),
             Some("gpt"),
             "gpt",
-            false,
+            None,
         );
         assert_eq!(
             shaped,
@@ -236,7 +251,7 @@ mod tests {
             &ChannelSettings::default(),
             Some("gpt"),
             "gpt-up",
-            false,
+            None,
         );
         let value = shaped_json(&shaped);
         assert_eq!(value["model"], "gpt-up");
@@ -252,11 +267,11 @@ mod tests {
             &s,
             Some("a"),
             "b",
-            true,
+            Some(UsageAsked::No),
         );
         assert!(shaped.body.is_none());
         assert_eq!(shaped.model, "a", "the model actually sent, for the record");
-        let gemini = shape_body(Protocol::Gemini, b"{}", &s, None, "b", false);
+        let gemini = shape_body(Protocol::Gemini, b"{}", &s, None, "b", None);
         assert_eq!(gemini.model, "b", "Gemini's model is renamed in the path");
     }
 
@@ -269,7 +284,7 @@ mod tests {
             &s,
             Some("gpt-5-high"),
             "gpt-5-high",
-            false,
+            None,
         );
         assert_eq!(shaped.model, "gpt-5");
         let value = shaped_json(&shaped);
@@ -286,7 +301,7 @@ mod tests {
             &s,
             Some("o4-mini-low"),
             "o4-mini-low",
-            false,
+            None,
         );
         assert_eq!(shaped_json(&chat)["reasoning_effort"], "low");
         let plain = shape_body(
@@ -295,7 +310,7 @@ mod tests {
             &s,
             Some("gpt-4o"),
             "gpt-4o",
-            false,
+            None,
         );
         assert!(plain.body.is_some() && plain.model == "gpt-4o");
     }
@@ -310,10 +325,10 @@ mod tests {
             &prepend,
             Some("m"),
             "m",
-            false,
+            None,
         );
         assert_eq!(shaped_json(&responses)["instructions"], "RULES\n\nmine");
-        let chat = shape_body(Protocol::Chat, br#"{"model":"m","messages":[{"role":"system","content":"mine"},{"role":"user","content":"q"}]}"#, &set, Some("m"), "m", false);
+        let chat = shape_body(Protocol::Chat, br#"{"model":"m","messages":[{"role":"system","content":"mine"},{"role":"user","content":"q"}]}"#, &set, Some("m"), "m", None);
         assert_eq!(
             shaped_json(&chat)["messages"],
             json!([{"role":"system","content":"ONLY"},{"role":"user","content":"q"}])
@@ -324,7 +339,7 @@ mod tests {
             &prepend,
             Some("m"),
             "m",
-            false,
+            None,
         );
         assert_eq!(shaped_json(&anthropic)["system"][0]["text"], "RULES");
         let gemini = shape_body(
@@ -333,7 +348,7 @@ mod tests {
             &set,
             None,
             "m",
-            false,
+            None,
         );
         assert_eq!(
             shaped_json(&gemini)["systemInstruction"]["parts"][0]["text"],
@@ -360,7 +375,7 @@ mod tests {
             &s,
             Some("m"),
             "m",
-            false,
+            None,
         ));
         assert!(value.get("service_tier").is_none() && value.get("metadata").is_none());
         assert_eq!(value["store"], false);
@@ -377,7 +392,7 @@ mod tests {
             &allow,
             Some("m"),
             "m",
-            false,
+            None,
         ));
         let mut keys: Vec<&String> = value.as_object().expect("object").keys().collect();
         keys.sort();
@@ -392,12 +407,71 @@ mod tests {
             &ChannelSettings::default(),
             Some("m"),
             "m",
-            true,
+            Some(UsageAsked::No),
         );
         let value = shaped_json(&shaped);
         assert_eq!(
             value["stream_options"],
             json!({"x": 1, "include_usage": true})
         );
+    }
+
+    #[test]
+    fn a_chat_stream_reports_usage_whatever_the_lists_and_rules_leave() {
+        let chat =
+            br#"{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[]}"#;
+        for settings_json in [
+            json!({"body_allow": ["messages"]}),
+            json!({"body_deny": ["stream_options"]}),
+            json!({"body_rules": [{"patch": [{"op": "replace", "path": "/stream_options/include_usage", "value": false}]}]}),
+        ] {
+            let s = settings(settings_json.clone());
+            let shaped = shape_body(
+                Protocol::Chat,
+                chat,
+                &s,
+                Some("m"),
+                "m",
+                Some(UsageAsked::Yes),
+            );
+            let value: Value =
+                serde_json::from_slice(&shaped.body.expect("reshaped")).expect("json");
+            assert_eq!(
+                value["stream_options"]["include_usage"], true,
+                "{settings_json}"
+            );
+        }
+        // `null` in place of the options object
+        let null_options = br#"{"model":"m","stream":true,"stream_options":null,"messages":[]}"#;
+        let shaped = shape_body(
+            Protocol::Chat,
+            null_options,
+            &ChannelSettings::default(),
+            Some("m"),
+            "m",
+            Some(UsageAsked::No),
+        );
+        let value: Value = serde_json::from_slice(&shaped.body.expect("reshaped")).expect("json");
+        assert_eq!(value["stream_options"], json!({"include_usage": true}));
+    }
+
+    #[test]
+    fn the_allow_list_filters_the_client_fields_not_what_the_channel_adds() {
+        let s = settings(json!({
+            "system_prompt": {"mode": "set", "text": "S"},
+            "store": {"action": "set", "value": false},
+            "body_allow": ["messages", "max_tokens"],
+        }));
+        let body = br#"{"model":"m","max_tokens":5,"temperature":1,"messages":[{"role":"user","content":"q"}]}"#;
+        let shaped = shape_body(Protocol::Messages, body, &s, Some("m"), "m", None);
+        let value: Value = serde_json::from_slice(&shaped.body.expect("reshaped")).expect("json");
+        assert_eq!(value["system"], "S", "the channel's prompt stays");
+        assert_eq!(value["store"], false, "and its policy");
+        assert_eq!(
+            value.get("temperature"),
+            None,
+            "the client's other fields go"
+        );
+        assert_eq!(value["max_tokens"], 5);
     }
 }

@@ -164,8 +164,13 @@ impl ChannelSettings {
             }
         }
         for (from, to) in &self.status_map {
-            if !(100..=599).contains(from) || !(100..=599).contains(to) {
-                return Err("`settings.status_map` maps HTTP statuses (100-599) only".into());
+            // only failures are mapped: a success is never a failure, and hyper cannot answer
+            // a 1xx as a final status
+            if !(400..=599).contains(from) || !(400..=599).contains(to) {
+                return Err(
+                    "`settings.status_map` maps error statuses (400-599) to error statuses only"
+                        .into(),
+                );
             }
         }
         for rule in &self.body_rules {
@@ -242,6 +247,16 @@ mod tests {
             (
                 "bad status",
                 json!({"status_map": {"429": 999}}),
+                "status_map",
+            ),
+            (
+                "a success mapped",
+                json!({"status_map": {"200": 500}}),
+                "status_map",
+            ),
+            (
+                "mapped to an interim status",
+                json!({"status_map": {"429": 101}}),
                 "status_map",
             ),
             (
