@@ -13,20 +13,22 @@ use crate::crypto::sha256;
 use crate::store::now_ms;
 
 /// The token a request presents in `headers` or `query`: its hash must name a usable token that
-/// has not expired.
+/// has not expired. A client may send more than one credential (Claude Code with both an
+/// `ANTHROPIC_AUTH_TOKEN` and an `ANTHROPIC_API_KEY` sends a `Bearer` and an `x-api-key`): the
+/// first that names a Realms token decides.
 pub fn authenticate(
     table: &RoutingTable,
     headers: &HeaderMap,
     query: Option<&str>,
 ) -> Result<Arc<TokenRoute>, RelayError> {
-    let presented = presented_token(headers, query).ok_or_else(|| {
-        RelayError::Unauthenticated(
+    let mut presented = presented_tokens(headers, query).peekable();
+    if presented.peek().is_none() {
+        return Err(RelayError::Unauthenticated(
             "no API key was provided; send `Authorization: Bearer sk_...`".into(),
-        )
-    })?;
-    let token = table
-        .tokens
-        .get(&sha256(presented.as_bytes()))
+        ));
+    }
+    let token = presented
+        .find_map(|candidate| table.tokens.get(&sha256(candidate.as_bytes())))
         .ok_or_else(|| {
             RelayError::Unauthenticated("the API key is invalid or has been revoked".into())
         })?;
@@ -38,8 +40,12 @@ pub fn authenticate(
     Ok(Arc::clone(token))
 }
 
-/// The token the client presented, if any.
-pub fn presented_token<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<&'a str> {
+/// The credentials the client presented, in the order they are tried: `Authorization: Bearer`,
+/// `x-api-key`, `x-goog-api-key`, `?key=`; empty ones are skipped.
+pub fn presented_tokens<'a>(
+    headers: &'a HeaderMap,
+    query: Option<&'a str>,
+) -> impl Iterator<Item = &'a str> {
     let from_bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -53,24 +59,34 @@ pub fn presented_token<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Op
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
     };
-    let from_query = || {
-        query?
+    let from_query = query.and_then(|query| {
+        query
             .split('&')
             .filter_map(|pair| pair.split_once('='))
             .find(|(name, _)| *name == "key")
             .map(|(_, value)| value)
-    };
-    from_bearer
-        .or_else(|| from_header("x-api-key"))
-        .or_else(|| from_header("x-goog-api-key"))
-        .or_else(from_query)
-        .filter(|t| !t.is_empty())
+    });
+    [
+        from_bearer,
+        from_header("x-api-key"),
+        from_header("x-goog-api-key"),
+        from_query,
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|t| !t.is_empty())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+
+    fn presented(headers: &HeaderMap, query: Option<&str>) -> Vec<String> {
+        presented_tokens(headers, query)
+            .map(str::to_owned)
+            .collect()
+    }
 
     #[test]
     fn every_form_is_accepted() {
@@ -79,20 +95,49 @@ mod tests {
             header::AUTHORIZATION,
             HeaderValue::from_static("Bearer sk_a"),
         );
-        assert_eq!(presented_token(&headers, None), Some("sk_a"));
+        assert_eq!(presented(&headers, None), ["sk_a"]);
         let mut headers = HeaderMap::new();
         headers.insert("x-api-key", HeaderValue::from_static("sk_b"));
-        assert_eq!(presented_token(&headers, None), Some("sk_b"));
+        assert_eq!(presented(&headers, None), ["sk_b"]);
         let mut headers = HeaderMap::new();
         headers.insert("x-goog-api-key", HeaderValue::from_static("sk_c"));
-        assert_eq!(presented_token(&headers, None), Some("sk_c"));
+        assert_eq!(presented(&headers, None), ["sk_c"]);
         assert_eq!(
-            presented_token(&HeaderMap::new(), Some("alt=sse&key=sk_d")),
-            Some("sk_d")
+            presented(&HeaderMap::new(), Some("alt=sse&key=sk_d")),
+            ["sk_d"]
         );
-        assert_eq!(presented_token(&HeaderMap::new(), Some("alt=sse")), None);
+        assert!(presented(&HeaderMap::new(), Some("alt=sse")).is_empty());
         let mut headers = HeaderMap::new();
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
-        assert_eq!(presented_token(&headers, None), None);
+        assert!(presented(&headers, None).is_empty());
+    }
+
+    #[test]
+    fn several_credentials_are_tried_in_order_and_empty_ones_skipped() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer sk-ant-oat-other"),
+        );
+        headers.insert("x-api-key", HeaderValue::from_static(""));
+        headers.insert("x-goog-api-key", HeaderValue::from_static("sk_mine"));
+        assert_eq!(
+            presented(&headers, Some("key=sk_q")),
+            ["sk-ant-oat-other", "sk_mine", "sk_q"]
+        );
+        let mut table = RoutingTable::default();
+        let token = Arc::new(TokenRoute {
+            token_id: 7,
+            user_id: 1,
+            expires_at: None,
+            models: None,
+            groups: Vec::new(),
+        });
+        table.tokens.insert(sha256(b"sk_mine"), Arc::clone(&token));
+        let found = authenticate(&table, &headers, None).expect("the second credential");
+        assert_eq!(found.token_id, 7);
+        let mut stranger = HeaderMap::new();
+        stranger.insert("x-api-key", HeaderValue::from_static("sk_unknown"));
+        assert!(authenticate(&table, &stranger, None).is_err());
     }
 }

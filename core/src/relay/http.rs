@@ -55,7 +55,9 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/models", get(models::list).fallback(wrong_method))
         .route(
             "/v1/models/{model}",
-            get(models::show).post(gemini).fallback(wrong_method),
+            get(|s, m, h, q, r| show_model(s, m, h, q, r, models::show))
+                .post(gemini)
+                .fallback(wrong_method),
         )
         .route(
             "/v1beta/models",
@@ -63,7 +65,9 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/v1beta/models/{model}",
-            get(models::show_gemini).post(gemini).fallback(wrong_method),
+            get(|s, m, h, q, r| show_model(s, m, h, q, r, models::show_gemini))
+                .post(gemini)
+                .fallback(wrong_method),
         )
         .route(
             "/v1beta/openai/models",
@@ -241,12 +245,33 @@ async fn gemini(state: State<AppState>, Path(model): Path<String>, request: Requ
     relay(state, request, Protocol::Gemini, endpoint).await
 }
 
-/// The dialect of a data-plane path, for answers that come before the pipeline.
+/// `GET .../models/{model}`: the model's entry, answered by `show`; a Gemini action
+/// (`{model}:{action}`) is called with POST only, so a GET of one is a 405, not an unknown model.
+async fn show_model<F, Fut>(
+    state: State<AppState>,
+    model: Path<String>,
+    headers: axum::http::HeaderMap,
+    query: axum::extract::RawQuery,
+    request: Request<Body>,
+    show: F,
+) -> Response
+where
+    F: FnOnce(State<AppState>, Path<String>, axum::http::HeaderMap, axum::extract::RawQuery) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    if model.contains(':') {
+        return wrong_method(request.method().clone(), request).await;
+    }
+    show(state, model, headers, query).await
+}
+
+/// The dialect of a data-plane path, for answers that come before the pipeline: Gemini for
+/// `/v1beta/...` and for any `.../models/{model}:{action}` (Gemini's native API on `/v1`).
 pub(crate) fn dialect_of_path(path: &str) -> Dialect {
-    if path.starts_with("/v1beta")
-        || path.contains(":generateContent")
-        || path.contains(":streamGenerateContent")
-    {
+    let gemini_action = path
+        .rsplit_once("/models/")
+        .is_some_and(|(_, model)| model.contains(':'));
+    if path.starts_with("/v1beta") || gemini_action {
         Dialect::Gemini
     } else if path.starts_with("/v1/messages") {
         Dialect::Anthropic
@@ -523,5 +548,41 @@ mod tests {
         let (status, body) = call_app(request).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(body["error"]["type"], "invalid_request_error");
+    }
+
+    #[tokio::test]
+    async fn a_gemini_action_with_the_wrong_method_is_a_gemini_405() {
+        for (method, uri) in [
+            (Method::GET, "/v1beta/models/gem-x:generateContent"),
+            (Method::PUT, "/v1/models/gem-x:countTokens"),
+            (Method::GET, "/v1/models/gem-x:batchEmbedContents"),
+            (Method::DELETE, "/v1beta/models/gem-x:embedContent"),
+        ] {
+            let request = Request::builder()
+                .method(method.clone())
+                .uri(uri)
+                .header("x-goog-api-key", TOKEN)
+                .body(Body::empty())
+                .expect("request");
+            let (status, body) = call_app(request).await;
+            assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
+            assert_eq!(body["error"]["code"], 405, "Gemini's shape: {body}");
+            assert!(body["error"]["status"].is_string(), "{body}");
+        }
+    }
+
+    #[test]
+    fn gemini_actions_on_v1_are_gemini_paths() {
+        for path in [
+            "/v1/models/gem-x:embedContent",
+            "/v1/models/gem-x:countTokens",
+            "/v1/models/tuned:batchEmbedContents",
+            "/v1beta/anything",
+        ] {
+            assert_eq!(dialect_of_path(path), Dialect::Gemini, "{path}");
+        }
+        assert_eq!(dialect_of_path("/v1/models/gpt-4o"), Dialect::OpenAi);
+        assert_eq!(dialect_of_path("/v1/messages"), Dialect::Anthropic);
+        assert_eq!(dialect_of_path("/v1/chat/completions"), Dialect::OpenAi);
     }
 }
