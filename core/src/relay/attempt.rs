@@ -23,7 +23,7 @@ use super::routing::failover::{
 use super::routing::health::{InflightGuard, Target};
 use super::routing::select::Pick;
 use super::routing::table::ChannelKind;
-use super::shaping::{UsageAsked, shape_body};
+use super::shaping::{UsageAsked, rename_gemini_body_models, shape_body};
 use super::stream::{RelayStream, StreamParts, StreamTiming};
 use super::upstream::transport::{TransportError, UpstreamBody, UpstreamRequest, UpstreamResponse};
 use super::upstream::{auth, headers, url};
@@ -167,6 +167,12 @@ pub async fn send(
     draft.forwarded_model = Some(shaped.model.clone());
     let draft = draft.clone();
     let body = shaped.body.unwrap_or_else(|| inbound.body.clone());
+    let body = match &inbound.gemini {
+        Some((public, _)) if *public != shaped.model && !settings.raw_passthrough => {
+            rename_gemini_body_models(&body, public, &shaped.model).unwrap_or(body)
+        }
+        _ => body,
+    };
     let codex = channel.kind == ChannelKind::CodexOauth;
     let body = if codex && inbound.endpoint == "/v1/responses" {
         super::codex::shape_body(body)

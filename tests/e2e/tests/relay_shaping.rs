@@ -104,6 +104,21 @@ async fn binding_renames_reach_the_upstream_and_the_record() {
     let event = setup.admin.usage_event(&id).await;
     assert_eq!(event["model"], GEMINI);
     assert_eq!(event["forwarded_model"], GEMINI_UPSTREAM);
+
+    // The google-genai SDK's embed_content names the model in every request of the batch too;
+    // Gemini wants it to match the URL's.
+    let path = format!("/v1beta/models/{GEMINI}:batchEmbedContents");
+    let batch = json!({"requests": [{"model": format!("models/{GEMINI}"), "content": {"parts": [{"text": "a"}]}}]});
+    let (status, _, _) = read(setup.post(&path, &batch).await).await;
+    assert_eq!(status, 200);
+    let got = last_body(
+        &fake,
+        &format!("/v1beta/models/{GEMINI_UPSTREAM}:batchEmbedContents"),
+    );
+    assert_eq!(
+        got["requests"][0]["model"],
+        format!("models/{GEMINI_UPSTREAM}")
+    );
 }
 
 #[tokio::test]

@@ -114,6 +114,39 @@ pub fn shape_body(
     Shaped { body, model }
 }
 
+/// Gemini names the model in the URL, and some bodies name it again: each request of a
+/// `batchEmbedContents` (`requests[].model`, which the `google-genai` SDK always sends) and the
+/// request inside a `countTokens` (`generateContentRequest.model`). Gemini refuses a body whose
+/// model differs from the URL's, so when a binding renames `public` to `upstream` those are
+/// renamed too, keeping their `models/` prefix or its absence. `None` when nothing changed.
+pub fn rename_gemini_body_models(body: &[u8], public: &str, upstream: &str) -> Option<Bytes> {
+    memchr::memmem::find(body, b"\"model\"")?;
+    let mut value: Value = serde_json::from_slice(body).ok()?;
+    let mut renamed = false;
+    let mut rename = |member: Option<&mut Value>| {
+        let Some(Value::String(name)) = member else {
+            return;
+        };
+        let (prefix, bare) = match name.strip_prefix("models/") {
+            Some(bare) => ("models/", bare),
+            None => ("", name.as_str()),
+        };
+        if bare == public {
+            *name = format!("{prefix}{upstream}");
+            renamed = true;
+        }
+    };
+    if let Some(requests) = value.get_mut("requests").and_then(Value::as_array_mut) {
+        for request in requests {
+            rename(request.get_mut("model"));
+        }
+    }
+    rename(value.pointer_mut("/generateContentRequest/model"));
+    renamed
+        .then(|| serde_json::to_vec(&value).ok().map(Bytes::from))
+        .flatten()
+}
+
 fn holds(value: &Value, condition: &super::settings::Condition) -> bool {
     let found = value.pointer(&condition.path);
     condition.exists.is_none_or(|want| found.is_some() == want)
@@ -473,5 +506,25 @@ mod tests {
             "the client's other fields go"
         );
         assert_eq!(value["max_tokens"], 5);
+    }
+
+    #[test]
+    fn gemini_body_models_follow_the_renamed_url() {
+        let batch = br#"{"requests":[{"model":"models/alias","content":{"parts":[{"text":"a"}]}},{"model":"alias","content":{}},{"model":"models/other"}]}"#;
+        let renamed = rename_gemini_body_models(batch, "alias", "real").expect("renamed");
+        let value: Value = serde_json::from_slice(&renamed).expect("json");
+        assert_eq!(value["requests"][0]["model"], "models/real");
+        assert_eq!(value["requests"][1]["model"], "real");
+        assert_eq!(
+            value["requests"][2]["model"], "models/other",
+            "another model stays"
+        );
+        let count = br#"{"generateContentRequest":{"model":"models/alias","contents":[]}}"#;
+        let renamed = rename_gemini_body_models(count, "alias", "real").expect("renamed");
+        let value: Value = serde_json::from_slice(&renamed).expect("json");
+        assert_eq!(value["generateContentRequest"]["model"], "models/real");
+        // a generateContent body names no model (a `"role":"model"` is not one)
+        let chat = br#"{"contents":[{"role":"model","parts":[{"text":"alias"}]}]}"#;
+        assert_eq!(rename_gemini_body_models(chat, "alias", "real"), None);
     }
 }

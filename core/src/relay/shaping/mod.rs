@@ -6,7 +6,7 @@
 mod body;
 pub mod settings;
 
-pub use body::{Shaped, UsageAsked, shape_body};
+pub use body::{Shaped, UsageAsked, rename_gemini_body_models, shape_body};
 pub use settings::{
     BodyRule, Capabilities, ChannelSettings, Condition, FieldPolicy, PromptMode, SystemPrompt,
 };
