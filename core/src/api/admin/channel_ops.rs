@@ -203,7 +203,7 @@ async fn test(
         .sealer
         .open_str(&sealed.sealed)
         .map_err(ApiError::internal)?;
-    let settings = ChannelSettings::parse(&subject.channel.settings).map_err(ApiError::invalid)?;
+    let settings = ChannelSettings::load(&subject.channel.settings).map_err(ApiError::invalid)?;
 
     let target = url::join(&subject.channel.base_url, &path, None);
     let Ok(target) = target.parse::<reqwest::Url>() else {

@@ -59,7 +59,7 @@ pub fn build(rows: RoutingRows, sealer: &Sealer) -> RoutingTable {
         };
         let settings = serde_json::from_str(&row.settings)
             .map_err(|e| e.to_string())
-            .and_then(|value| ChannelSettings::parse(&value))
+            .and_then(|value| ChannelSettings::load(&value))
             .unwrap_or_else(|problem| {
                 tracing::error!(channel_id = row.id, %problem, "channel settings are invalid; using defaults");
                 ChannelSettings::default()

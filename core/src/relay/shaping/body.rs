@@ -527,4 +527,27 @@ mod tests {
         let chat = br#"{"contents":[{"role":"model","parts":[{"text":"alias"}]}]}"#;
         assert_eq!(rename_gemini_body_models(chat, "alias", "real"), None);
     }
+
+    #[test]
+    fn a_condition_can_ask_for_null() {
+        let s = settings(json!({"body_rules": [{
+            "when": [{"path": "/instructions", "equals": null}],
+            "patch": [{"op": "replace", "path": "/instructions", "value": "set"}]
+        }]}));
+        let apply = |body: &[u8]| -> Value {
+            let shaped = shape_body(Protocol::Responses, body, &s, Some("m"), "m", None);
+            serde_json::from_slice(&shaped.body.expect("reshaped")).expect("json")
+        };
+        assert_eq!(
+            apply(br#"{"model":"m","instructions":null}"#)["instructions"],
+            "set"
+        );
+        assert_eq!(
+            apply(br#"{"model":"m","instructions":"x"}"#)["instructions"],
+            "x"
+        );
+        // and the setting reads back as it was written
+        let text = serde_json::to_value(&s).expect("serialise");
+        assert_eq!(ChannelSettings::parse(&text).expect("parses"), s);
+    }
 }

@@ -69,12 +69,29 @@ pub enum FieldPolicy {
 pub struct Condition {
     /// A JSON Pointer (`/model`, `/reasoning/effort`).
     pub path: String,
-    /// Applies when the value there equals this.
-    #[serde(default)]
+    /// Applies when the value there equals this; `"equals": null` asks for a JSON `null`
+    /// there (absent, it tests nothing).
+    #[serde(
+        default,
+        deserialize_with = "present_value",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub equals: Option<serde_json::Value>,
     /// Applies when a value exists there (`true`) or does not (`false`).
     #[serde(default)]
     pub exists: Option<bool>,
+}
+
+/// Whether a status may be mapped, from or to: an error status.
+fn mappable(status: u16) -> bool {
+    (400..=599).contains(&status)
+}
+
+/// A member that is present, `null` included (serde reads an `Option` member's `null` as absent).
+fn present_value<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(deserializer).map(Some)
 }
 
 /// A JSON Patch (RFC 6902: add, remove, replace, move, copy, test) applied when its conditions
@@ -134,7 +151,48 @@ impl ChannelSettings {
         let settings: Self = serde_path_to_error::deserialize(value)
             .map_err(|e| format!("`settings.{}`: {}", e.path(), e.inner()))?;
         settings.check()?;
+        settings.check_for_writes()?;
         Ok(settings)
+    }
+
+    /// Reads settings stored earlier. Rules that only new writes must follow (added since they
+    /// were stored) do not make them unreadable: a status mapping they no longer allow is left
+    /// out, with a warning, rather than the channel losing its proxy and every other setting.
+    pub fn load(value: &serde_json::Value) -> Result<Self, String> {
+        let mut settings: Self = serde_path_to_error::deserialize(value)
+            .map_err(|e| format!("`settings.{}`: {}", e.path(), e.inner()))?;
+        settings.check()?;
+        let before = settings.status_map.len();
+        settings
+            .status_map
+            .retain(|from, to| mappable(*from) && mappable(*to));
+        if settings.status_map.len() < before {
+            tracing::warn!("a channel's status_map maps statuses other than 400-599; ignored");
+        }
+        Ok(settings)
+    }
+
+    /// What new settings must follow besides [`check`](Self::check).
+    fn check_for_writes(&self) -> Result<(), String> {
+        for (from, to) in &self.status_map {
+            // only failures are mapped: a success is never a failure, and hyper cannot answer
+            // a 1xx as a final status
+            if !mappable(*from) || !mappable(*to) {
+                return Err(
+                    "`settings.status_map` maps error statuses (400-599) to error statuses only"
+                        .into(),
+                );
+            }
+        }
+        for condition in self.body_rules.iter().flat_map(|rule| &rule.when) {
+            if condition.equals.is_none() && condition.exists.is_none() {
+                return Err(format!(
+                    "`settings.body_rules` condition on `{}` needs `equals` or `exists`",
+                    condition.path
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn check(&self) -> Result<(), String> {
@@ -160,16 +218,6 @@ impl ChannelSettings {
             if axum::http::HeaderValue::from_str(value).is_err() {
                 return Err(
                     "`settings.headers` has a value that is not a valid header value".into(),
-                );
-            }
-        }
-        for (from, to) in &self.status_map {
-            // only failures are mapped: a success is never a failure, and hyper cannot answer
-            // a 1xx as a final status
-            if !(400..=599).contains(from) || !(400..=599).contains(to) {
-                return Err(
-                    "`settings.status_map` maps error statuses (400-599) to error statuses only"
-                        .into(),
                 );
             }
         }
@@ -266,13 +314,35 @@ mod tests {
             ),
             (
                 "bad pointer",
-                json!({"body_rules": [{"when": [{"path": "model"}], "patch": []}]}),
+                json!({"body_rules": [{"when": [{"path": "model", "exists": true}], "patch": []}]}),
                 "JSON Pointer",
+            ),
+            (
+                "a condition testing nothing",
+                json!({"body_rules": [{"when": [{"path": "/model"}], "patch": []}]}),
+                "needs `equals` or `exists`",
             ),
         ];
         for (name, value, needle) in cases {
             let err = ChannelSettings::parse(&value).expect_err(name);
             assert!(err.contains(needle), "case {name}: {err}");
         }
+    }
+
+    #[test]
+    fn stored_settings_from_before_a_stricter_rule_still_load() {
+        let stored = json!({
+            "proxy": "socks5h://127.0.0.1:1080",
+            "status_map": {"200": 500, "429": 503},
+            "body_rules": [{"when": [{"path": "/model"}], "patch": []}],
+        });
+        assert!(
+            ChannelSettings::parse(&stored).is_err(),
+            "refused as a new write"
+        );
+        let loaded = ChannelSettings::load(&stored).expect("still readable");
+        assert_eq!(loaded.proxy.as_deref(), Some("socks5h://127.0.0.1:1080"));
+        assert_eq!(loaded.status_map.len(), 1, "only the mapping still allowed");
+        assert_eq!(loaded.status_map.get(&429), Some(&503));
     }
 }
