@@ -227,16 +227,29 @@ fn apply_system_prompt(
             map.insert("system".into(), next);
         }
         Protocol::Gemini => {
+            // Google's REST examples spell it `system_instruction`; both are one field, so the
+            // client's is taken over under the camelCase name (never both in one body).
+            let snake = map.remove("system_instruction");
+            let mut instruction = map.remove("systemInstruction").or(snake);
             let part = json!({ "text": text });
-            let existing = map
-                .get_mut("systemInstruction")
-                .and_then(|s| s.get_mut("parts"))
-                .and_then(Value::as_array_mut);
-            match (mode, existing) {
-                (PromptMode::Prepend, Some(parts)) => parts.insert(0, part),
-                _ => {
-                    map.insert("systemInstruction".into(), json!({ "parts": [part] }));
+            let parts = match (mode, instruction.as_mut()) {
+                (PromptMode::Prepend, Some(Value::Object(existing))) => {
+                    let parts = existing.entry("parts").or_insert_with(|| json!([]));
+                    if parts.is_object() {
+                        // one part given as an object
+                        *parts = json!([parts.take()]);
+                    }
+                    parts
+                        .as_array_mut()
+                        .map(|parts| parts.insert(0, part.clone()))
                 }
+                _ => None,
+            };
+            if parts.is_none() {
+                instruction = Some(json!({ "parts": [part] }));
+            }
+            if let Some(instruction) = instruction {
+                map.insert("systemInstruction".into(), instruction);
             }
         }
         Protocol::Embeddings => {}
@@ -549,5 +562,42 @@ mod tests {
         // and the setting reads back as it was written
         let text = serde_json::to_value(&s).expect("serialise");
         assert_eq!(ChannelSettings::parse(&text).expect("parses"), s);
+    }
+
+    #[test]
+    fn a_gemini_system_instruction_in_either_spelling_is_one_field() {
+        let prepend = settings(json!({"system_prompt": {"mode": "prepend", "text": "S"}}));
+        let set = settings(json!({"system_prompt": {"mode": "set", "text": "S"}}));
+        let snake = br#"{"system_instruction":{"parts":[{"text":"cat"}]},"contents":[]}"#;
+        let value = shaped_json(&shape_body(
+            Protocol::Gemini,
+            snake,
+            &prepend,
+            None,
+            "g",
+            None,
+        ));
+        assert_eq!(value.get("system_instruction"), None, "{value}");
+        assert_eq!(
+            value["systemInstruction"]["parts"],
+            json!([{"text": "S"}, {"text": "cat"}])
+        );
+        let value = shaped_json(&shape_body(Protocol::Gemini, snake, &set, None, "g", None));
+        assert_eq!(value.get("system_instruction"), None, "{value}");
+        assert_eq!(value["systemInstruction"]["parts"], json!([{"text": "S"}]));
+        // `parts` as one object
+        let object = br#"{"systemInstruction":{"parts":{"text":"cat"}},"contents":[]}"#;
+        let value = shaped_json(&shape_body(
+            Protocol::Gemini,
+            object,
+            &prepend,
+            None,
+            "g",
+            None,
+        ));
+        assert_eq!(
+            value["systemInstruction"]["parts"],
+            json!([{"text": "S"}, {"text": "cat"}])
+        );
     }
 }
