@@ -120,10 +120,32 @@ pub async fn start(config: Config) -> Result<AppState, StartError> {
         tracing::info!(migrations = ?report.applied, "applied migrations");
     }
     let sealer = resolve_master_key(&config, &store, &data_dir).await?;
+    seal_plain_channel_secrets(&store, &sealer).await?;
     if let Some(id) = accounts::bootstrap_root(&store, &config).await? {
         tracing::info!(user_id = id, username = %config.root_username, "created the root user");
     }
     Ok(AppState::new(config, store, sealer).await?)
+}
+
+/// Seals the channel settings secrets (proxy passwords, credential headers) that a version
+/// before they were sealed stored in plain text.
+async fn seal_plain_channel_secrets(
+    store: &Store,
+    sealer: &Sealer,
+) -> Result<(), store::StoreError> {
+    let sealer = sealer.clone();
+    let sealed = store
+        .write(move |tx| {
+            store::channels::rewrite_settings(tx, |settings| {
+                relay::shaping::secrets::has_plain_secret(settings)
+                    && relay::shaping::secrets::seal(settings, &sealer).is_ok()
+            })
+        })
+        .await?;
+    if sealed > 0 {
+        tracing::info!(channels = sealed, "sealed the secrets in channel settings");
+    }
+    Ok(())
 }
 
 /// The master key: configured, else the key file, else a new key file when the database holds

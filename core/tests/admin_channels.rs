@@ -521,3 +521,105 @@ async fn admin_routes_need_the_admin_key() {
     let (status, body) = app.get_as(&session, "/api/admin/channels").await;
     assert_error(status, &body, StatusCode::FORBIDDEN, "forbidden");
 }
+
+/// The channel's settings as stored, with their sealed secrets opened; the stored text must not
+/// hold `plain_secrets`.
+async fn stored_settings(app: &TestApp, id: i64, plain_secrets: &[&str]) -> Value {
+    let mut stored = app
+        .state
+        .store
+        .read(move |c| Ok(realms_core::store::channels::get(c, id)?.settings))
+        .await
+        .expect("stored settings");
+    let text = stored.to_string();
+    for secret in plain_secrets {
+        assert!(!text.contains(secret), "{secret} is sealed at rest: {text}");
+    }
+    realms_core::relay::shaping::secrets::open(&mut stored, &app.state.sealer).expect("opens");
+    stored
+}
+
+#[tokio::test]
+async fn settings_secrets_are_masked_in_answers_and_kept_when_the_mask_comes_back() {
+    const PROXY: &str = "http://relay:pr0xy-pass@proxy.example:3128/";
+    const AZURE_KEY: &str = "azure-0123456789abcdef0123";
+    let app = TestApp::new().await;
+    let settings = json!({
+        "proxy": PROXY,
+        "headers": { "api-key": AZURE_KEY, "anthropic-beta": "tools-2024" },
+    });
+    let channel = create(
+        &app,
+        json!({ "type": "openai_compatible", "name": "azure", "settings": settings }),
+    )
+    .await;
+    let id = channel["id"].as_i64().expect("id");
+    let shown = json!({
+        "proxy": "http://relay:****@proxy.example:3128/",
+        "headers": { "api-key": "…0123", "anthropic-beta": "tools-2024" },
+    });
+    assert_eq!(channel["settings"], shown);
+    assert_eq!(
+        channel["settings_secrets"],
+        json!(["/proxy", "/headers/api-key"])
+    );
+    let (_, list) = app.admin("GET", "/api/admin/channels", None).await;
+    let text = list.to_string();
+    assert!(
+        !text.contains("pr0xy-pass") && !text.contains(AZURE_KEY),
+        "{text}"
+    );
+    let secrets = ["pr0xy-pass", AZURE_KEY];
+    assert_eq!(stored_settings(&app, id, &secrets).await, settings);
+
+    // the console saves what it was shown, with one other change: the secrets stay
+    let mut edited = shown.clone();
+    edited["organization"] = json!("org-7");
+    let (status, body) = app
+        .admin(
+            "PATCH",
+            &format!("/api/admin/channels/{id}"),
+            Some(json!({ "settings": edited })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["channel"]["settings"]["organization"], "org-7");
+    let mut kept = settings.clone();
+    kept["organization"] = json!("org-7");
+    assert_eq!(stored_settings(&app, id, &secrets).await, kept);
+
+    // a hint where nothing is stored is refused, not sent upstream as a header value
+    let (status, body) = app
+        .admin(
+            "PATCH",
+            &format!("/api/admin/channels/{id}"),
+            Some(json!({ "settings": { "headers": { "x-api-key": "…0123" } } })),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("masked value")),
+        "{body}"
+    );
+    assert_eq!(stored_settings(&app, id, &secrets).await, kept);
+
+    // new values replace the secrets
+    let replaced = json!({
+        "proxy": "socks5://relay:new-pass@proxy.example:1080",
+        "headers": { "api-key": "a-brand-new-key" },
+    });
+    let (status, body) = app
+        .admin(
+            "PATCH",
+            &format!("/api/admin/channels/{id}"),
+            Some(json!({ "settings": replaced })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        stored_settings(&app, id, &["new-pass", "a-brand-new-key"]).await,
+        replaced
+    );
+}

@@ -168,3 +168,63 @@ async fn a_configured_key_is_used_instead_of_a_file() {
         .expect("start refuses without the key");
     assert!(err.to_string().contains("master key"), "{err}");
 }
+
+#[tokio::test]
+async fn channel_settings_secrets_stored_in_plain_text_are_sealed_at_start() {
+    const PROXY: &str = "http://relay:legacy-pass@proxy.example:3128/";
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = data_dir(&tmp);
+    let id = {
+        let app = TestApp::start(config_for(&dir)).await;
+        let resp = app
+            .send(Req::post("/api/admin/channels").admin_key().json(json!({
+                "type": "openai_compatible", "name": "legacy",
+            })))
+            .await;
+        resp.assert_status(StatusCode::CREATED);
+        let id = resp.json()["channel"]["id"].as_i64().expect("id");
+        // as a version before sealing stored them
+        let legacy = json!({ "proxy": PROXY, "headers": { "x-api-key": "legacy-key-0123456789" } });
+        app.state
+            .store
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE channels SET settings = ?2 WHERE id = ?1",
+                    rusqlite::params![id, legacy.to_string()],
+                )?;
+                Ok(())
+            })
+            .await
+            .expect("write plain settings");
+        id
+    };
+
+    let app = TestApp::start(config_for(&dir)).await;
+    let stored: String = app
+        .state
+        .store
+        .read(move |c| {
+            Ok(
+                c.query_row("SELECT settings FROM channels WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .await
+        .expect("stored settings");
+    assert!(
+        !stored.contains("legacy-pass") && !stored.contains("legacy-key"),
+        "{stored}"
+    );
+    let resp = app
+        .send(Req::get(&format!("/api/admin/channels/{id}")).admin_key())
+        .await;
+    resp.assert_status(StatusCode::OK);
+    assert_eq!(
+        resp.json()["channel"]["settings"],
+        json!({
+            "proxy": "http://relay:****@proxy.example:3128/",
+            "headers": { "x-api-key": "…6789" },
+        })
+    );
+}

@@ -254,6 +254,33 @@ pub fn update(c: &Conn, id: i64, patch: &ChannelPatch) -> Result<Channel, StoreE
     get(c, id)
 }
 
+/// Rewrites every channel's settings that `rewrite` changes (it returns whether it did); the
+/// number of channels rewritten. `updated_at` is left alone: nothing an admin set changed.
+pub fn rewrite_settings(
+    c: &Conn,
+    mut rewrite: impl FnMut(&mut serde_json::Value) -> bool,
+) -> Result<usize, StoreError> {
+    let rows: Vec<(i64, String)> = {
+        let mut stmt = c.prepare("SELECT id, settings FROM channels ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let mut rewritten = 0;
+    for (id, text) in rows {
+        let Ok(mut settings) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        if rewrite(&mut settings) {
+            c.execute(
+                "UPDATE channels SET settings = ?2 WHERE id = ?1",
+                params![id, settings.to_string()],
+            )?;
+            rewritten += 1;
+        }
+    }
+    Ok(rewritten)
+}
+
 /// Deletes a channel with its credentials, bindings and memberships.
 pub fn delete(c: &Conn, id: i64) -> Result<(), StoreError> {
     if c.execute("DELETE FROM channels WHERE id = ?1", [id])? == 0 {

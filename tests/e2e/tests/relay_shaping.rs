@@ -207,7 +207,11 @@ async fn channel_settings_shape_requests_end_to_end() {
     // Header overrides: set and remove, never the credential.
     set(
         setup.openai,
-        json!({"headers": {"x-extra": "on", "user-agent": null, "authorization": null}}),
+        json!({"headers": {
+            "x-extra": "on", "user-agent": null, "authorization": null,
+            // a credential header: sealed at rest, opened for the routing table
+            "api-key": "tenant-key-0123456789abcdef",
+        }}),
     )
     .await;
     let response = setup
@@ -220,6 +224,7 @@ async fn channel_settings_shape_requests_end_to_end() {
     assert_eq!(response.status(), 200);
     let got = fake.requests_to("/v1/responses").pop().expect("forwarded");
     assert_eq!(got.header("x-extra"), Some("on"));
+    assert_eq!(got.header("api-key"), Some("tenant-key-0123456789abcdef"));
     assert_eq!(got.header("user-agent"), None);
     assert_eq!(got.header("authorization"), Some("Bearer k-openai"));
     assert_eq!(

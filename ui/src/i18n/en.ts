@@ -361,6 +361,7 @@ export const en = {
   "channels.settingsLead": "Shaping and overrides the relay applies to requests on this channel. The switches below edit the same JSON.",
   "channels.capabilities": "Client APIs served",
   "channels.capabilitiesHint": "Turn an API off when the upstream does not support it.",
+  "channels.settingsSecrets": "Secrets are shown masked ({paths}). Leave a masked value as it is to keep the stored secret, or replace it with a new one.",
   "channels.proxy": "Proxy",
   "channels.proxyHint": "http://, https://, socks5:// or socks5h:// proxy for this channel's upstream connections.",
   "channels.reasoningSuffixes": "Reasoning suffixes",

@@ -363,6 +363,7 @@ export const zh: Record<keyof typeof en, string> = {
   "channels.settingsLead": "转发模块对此渠道请求所做的调整与覆盖。下方开关编辑的是同一份 JSON。",
   "channels.capabilities": "支持的客户端接口",
   "channels.capabilitiesHint": "上游不支持某个接口时将其关闭。",
+  "channels.settingsSecrets": "密钥以掩码显示（{paths}）。保留掩码值即沿用已保存的密钥，或填入新值替换。",
   "channels.proxy": "代理",
   "channels.proxyHint": "此渠道连接上游时使用的 http://、https://、socks5:// 或 socks5h:// 代理。",
   "channels.reasoningSuffixes": "推理强度后缀",

@@ -155,6 +155,8 @@ export interface Channel {
   weight: number;
   promoted: boolean;
   settings: Record<string, unknown>;
+  /** JSON Pointers of the secrets `settings` shows masked (kept when saved unchanged). */
+  settings_secrets?: string[];
   groups: { id: number; name: string }[];
   credentials: Credential[];
   models: Binding[];

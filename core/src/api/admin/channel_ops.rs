@@ -16,7 +16,7 @@ use crate::api::extract::{Admin, ApiJson, IdPath};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::relay::routing::health::Target;
 use crate::relay::routing::table::ChannelKind;
-use crate::relay::shaping::ChannelSettings;
+use crate::relay::shaping::{ChannelSettings, secrets};
 use crate::relay::upstream::{auth, guard, url};
 use crate::state::AppState;
 use crate::store::channels::{self, Channel};
@@ -203,7 +203,9 @@ async fn test(
         .sealer
         .open_str(&sealed.sealed)
         .map_err(ApiError::internal)?;
-    let settings = ChannelSettings::load(&subject.channel.settings).map_err(ApiError::invalid)?;
+    let mut stored = subject.channel.settings.clone();
+    secrets::open(&mut stored, &state.sealer).map_err(ApiError::internal)?;
+    let settings = ChannelSettings::load(&stored).map_err(ApiError::invalid)?;
 
     let target = url::join(&subject.channel.base_url, &path, None);
     let Ok(target) = target.parse::<reqwest::Url>() else {

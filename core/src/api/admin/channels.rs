@@ -16,7 +16,9 @@ use super::input::{
 };
 use crate::accounts::keys;
 use crate::api::extract::{Admin, ApiJson, ApiQuery, IdPath, Pagination, check_name};
+use crate::crypto::{CryptoError, Sealer};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::relay::shaping::secrets;
 use crate::state::AppState;
 use crate::store::channel_groups::{self, DEFAULT_GROUP_ID, GroupRef};
 use crate::store::channels::{self, Channel, ChannelKind, ChannelPatch, NewChannel, Status};
@@ -66,8 +68,15 @@ fn load_view(c: &Conn, channel: Channel) -> Result<ChannelView, StoreError> {
     })
 }
 
-fn channel_json(view: &ChannelView) -> Value {
+fn channel_json(view: &ChannelView, sealer: &Sealer) -> Value {
     let ch = &view.channel;
+    // secrets are write-only: shown masked, kept when the mask comes back (`update`); a
+    // sealed one that does not open (never with the key the start checked) shows sealed
+    let mut plain = ch.settings.clone();
+    if secrets::open(&mut plain, sealer).is_err() {
+        plain = ch.settings.clone();
+    }
+    let (settings, secret_paths) = secrets::masked(&plain);
     json!({
         "id": ch.id,
         "type": ch.kind,
@@ -77,13 +86,19 @@ fn channel_json(view: &ChannelView) -> Value {
         "priority": ch.priority,
         "weight": ch.weight,
         "promoted": ch.promoted,
-        "settings": ch.settings,
+        "settings": settings,
+        "settings_secrets": secret_paths,
         "groups": view.groups,
         "credentials": view.credentials.iter().map(credential_json).collect::<Vec<_>>(),
         "models": view.bindings,
         "created_at": ch.created_at,
         "updated_at": ch.updated_at,
     })
+}
+
+/// A channel's stored secrets that do not open or seal: the store's own failure.
+fn sealed_settings_error(err: CryptoError) -> StoreError {
+    StoreError::Internal(format!("channel settings secrets: {err}"))
 }
 
 /// A channel group named in a request: by id (a number) or by name (a string).
@@ -166,7 +181,7 @@ async fn list(
             items: views,
             next_cursor,
         },
-        channel_json,
+        |view| channel_json(view, &state.sealer),
     )))
 }
 
@@ -233,7 +248,8 @@ async fn create(
         Some(url) => check_base_url(url)?,
         None => body.kind.default_base_url().to_owned(),
     };
-    let settings = check_settings(body.settings.unwrap_or_else(|| json!({})))?;
+    let mut settings = check_settings(body.settings.unwrap_or_else(|| json!({})))?;
+    secrets::seal(&mut settings, &state.sealer).map_err(ApiError::internal)?;
     let sealed = seal_keys(&state, body.kind, &body.api_keys)?;
     let groups = body
         .groups
@@ -292,7 +308,7 @@ async fn create(
     catalog_changed(&state).await;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "channel": channel_json(&view) })),
+        Json(json!({ "channel": channel_json(&view, &state.sealer) })),
     ))
 }
 
@@ -306,7 +322,9 @@ async fn show(
         .read(move |c| load_view(c, channels::get(c, id)?))
         .await
         .map_err(or_not_found("channel"))?;
-    Ok(Json(json!({ "channel": channel_json(&view) })))
+    Ok(Json(
+        json!({ "channel": channel_json(&view, &state.sealer) }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -347,8 +365,11 @@ async fn update(
         priority: body.priority.map(i64::from),
         weight: body.weight.map(i64::from),
         promoted: body.promoted,
-        settings: body.settings.map(check_settings).transpose()?,
+        // checked once the stored secrets are back in place of their masks
+        settings: None,
     };
+    let settings = body.settings;
+    let sealer = state.sealer.clone();
     let (kind, groups) = (body.kind, body.groups);
     let actor = admin.actor();
     let view = state
@@ -370,6 +391,18 @@ async fn update(
                 Some(Ok(ids)) => Some(ids),
                 None => None,
             };
+            let mut patch = patch;
+            if let Some(mut settings) = settings {
+                let mut stored = current.settings.clone();
+                secrets::open(&mut stored, &sealer).map_err(sealed_settings_error)?;
+                secrets::keep_masked(&mut settings, &stored);
+                let mut settings = match check_settings(settings) {
+                    Ok(settings) => settings,
+                    Err(err) => return Ok(Err(err)),
+                };
+                secrets::seal(&mut settings, &sealer).map_err(sealed_settings_error)?;
+                patch.settings = Some(settings);
+            }
             let channel = channels::update(tx, id, &patch)?;
             if let Some(ids) = &group_ids {
                 channel_groups::set_channel_groups(tx, id, ids)?;
@@ -389,7 +422,9 @@ async fn update(
         .await
         .map_err(or_not_found("channel"))??;
     catalog_changed(&state).await;
-    Ok(Json(json!({ "channel": channel_json(&view) })))
+    Ok(Json(
+        json!({ "channel": channel_json(&view, &state.sealer) }),
+    ))
 }
 
 async fn delete(

@@ -8,7 +8,7 @@ use crate::config::Secret;
 use crate::crypto::Sealer;
 use crate::fast_hash::FastMap;
 use crate::relay::protocol::Protocol;
-use crate::relay::shaping::ChannelSettings;
+use crate::relay::shaping::{ChannelSettings, secrets};
 use crate::relay::upstream::origin::Origin;
 use crate::store::routing::RoutingRows;
 use crate::usage::Prices;
@@ -59,7 +59,10 @@ pub fn build(rows: RoutingRows, sealer: &Sealer) -> RoutingTable {
         };
         let settings = serde_json::from_str(&row.settings)
             .map_err(|e| e.to_string())
-            .and_then(|value| ChannelSettings::load(&value))
+            .and_then(|mut value| {
+                secrets::open(&mut value, sealer).map_err(|e| e.to_string())?;
+                ChannelSettings::load(&value)
+            })
             .unwrap_or_else(|problem| {
                 tracing::error!(channel_id = row.id, %problem, "channel settings are invalid; using defaults");
                 ChannelSettings::default()

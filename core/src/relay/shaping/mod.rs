@@ -4,6 +4,7 @@
 //! A channel with no shaping forwards the client's bytes untouched.
 
 mod body;
+pub mod secrets;
 pub mod settings;
 
 pub use body::{Shaped, UsageAsked, rename_gemini_body_models, shape_body};

@@ -214,7 +214,14 @@ impl ChannelSettings {
                 ));
             }
         }
-        for value in self.headers.values().flatten() {
+        for (name, value) in &self.headers {
+            let Some(value) = value else { continue };
+            if value.starts_with(super::secrets::HEADER_HINT_PREFIX) {
+                return Err(format!(
+                    "`settings.headers.{name}` is a masked value with no stored secret behind it; \
+                     write the value itself"
+                ));
+            }
             if axum::http::HeaderValue::from_str(value).is_err() {
                 return Err(
                     "`settings.headers` has a value that is not a valid header value".into(),

@@ -210,6 +210,11 @@ function GeneralForm({ channel, tab, onCreated, onClose }: { channel: Channel | 
       ) : (
         <>
           <p className="muted small">{t("channels.settingsLead")}</p>
+          {channel?.settings_secrets?.length ? (
+            <Callout>
+              <span data-testid="settings-secrets">{t("channels.settingsSecrets", { paths: channel.settings_secrets.join(", ") })}</span>
+            </Callout>
+          ) : null}
           <div className="card">
             <div className="setting">
               <div className="setting-text">

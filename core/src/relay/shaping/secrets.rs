@@ -1,0 +1,359 @@
+//! The secrets inside a channel's `settings`: its proxy URL when it holds a password, and the
+//! values of header overrides that carry credentials. They are sealed under the master key in
+//! the stored settings (as upstream API keys are), shown masked in answers (secrets are
+//! write-only), and a save that sends a masked value back unchanged keeps the stored secret, so
+//! the console can edit the other settings without knowing it.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::Value;
+
+use crate::crypto::{CryptoError, Sealer};
+
+/// How a sealed secret starts in stored settings; base64 of the sealed bytes follows.
+const SEALED_PREFIX: &str = "sealed:v1:";
+
+/// What a proxy URL's password reads as in answers.
+pub const PROXY_PASSWORD_MASK: &str = "****";
+
+/// How a masked header value starts: `…` is not allowed in a header value, so a hint that comes
+/// back without a stored secret behind it is refused rather than sent upstream as a value.
+pub const HEADER_HINT_PREFIX: char = '…';
+
+/// Shortest header value whose hint shows its last characters.
+const MIN_CHARS_FOR_TAIL: usize = 16;
+/// How many of its last characters a long header value's hint shows.
+const TAIL_CHARS: usize = 4;
+
+/// Header names whose values are credentials: the standard ones, and any name with one of
+/// `CREDENTIAL_WORDS` in it (`x-api-key`, `x-goog-api-key`, `api-key`, `x-auth-token`…).
+const CREDENTIAL_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie"];
+const CREDENTIAL_WORDS: &[&str] = &[
+    "key",
+    "token",
+    "secret",
+    "auth",
+    "password",
+    "session",
+    "signature",
+    "credential",
+];
+
+/// Whether the value of header `name` is a credential, masked in answers.
+pub fn is_secret_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    CREDENTIAL_HEADERS.contains(&name.as_str())
+        || CREDENTIAL_WORDS.iter().any(|word| name.contains(word))
+}
+
+/// The hint shown for a secret header value: its last few characters when it is long enough
+/// for them to give nothing away.
+pub fn header_hint(value: &str) -> String {
+    let count = value.chars().count();
+    let tail: String = if count >= MIN_CHARS_FOR_TAIL {
+        value.chars().skip(count - TAIL_CHARS).collect()
+    } else {
+        String::new()
+    };
+    format!("{HEADER_HINT_PREFIX}{tail}")
+}
+
+/// `settings` as answers show them, and the JSON Pointers of what was masked.
+pub fn masked(settings: &Value) -> (Value, Vec<String>) {
+    let mut shown = settings.clone();
+    let mut paths = Vec::new();
+    if let Some(proxy) = shown.get_mut("proxy")
+        && let Some(url) = proxy.as_str().and_then(|p| url::Url::parse(p).ok())
+        && url.password().is_some()
+    {
+        let mut url = url;
+        // an http(s)/socks URL with a host always takes a password
+        let _ = url.set_password(Some(PROXY_PASSWORD_MASK));
+        *proxy = Value::String(url.into());
+        paths.push("/proxy".to_owned());
+    }
+    if let Some(headers) = shown.get_mut("headers").and_then(Value::as_object_mut) {
+        for (name, value) in headers.iter_mut() {
+            if let Some(text) = value.as_str()
+                && is_secret_header(name)
+            {
+                *value = Value::String(header_hint(text));
+                paths.push(format!("/headers/{}", pointer_token(name)));
+            }
+        }
+    }
+    (shown, paths)
+}
+
+/// Puts the stored secrets back where `incoming` (settings sent to be saved) still holds the
+/// masked form [`masked`] showed for them.
+pub fn keep_masked(incoming: &mut Value, stored: &Value) {
+    if let Some(proxy) = incoming.get_mut("proxy")
+        && let Some(kept) = proxy
+            .as_str()
+            .and_then(|p| proxy_with_stored_password(p, stored))
+    {
+        *proxy = Value::String(kept);
+    }
+    let stored_headers = stored.get("headers").and_then(Value::as_object);
+    if let (Some(headers), Some(stored_headers)) = (
+        incoming.get_mut("headers").and_then(Value::as_object_mut),
+        stored_headers,
+    ) {
+        for (name, value) in headers.iter_mut() {
+            let Some(hint) = value.as_str() else { continue };
+            if !is_secret_header(name) {
+                continue;
+            }
+            let secret = stored_headers
+                .iter()
+                .find(|(stored_name, _)| stored_name.eq_ignore_ascii_case(name))
+                .and_then(|(_, stored_value)| stored_value.as_str());
+            if let Some(secret) = secret
+                && header_hint(secret) == hint
+            {
+                *value = Value::String(secret.to_owned());
+            }
+        }
+    }
+}
+
+/// `incoming` with the stored proxy's password in place of the mask, when it has the mask and
+/// the stored proxy has a password.
+fn proxy_with_stored_password(incoming: &str, stored: &Value) -> Option<String> {
+    let mut url = url::Url::parse(incoming).ok()?;
+    if url.password() != Some(PROXY_PASSWORD_MASK) {
+        return None;
+    }
+    let stored = url::Url::parse(stored.get("proxy")?.as_str()?).ok()?;
+    // `password()` is percent-encoded as written, and `set_password` leaves `%` escapes as
+    // they are: the stored bytes go over unchanged
+    url.set_password(stored.password()).ok()?;
+    Some(url.into())
+}
+
+/// Seals the secrets of `settings` before they are stored; sealed ones stay as they are.
+pub fn seal(settings: &mut Value, sealer: &Sealer) -> Result<(), CryptoError> {
+    for_each_secret(settings, |value| {
+        let Some(text) = value.as_str() else {
+            return Ok(());
+        };
+        if !text.starts_with(SEALED_PREFIX) {
+            let sealed = sealer.seal_str(text)?;
+            *value = Value::String(format!("{SEALED_PREFIX}{}", STANDARD.encode(sealed)));
+        }
+        Ok(())
+    })
+}
+
+/// Opens the sealed secrets of stored `settings`. A value stored before secrets were sealed is
+/// plain and stays as it is.
+pub fn open(settings: &mut Value, sealer: &Sealer) -> Result<(), CryptoError> {
+    for_each_secret(settings, |value| {
+        let Some(sealed) = value.as_str().and_then(|t| t.strip_prefix(SEALED_PREFIX)) else {
+            return Ok(());
+        };
+        let bytes = STANDARD.decode(sealed).map_err(|_| CryptoError::Open)?;
+        *value = Value::String(sealer.open_str(&bytes)?);
+        Ok(())
+    })
+}
+
+/// Whether stored `settings` hold a secret in plain text (stored before secrets were sealed).
+pub fn has_plain_secret(settings: &Value) -> bool {
+    let mut plain = false;
+    let mut copy = settings.clone();
+    let _ = for_each_secret(&mut copy, |value| {
+        plain |= value
+            .as_str()
+            .is_some_and(|t| !t.starts_with(SEALED_PREFIX));
+        Ok::<(), CryptoError>(())
+    });
+    plain
+}
+
+/// Calls `f` on each secret value of `settings`: the proxy (when it holds a password, or is
+/// sealed) and each credential header's value.
+fn for_each_secret<E>(
+    settings: &mut Value,
+    mut f: impl FnMut(&mut Value) -> Result<(), E>,
+) -> Result<(), E> {
+    if let Some(proxy) = settings.get_mut("proxy")
+        && proxy.as_str().is_some_and(|p| {
+            p.starts_with(SEALED_PREFIX)
+                || url::Url::parse(p).is_ok_and(|url| url.password().is_some())
+        })
+    {
+        f(proxy)?;
+    }
+    if let Some(headers) = settings.get_mut("headers").and_then(Value::as_object_mut) {
+        for (name, value) in headers.iter_mut() {
+            if value.is_string() && is_secret_header(name) {
+                f(value)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A member name as one JSON Pointer token (RFC 6901).
+fn pointer_token(name: &str) -> String {
+    name.replace('~', "~0").replace('/', "~1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn secrets_are_sealed_for_storage_and_open_to_the_same_settings() {
+        let sealer = Sealer::random().expect("key");
+        let plain = json!({
+            "proxy": "http://me:s3cret@proxy.example:3128/",
+            "headers": { "x-api-key": "azure-key-0123456789abcdef", "anthropic-beta": "b" },
+            "organization": "org-1",
+        });
+        assert!(has_plain_secret(&plain));
+        let mut stored = plain.clone();
+        seal(&mut stored, &sealer).expect("seal");
+        let text = stored.to_string();
+        assert!(
+            !text.contains("s3cret") && !text.contains("azure-key"),
+            "{text}"
+        );
+        assert_eq!(stored["headers"]["anthropic-beta"], "b");
+        assert_eq!(stored["organization"], "org-1");
+        assert!(!has_plain_secret(&stored));
+        // sealing twice changes nothing
+        let mut again = stored.clone();
+        seal(&mut again, &sealer).expect("seal");
+        assert_eq!(again, stored);
+        let mut opened = stored.clone();
+        open(&mut opened, &sealer).expect("open");
+        assert_eq!(opened, plain);
+        // another key cannot open them
+        let other = Sealer::random().expect("key");
+        assert!(open(&mut stored.clone(), &other).is_err());
+        // settings stored before sealing open as they are
+        let mut legacy = plain.clone();
+        open(&mut legacy, &sealer).expect("open");
+        assert_eq!(legacy, plain);
+    }
+
+    #[test]
+    fn a_proxy_without_password_is_not_sealed() {
+        let sealer = Sealer::random().expect("key");
+        let mut settings = json!({ "proxy": "socks5h://127.0.0.1:1080" });
+        seal(&mut settings, &sealer).expect("seal");
+        assert_eq!(settings["proxy"], "socks5h://127.0.0.1:1080");
+        assert!(!has_plain_secret(&settings));
+    }
+
+    #[test]
+    fn credential_headers_are_recognised_by_name() {
+        for name in [
+            "Authorization",
+            "x-api-key",
+            "X-Goog-Api-Key",
+            "api-key",
+            "x-auth-token",
+            "Cookie",
+        ] {
+            assert!(is_secret_header(name), "{name}");
+        }
+        for name in [
+            "anthropic-beta",
+            "OpenAI-Organization",
+            "x-title",
+            "user-agent",
+        ] {
+            assert!(!is_secret_header(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn answers_mask_the_proxy_password_and_credential_headers_only() {
+        let stored = json!({
+            "proxy": "http://me:s3cret@proxy.example:3128",
+            "headers": {
+                "x-api-key": "azure-key-0123456789abcdef",
+                "authorization": "short",
+                "anthropic-beta": "prompt-caching-2024-07-31",
+                "x-remove-me": null,
+            },
+            "organization": "org-1",
+        });
+        let (shown, paths) = masked(&stored);
+        assert_eq!(shown["proxy"], "http://me:****@proxy.example:3128/");
+        assert_eq!(shown["headers"]["x-api-key"], "…cdef");
+        assert_eq!(shown["headers"]["authorization"], "…");
+        assert_eq!(
+            shown["headers"]["anthropic-beta"],
+            "prompt-caching-2024-07-31"
+        );
+        assert_eq!(shown["headers"]["x-remove-me"], Value::Null);
+        assert_eq!(shown["organization"], "org-1");
+        assert_eq!(
+            paths,
+            ["/proxy", "/headers/x-api-key", "/headers/authorization"]
+        );
+        let text = shown.to_string();
+        assert!(!text.contains("s3cret") && !text.contains("azure-key") && !text.contains("short"));
+    }
+
+    #[test]
+    fn a_proxy_without_password_is_shown_as_is() {
+        let stored = json!({ "proxy": "socks5://proxy.example:1080" });
+        let (shown, paths) = masked(&stored);
+        assert_eq!(shown, stored);
+        assert!(paths.is_empty());
+    }
+
+    #[test]
+    fn masked_values_sent_back_keep_the_stored_secrets() {
+        let stored = json!({
+            "proxy": "http://me:p%40s%25s@proxy.example:3128",
+            "headers": { "X-Api-Key": "azure-key-0123456789abcdef", "cookie": "a=b" },
+        });
+        let (mut incoming, _) = masked(&stored);
+        incoming["organization"] = json!("org-2");
+        keep_masked(&mut incoming, &stored);
+        assert_eq!(incoming["proxy"], "http://me:p%40s%25s@proxy.example:3128/");
+        assert_eq!(
+            incoming["headers"]["X-Api-Key"],
+            "azure-key-0123456789abcdef"
+        );
+        assert_eq!(incoming["headers"]["cookie"], "a=b");
+        assert_eq!(incoming["organization"], "org-2");
+    }
+
+    #[test]
+    fn new_values_replace_the_stored_secrets() {
+        let stored = json!({
+            "proxy": "http://me:old@proxy.example:3128",
+            "headers": { "x-api-key": "azure-key-0123456789abcdef" },
+        });
+        let mut incoming = json!({
+            "proxy": "http://me:new@other.example:8080",
+            "headers": { "x-api-key": "a-new-key" },
+        });
+        keep_masked(&mut incoming, &stored);
+        assert_eq!(incoming["proxy"], "http://me:new@other.example:8080");
+        assert_eq!(incoming["headers"]["x-api-key"], "a-new-key");
+        // the mask with a new host keeps the password for the new host
+        let mut moved = json!({ "proxy": "http://me:****@other.example:8080" });
+        keep_masked(&mut moved, &stored);
+        assert_eq!(moved["proxy"], "http://me:old@other.example:8080/");
+    }
+
+    #[test]
+    fn a_hint_with_nothing_stored_behind_it_stays_a_hint() {
+        let stored = json!({ "headers": { "x-api-key": "azure-key-0123456789abcdef" } });
+        // a different header, or a hint that is not this value's
+        let mut incoming = json!({ "headers": { "api-key": "…cdef", "x-api-key": "…zzzz" } });
+        keep_masked(&mut incoming, &stored);
+        assert_eq!(incoming["headers"]["api-key"], "…cdef");
+        assert_eq!(incoming["headers"]["x-api-key"], "…zzzz");
+    }
+}
