@@ -29,6 +29,12 @@ pub struct RoutingConfig {
     pub keepalive_secs: u64,
     /// Largest non-streamed upstream answer read into memory, in bytes.
     pub max_response_bytes: usize,
+    /// How long a stream that has sent only its preamble (Responses' `response.created`,
+    /// Anthropic's `message_start`) is held back before the relay commits to it anyway, in
+    /// milliseconds: an error in that time (Anthropic's `overloaded_error` right after
+    /// `message_start`) still fails over, at the cost of the client seeing the preamble that
+    /// much later when the upstream pauses after it. 0 (the default) commits at the first event.
+    pub preamble_hold_ms: u64,
 }
 
 impl Default for RoutingConfig {
@@ -44,6 +50,7 @@ impl Default for RoutingConfig {
             sticky_max_entries: 100_000,
             keepalive_secs: 15,
             max_response_bytes: 64 * 1024 * 1024,
+            preamble_hold_ms: 0,
         }
     }
 }

@@ -405,7 +405,8 @@ fn remember_response(state: &AppState, draft: &Draft, id: Option<&str>) {
     state.relay.usage.note_owner(id, owner);
 }
 
-/// Reads until the first event (SSE event or array element); an error there (or no event at
+/// Reads until the first event (SSE event or array element) that is more than a preamble, or
+/// until `routing.preamble_hold_ms` after the preamble; an error before then (or no event at
 /// all) is a failure the pipeline may fail over from. Then commits: the client gets the
 /// upstream's status and headers and a body that forwards everything as it arrives.
 async fn peek_and_stream(
@@ -422,15 +423,25 @@ async fn peek_and_stream(
     let mut upstream = response.body;
     let mut peeked = Gathered::default();
     let mut completed = false;
+    // Set once the preamble arrived: past it, the stream is committed as it is.
+    let mut hold_until: Option<tokio::time::Instant> = None;
     loop {
-        let chunk = next_required_read(
-            state,
-            &mut upstream,
-            deadline,
-            "the upstream sent no event in time",
-            "the upstream closed the stream before its first event",
-        )
-        .await?;
+        let limit = hold_until.map_or(deadline, |hold| hold.min(deadline));
+        let chunk =
+            match next_read(&mut upstream, limit, "the upstream sent no event in time").await {
+                Ok(Some(chunk)) => chunk,
+                Err(RelayError::UpstreamTimeout(_)) if limit < deadline => break,
+                Err(error) => return Err(transport(state, error)),
+                Ok(None) => {
+                    return Err(transport(
+                        state,
+                        RelayError::UpstreamFailed {
+                            status: 502,
+                            summary: "the upstream closed the stream before its first event".into(),
+                        },
+                    ));
+                }
+            };
         let outcome = observer.feed(&chunk);
         peeked.push(chunk);
         completed |= outcome.completed;
@@ -440,8 +451,12 @@ async fn peek_and_stream(
         if outcome.error && !outcome.first_content {
             return Err(first_event_error(state, observer));
         }
-        if outcome.first_event {
+        let hold = state.config.routing.preamble_hold_ms;
+        if outcome.committable || (outcome.first_event && hold == 0) {
             break;
+        }
+        if outcome.first_event {
+            hold_until = Some(tokio::time::Instant::now() + Duration::from_millis(hold));
         }
     }
     draft.status_code = status.as_u16();

@@ -10,7 +10,8 @@ use e2e::relay::{
     same_decimal,
 };
 use fake_upstream::{
-    DEFAULT_USAGE, FakeUpstream, Match, Script, SseScript, anthropic, gemini, openai, responses_sse,
+    DEFAULT_USAGE, FakeUpstream, Match, Script, SseScript, anthropic, gemini, named_event, openai,
+    responses_sse,
 };
 use serde_json::json;
 
@@ -558,6 +559,103 @@ async fn a_cut_after_the_first_event_ends_in_band_in_the_clients_protocol_withou
         assert_eq!(event["error_class"], "upstream_failed", "case {name}");
         fake.clear_requests();
     }
+}
+
+#[tokio::test]
+async fn with_a_preamble_hold_an_error_right_after_the_preamble_still_fails_over() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start_tuned(|c| c.routing.preamble_hold_ms = 3_000).await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    let mut backups = Vec::new();
+    for (kind, model) in [("anthropic", CLAUDE), ("openai_compatible", GPT)] {
+        let body = json!({"type": kind, "name": format!("{kind} backup"), "base_url": fake.url(),
+                          "api_keys": ["backup-key"], "priority": -1});
+        backups.push(setup.admin.channel(body, &[(model, None)]).await);
+    }
+    // Anthropic's overloaded error a moment after `message_start`; a Responses error a moment
+    // after `response.created` and `response.in_progress` (in a read of their own).
+    let message_start = anthropic::messages_sse(CLAUDE, "x", DEFAULT_USAGE)[0].clone();
+    let created: Vec<String> = responses_sse(GPT, "x", DEFAULT_USAGE)[..2].to_vec();
+    let server_error = named_event(
+        "error",
+        &json!({"type": "error", "code": "server_error", "message": "The server is overloaded"}),
+    );
+    let cases = [
+        (
+            "messages",
+            "/v1/messages",
+            json!({"model": CLAUDE, "stream": true, "messages": []}),
+            Script::new(
+                SseScript::new(vec![
+                    message_start,
+                    anthropic::error_event("overloaded_error", "Overloaded"),
+                ])
+                .stall_after(1, Duration::from_millis(300)),
+            )
+            .when(Match::any().header("x-api-key", ANTHROPIC_KEY)),
+            "event: message_stop\n",
+        ),
+        (
+            "responses",
+            "/v1/responses",
+            json!({"model": GPT, "stream": true}),
+            Script::new(
+                SseScript::new([created, vec![server_error]].concat())
+                    .stall_after(2, Duration::from_millis(300)),
+            )
+            .when(Match::any().header("authorization", bearer(OPENAI_KEY))),
+            "event: response.completed\n",
+        ),
+    ];
+    for ((name, path, body, script, end), backup) in cases.into_iter().zip(backups) {
+        fake.clear_requests();
+        fake.push(script);
+        let (status, id, answer) = read(setup.post(path, &body).await).await;
+        let text = String::from_utf8(answer).expect("utf-8");
+        assert_eq!(status, 200, "case {name}");
+        assert!(text.contains(end), "case {name}: a whole answer: {text}");
+        assert!(
+            !text.to_lowercase().contains("overloaded"),
+            "case {name}: the failed attempt left no trace: {text}"
+        );
+        assert_eq!(
+            fake.requests().len(),
+            2,
+            "case {name}: primary, then backup"
+        );
+        let event = setup.admin.usage_event(&id).await;
+        assert_eq!(event["channel_id"], backup, "case {name}");
+        assert_eq!(event["partial"], false, "case {name}");
+    }
+    assert_eq!(fake.pending_scripts(), 0);
+}
+
+#[tokio::test]
+async fn a_preamble_followed_by_silence_is_committed_once_the_hold_ends() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start_tuned(|c| c.routing.preamble_hold_ms = 300).await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    // `message_start`, then two seconds before the first content
+    let events = anthropic::messages_sse(CLAUDE, "a b", DEFAULT_USAGE);
+    fake.push(Script::new(
+        SseScript::new(events.clone()).stall_after(1, Duration::from_secs(2)),
+    ));
+    let started = std::time::Instant::now();
+    let response = setup
+        .post(
+            "/v1/messages",
+            &json!({"model": CLAUDE, "stream": true, "messages": []}),
+        )
+        .await;
+    let committed_after = started.elapsed();
+    assert!(
+        committed_after < Duration::from_millis(1500),
+        "the client had its answer's head after {committed_after:?}, not after the pause"
+    );
+    let (status, _, answer) = read(response).await;
+    assert_eq!(status, 200);
+    assert_eq!(String::from_utf8(answer).expect("utf-8"), events.concat());
+    assert_eq!(fake.requests().len(), 1);
 }
 
 #[tokio::test]

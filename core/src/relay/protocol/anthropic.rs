@@ -86,8 +86,15 @@ pub(crate) fn on_event(progress: &mut Progress, event: &SseEvent) -> Effect {
                 observed.note_model(message.model);
                 merge_usage(&mut observed.raw_usage, message.usage);
             }
-            Effect::default()
+            Effect {
+                preamble: true,
+                ..Effect::default()
+            }
         }
+        b"ping" => Effect {
+            preamble: true,
+            ..Effect::default()
+        },
         b"message_delta" => {
             if let Ok(delta) = serde_json::from_slice::<MessageDelta<'_>>(event.data) {
                 merge_usage(&mut observed.raw_usage, delta.usage);

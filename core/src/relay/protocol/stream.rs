@@ -20,9 +20,13 @@ use super::{Observed, Protocol, anthropic, openai};
 /// What one [`StreamObserver::feed`] call saw.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FeedOutcome {
-    /// This chunk completed the stream's first SSE event of any kind (comments do not count):
-    /// the moment the relay may commit to this upstream (`peek_first`).
+    /// This chunk completed the stream's first SSE event of any kind (comments do not count).
     pub first_event: bool,
+    /// This chunk completed the stream's first event that is more than a preamble (Responses'
+    /// `response.created`/`response.in_progress`/`response.queued`, Anthropic's `message_start`
+    /// and `ping` say only that the upstream took the request): the moment the relay commits to
+    /// this upstream. An error right after a preamble can still fail over.
+    pub committable: bool,
     /// This chunk completed the first *content* event: a text, refusal, tool-call or reasoning
     /// delta, not `response.created`, `message_start`, `ping` or a comment (time to first token).
     pub first_content: bool,
@@ -36,6 +40,8 @@ pub struct FeedOutcome {
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Effect {
     pub(crate) content: bool,
+    /// The event only announces the answer (see [`FeedOutcome::committable`]).
+    pub(crate) preamble: bool,
     pub(crate) error: bool,
     pub(crate) completed: bool,
 }
@@ -115,6 +121,7 @@ pub struct StreamObserver {
     handler: Handler,
     progress: Progress,
     seen_event: bool,
+    seen_committable: bool,
 }
 
 impl StreamObserver {
@@ -143,6 +150,7 @@ impl StreamObserver {
             handler,
             progress: Progress::default(),
             seen_event: false,
+            seen_committable: false,
         }
     }
 
@@ -230,6 +238,10 @@ impl StreamObserver {
                 Handler::Messages => anthropic::on_event(&mut self.progress, &event),
                 Handler::Gemini(gemini) => gemini.on_event(&mut self.progress, &event),
             };
+            if !effect.preamble && !self.seen_committable {
+                self.seen_committable = true;
+                outcome.committable = true;
+            }
             if effect.content && !self.progress.content_seen {
                 self.progress.content_seen = true;
                 outcome.first_content = true;
@@ -261,6 +273,34 @@ pub(crate) fn event_type<'a>(event: &SseEvent<'a>) -> Cow<'a, [u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn preamble_events_are_not_the_commit_point() {
+        let mut anthropic = StreamObserver::new(Protocol::Messages);
+        let start = anthropic.feed(
+            b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"m\"}}\n\n\
+              event: ping\ndata: {\"type\": \"ping\"}\n\n",
+        );
+        assert!(start.first_event && !start.committable);
+        let block = anthropic.feed(
+            b"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0}\n\n",
+        );
+        assert!(!block.first_event && block.committable && !block.first_content);
+
+        let mut responses = StreamObserver::new(Protocol::Responses);
+        let created = responses.feed(
+            b"event: response.created\ndata: {\"response\":{\"model\":\"m\"}}\n\n\
+              event: response.in_progress\ndata: {\"response\":{\"model\":\"m\"}}\n\n",
+        );
+        assert!(created.first_event && !created.committable);
+        let error = responses.feed(b"event: error\ndata: {\"code\":\"server_error\"}\n\n");
+        assert!(error.committable && error.error);
+
+        // Chat has no preamble: its first chunk commits
+        let mut chat = StreamObserver::new(Protocol::Chat);
+        let first = chat.feed(b"data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\n");
+        assert!(first.first_event && first.committable);
+    }
 
     #[test]
     fn event_type_prefers_the_name_and_falls_back_to_data() {

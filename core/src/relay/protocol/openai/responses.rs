@@ -129,8 +129,15 @@ pub(crate) fn on_event(progress: &mut Progress, event: &SseEvent) -> Effect {
                     .observed
                     .note_response_id(response.id, response.store);
             }
-            Effect::default()
+            Effect {
+                preamble: true,
+                ..Effect::default()
+            }
         }
+        b"response.created" | b"response.in_progress" | b"response.queued" => Effect {
+            preamble: true,
+            ..Effect::default()
+        },
         kind => Effect {
             content: kind.ends_with(b".delta"),
             ..Effect::default()
