@@ -1,7 +1,9 @@
 //! Model lists on the data plane: the models a token may call, each client family in its own
 //! shape. OpenAI clients get `{object, data}`, Anthropic clients (they send `anthropic-version`)
 //! get `{data, has_more, first_id, last_id}`, Gemini clients (`/v1beta`, `x-goog-api-key`,
-//! `?key=`) get `{models}`. With model passthrough on the lists answer 404.
+//! `?key=`) get `{models}`. A list holds the models the caller's own protocols can reach (a
+//! Claude model served only by an Anthropic channel is not in an OpenAI client's list: its
+//! call would find no channel). With model passthrough on the lists answer 404.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -15,6 +17,7 @@ use serde_json::{Value, json};
 
 use super::dialect::Dialect;
 use super::error::RelayError;
+use super::protocol::Protocol;
 use super::routing::table::{ModelRoute, RoutingTable, TokenRoute};
 use crate::state::AppState;
 
@@ -27,6 +30,15 @@ enum Shape {
 }
 
 impl Shape {
+    /// The protocols a client asking for this shape calls models with.
+    fn protocols(self) -> &'static [Protocol] {
+        match self {
+            Self::OpenAi => &[Protocol::Responses, Protocol::Chat, Protocol::Embeddings],
+            Self::Anthropic => &[Protocol::Messages],
+            Self::Gemini => &[Protocol::Gemini],
+        }
+    }
+
     fn dialect(self) -> Dialect {
         match self {
             Self::OpenAi => Dialect::OpenAi,
@@ -53,9 +65,10 @@ fn shape_of(headers: &HeaderMap, query: Option<&str>) -> Shape {
     }
 }
 
-/// The token and the models it may call, in public-id order.
+/// The token and the models it may call in `shape`'s protocols, in public-id order.
 fn visible(
     state: &AppState,
+    shape: Shape,
     headers: &HeaderMap,
     query: Option<&str>,
 ) -> Result<(Arc<RoutingTable>, Vec<Arc<ModelRoute>>), RelayError> {
@@ -66,18 +79,28 @@ fn visible(
     }
     let table = state.relay.table.load_full();
     let token = super::auth::authenticate(&table, headers, query)?;
-    let models = reachable(&table, &token);
+    let models = reachable(&table, &token, shape.protocols());
     Ok((table, models))
 }
 
-/// Enabled models the token may use that are bound to a channel in one of its groups.
-fn reachable(table: &RoutingTable, token: &TokenRoute) -> Vec<Arc<ModelRoute>> {
+/// Enabled models the token may use that are bound to a channel in one of its groups that
+/// serves one of `protocols`.
+fn reachable(
+    table: &RoutingTable,
+    token: &TokenRoute,
+    protocols: &[Protocol],
+) -> Vec<Arc<ModelRoute>> {
     let channels: HashSet<i64> = token
         .groups
         .iter()
         .filter_map(|g| table.groups.get(g))
         .flat_map(|g| g.channels.iter().copied())
-        .filter(|c| table.channels.contains_key(c))
+        .filter(|c| {
+            table
+                .channels
+                .get(c)
+                .is_some_and(|channel| protocols.iter().any(|p| channel.serves(*p)))
+        })
         .collect();
     let mut models: Vec<Arc<ModelRoute>> = table
         .models
@@ -143,7 +166,8 @@ pub async fn list(
     let shape = shape_of(&headers, query.as_deref());
     answer(
         shape,
-        visible(&state, &headers, query.as_deref()).map(|(_, models)| list_in(shape, &models)),
+        visible(&state, shape, &headers, query.as_deref())
+            .map(|(_, models)| list_in(shape, &models)),
     )
 }
 
@@ -155,7 +179,7 @@ pub async fn list_openai(
 ) -> Response {
     answer(
         Shape::OpenAi,
-        visible(&state, &headers, query.as_deref())
+        visible(&state, Shape::OpenAi, &headers, query.as_deref())
             .map(|(_, models)| list_in(Shape::OpenAi, &models)),
     )
 }
@@ -168,7 +192,7 @@ pub async fn list_gemini(
 ) -> Response {
     answer(
         Shape::Gemini,
-        visible(&state, &headers, query.as_deref())
+        visible(&state, Shape::Gemini, &headers, query.as_deref())
             .map(|(_, models)| list_in(Shape::Gemini, &models)),
     )
 }
@@ -190,8 +214,8 @@ pub async fn show(
     RawQuery(query): RawQuery,
 ) -> Response {
     let shape = shape_of(&headers, query.as_deref());
-    let found =
-        visible(&state, &headers, query.as_deref()).and_then(|(_, models)| find(&models, &model));
+    let found = visible(&state, shape, &headers, query.as_deref())
+        .and_then(|(_, models)| find(&models, &model));
     answer(
         shape,
         found.map(|m| match shape {
@@ -209,7 +233,7 @@ pub async fn show_gemini(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let found =
-        visible(&state, &headers, query.as_deref()).and_then(|(_, models)| find(&models, &model));
+    let found = visible(&state, Shape::Gemini, &headers, query.as_deref())
+        .and_then(|(_, models)| find(&models, &model));
     answer(Shape::Gemini, found.map(|m| gemini_entry(&m)))
 }

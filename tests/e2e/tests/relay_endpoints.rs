@@ -299,21 +299,23 @@ fn ids(list: &Value, field: &str, key: &str) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn model_lists_answer_in_each_clients_shape_with_the_tokens_models() {
+async fn model_lists_answer_in_each_clients_shape_with_the_models_its_protocols_reach() {
     let fake = FakeUpstream::start().await;
     let server = TestServer::start().await;
     let setup = Setup::new(&server, &fake.url()).await;
     let get = |path: &str| setup.request(Method::GET, path);
-    let all: Vec<String> = {
-        let mut all: Vec<String> = [CLAUDE, GEMINI, GPT, EMBED].map(str::to_owned).to_vec();
-        all.sort();
-        all
+    // GPT and EMBED are served by the OpenAI-compatible channel, CLAUDE by the Anthropic one,
+    // GEMINI by the Gemini one: each client family lists what its own calls can reach.
+    let openai_models: Vec<String> = {
+        let mut models: Vec<String> = [GPT, EMBED].map(str::to_owned).to_vec();
+        models.sort();
+        models
     };
 
     let (status, _, openai) = read_json(get("/v1/models").send().await.expect("send")).await;
     assert_eq!(status, 200);
     assert_eq!(openai["object"], "list");
-    assert_eq!(ids(&openai, "data", "id"), all);
+    assert_eq!(ids(&openai, "data", "id"), openai_models);
     assert_eq!(openai["data"][0]["object"], "model");
 
     let (_, _, anthropic) = read_json(
@@ -324,10 +326,10 @@ async fn model_lists_answer_in_each_clients_shape_with_the_tokens_models() {
             .expect("send"),
     )
     .await;
-    assert_eq!(ids(&anthropic, "data", "id"), all);
+    assert_eq!(ids(&anthropic, "data", "id"), [CLAUDE]);
     assert_eq!(anthropic["has_more"], false);
     assert_eq!(anthropic["data"][0]["type"], "model");
-    assert_eq!(anthropic["first_id"], all[0].as_str());
+    assert_eq!(anthropic["first_id"], CLAUDE);
 
     let (_, _, gemini) = read_json(
         setup
@@ -338,7 +340,7 @@ async fn model_lists_answer_in_each_clients_shape_with_the_tokens_models() {
             .expect("send"),
     )
     .await;
-    let names: Vec<String> = all.iter().map(|m| format!("models/{m}")).collect();
+    let names = [format!("models/{GEMINI}")];
     assert_eq!(ids(&gemini, "models", "name"), names);
     let (_, _, gemini) = read_json(
         setup
@@ -351,7 +353,7 @@ async fn model_lists_answer_in_each_clients_shape_with_the_tokens_models() {
     assert_eq!(ids(&gemini, "models", "name"), names);
 
     let (_, _, compat) = read_json(get("/v1beta/openai/models").send().await.expect("send")).await;
-    assert_eq!(ids(&compat, "data", "id"), all);
+    assert_eq!(ids(&compat, "data", "id"), openai_models);
     let (status, _, one) = read_json(
         get(&format!("/v1/models/{GPT}"))
             .send()
@@ -370,9 +372,28 @@ async fn model_lists_answer_in_each_clients_shape_with_the_tokens_models() {
     assert_eq!(status, 200);
     assert_eq!(one["name"], format!("models/{GEMINI}"));
 
+    // A model another protocol serves is not found in this one's shape either.
+    let (status, _, missing) = read_json(
+        get(&format!("/v1/models/{CLAUDE}"))
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(status, 404, "{missing}");
+    let (status, _, one) = read_json(
+        get(&format!("/v1/models/{CLAUDE}"))
+            .header("anthropic-version", "2023-06-01")
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!((status, one["id"].as_str()), (200, Some(CLAUDE)));
+
     // A token limited to one model sees only that model.
     let (_, limited) = setup
-        .new_token(json!({"name": "limited", "models": [CLAUDE]}))
+        .new_token(json!({"name": "limited", "models": [GPT]}))
         .await;
     let (_, _, list) = read_json(
         setup
@@ -383,10 +404,10 @@ async fn model_lists_answer_in_each_clients_shape_with_the_tokens_models() {
             .expect("send"),
     )
     .await;
-    assert_eq!(ids(&list, "data", "id"), [CLAUDE]);
+    assert_eq!(ids(&list, "data", "id"), [GPT]);
     let (status, _, missing) = read_json(
         setup
-            .anonymous(Method::GET, &format!("/v1/models/{GPT}"))
+            .anonymous(Method::GET, &format!("/v1/models/{EMBED}"))
             .bearer_auth(&limited)
             .send()
             .await
