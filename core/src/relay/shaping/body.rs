@@ -183,6 +183,14 @@ fn set_effort(protocol: Protocol, map: &mut Map<String, Value>, effort: &str) {
     }
 }
 
+/// A Chat message or Responses input item carrying a system prompt (`system` or `developer`).
+fn is_system_message(item: &Value) -> bool {
+    matches!(
+        item.get("role").and_then(Value::as_str),
+        Some("system" | "developer")
+    )
+}
+
 fn apply_system_prompt(
     protocol: Protocol,
     map: &mut Map<String, Value>,
@@ -198,18 +206,19 @@ fn apply_system_prompt(
                 _ => text.to_owned(),
             };
             map.insert("instructions".into(), Value::String(joined));
+            // set replaces the client's system prompt wherever it put it, as for Chat
+            if mode == PromptMode::Set
+                && let Some(Value::Array(items)) = map.get_mut("input")
+            {
+                items.retain(|item| !is_system_message(item));
+            }
         }
         Protocol::Chat => {
             let Some(Value::Array(messages)) = map.get_mut("messages") else {
                 return;
             };
             if mode == PromptMode::Set {
-                messages.retain(|m| {
-                    !matches!(
-                        m.get("role").and_then(Value::as_str),
-                        Some("system" | "developer")
-                    )
-                });
+                messages.retain(|m| !is_system_message(m));
             }
             messages.insert(0, json!({ "role": "system", "content": text }));
         }
@@ -374,6 +383,31 @@ mod tests {
             None,
         );
         assert_eq!(shaped_json(&responses)["instructions"], "RULES\n\nmine");
+        // set: the client's `developer`/`system` input items go too, the rest stays
+        let responses_set = shape_body(
+            Protocol::Responses,
+            br#"{"model":"m","instructions":"mine","input":[{"role":"developer","content":"dev"},{"type":"message","role":"system","content":"sys"},{"role":"user","content":"q"},{"type":"function_call_output","call_id":"c","output":"o"}]}"#,
+            &set,
+            Some("m"),
+            "m",
+            None,
+        );
+        let shaped = shaped_json(&responses_set);
+        assert_eq!(shaped["instructions"], "ONLY");
+        assert_eq!(
+            shaped["input"],
+            json!([{"role":"user","content":"q"},{"type":"function_call_output","call_id":"c","output":"o"}])
+        );
+        // a string input is left as it is
+        let responses_text = shape_body(
+            Protocol::Responses,
+            br#"{"model":"m","input":"q"}"#,
+            &set,
+            Some("m"),
+            "m",
+            None,
+        );
+        assert_eq!(shaped_json(&responses_text)["input"], "q");
         let chat = shape_body(Protocol::Chat, br#"{"model":"m","messages":[{"role":"system","content":"mine"},{"role":"user","content":"q"}]}"#, &set, Some("m"), "m", None);
         assert_eq!(
             shaped_json(&chat)["messages"],
