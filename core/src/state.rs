@@ -1,6 +1,7 @@
 //! `AppState`: everything a request handler or background task needs, behind one `Arc`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
@@ -12,7 +13,9 @@ use crate::crypto::Sealer;
 use crate::relay::routing::{build, table::RoutingTable};
 use crate::relay::state::RelayState;
 use crate::settings::Settings;
-use crate::store::{Store, StoreError, routing as routing_rows, settings as settings_table, users};
+use crate::store::{
+    Store, StoreError, response_owners, routing as routing_rows, settings as settings_table, users,
+};
 use crate::usage::recorder::{self, Balances};
 
 /// Shared application state. Cheap to clone.
@@ -77,8 +80,37 @@ impl AppState {
             codex,
         }));
         state.rebuild_routing().await?;
+        state.restore_response_bindings().await?;
         upkeep::start(&state);
         Ok(state)
+    }
+
+    /// Binds the Responses objects created within the sticky TTL (before a restart) to where
+    /// they live again, so a `previous_response_id` that continues one goes to the channel and
+    /// credential that hold it, as it did before the restart.
+    async fn restore_response_bindings(&self) -> Result<(), StoreError> {
+        let ttl = Duration::from_secs(self.config.routing.sticky_ttl_secs);
+        let now = crate::store::now_ms();
+        let since = now.saturating_sub(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+        let limit = self.config.routing.sticky_max_entries;
+        let owners = self
+            .store
+            .read(move |c| response_owners::recent(c, since, limit))
+            .await?;
+        // oldest first, so the newest win if the table fills
+        for (id, owner, created_at) in owners.iter().rev() {
+            let age = Duration::from_millis(u64::try_from(now - created_at).unwrap_or(0));
+            self.relay
+                .sticky
+                .restore(id, owner.channel_id, owner.credential_id, age);
+        }
+        if !owners.is_empty() {
+            tracing::info!(
+                responses = owners.len(),
+                "restored the bindings of recent Responses objects"
+            );
+        }
+        Ok(())
     }
 
     /// Rebuilds the routing table and balances from the database and swaps them in. Called after

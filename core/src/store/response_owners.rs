@@ -48,6 +48,34 @@ pub fn get(c: &Conn, response_id: &str) -> Result<Option<ResponseOwner>, StoreEr
     .optional()?)
 }
 
+/// The owners recorded at or after `since` (unix ms), newest first, at most `limit`: with the
+/// time each was recorded.
+pub fn recent(
+    c: &Conn,
+    since: i64,
+    limit: usize,
+) -> Result<Vec<(String, ResponseOwner, i64)>, StoreError> {
+    let mut stmt = c.prepare(
+        "SELECT response_id, user_id, channel_id, credential_id, created_at FROM response_owners \
+         WHERE created_at >= ?1 ORDER BY created_at DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(
+        params![since, i64::try_from(limit).unwrap_or(i64::MAX)],
+        |r| {
+            Ok((
+                r.get(0)?,
+                ResponseOwner {
+                    user_id: r.get(1)?,
+                    channel_id: r.get(2)?,
+                    credential_id: r.get(3)?,
+                },
+                r.get(4)?,
+            ))
+        },
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

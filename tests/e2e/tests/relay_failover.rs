@@ -844,6 +844,57 @@ async fn a_turn_naming_a_previous_response_goes_to_the_key_that_made_it() {
 }
 
 #[tokio::test]
+async fn after_a_restart_a_previous_response_still_goes_to_the_key_that_made_it() {
+    let fake = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start_with(e2e::config_for(dir.path())).await;
+    let setup = Setup::bare(&server).await;
+    openai_channels(
+        &setup,
+        &fake.url(),
+        &[("a", 0, &["key-1", "key-2", "key-3", "key-4"])],
+    )
+    .await;
+    let first = json!({"model": GPT, "input": "hi"});
+    let (status, _, _) = read(setup.post("/v1/responses", &first).await).await;
+    assert_eq!(status, 200);
+    let maker = fake.requests()[0]
+        .header("authorization")
+        .expect("auth")
+        .to_owned();
+    // a graceful stop writes the usage record, and with it where the response lives
+    server.stop().await.expect("stops");
+
+    let restarted = TestServer::start_with(e2e::config_for(dir.path())).await;
+    fake.clear_requests();
+    let client = reqwest::Client::new();
+    for turn in 0..6 {
+        // a new session key each turn: only the response id can say where to go
+        let next = json!({"model": GPT, "input": "and then?",
+                          "previous_response_id": fake_upstream::RESPONSE_ID,
+                          "prompt_cache_key": format!("turn-{turn}")});
+        let response = client
+            .post(restarted.url("/v1/responses"))
+            .bearer_auth(&setup.token)
+            .json(&next)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status(), 200);
+    }
+    let keys: Vec<String> = fake
+        .requests()
+        .iter()
+        .filter_map(|r| r.header("authorization").map(str::to_owned))
+        .collect();
+    assert_eq!(keys.len(), 6);
+    assert!(
+        keys.iter().all(|key| *key == maker),
+        "every turn goes to {maker}, which holds the response: {keys:?}"
+    );
+}
+
+#[tokio::test]
 async fn attempts_are_bounded_by_the_configuration() {
     let fake = FakeUpstream::start().await;
     let server = TestServer::start_tuned(|c| c.routing.max_attempts = 2).await;

@@ -49,6 +49,26 @@ impl Sticky {
 
     /// Binds (or re-binds) a session after it was served.
     pub fn bind(&self, session: &str, channel: i64, credential: i64, now: Instant) {
+        self.bind_until(session, channel, credential, now, now + self.ttl);
+    }
+
+    /// Binds a session served `age` ago (a binding restored at start): it lives for what is
+    /// left of its TTL, and not at all past it.
+    pub fn restore(&self, session: &str, channel: i64, credential: i64, age: Duration) {
+        let now = Instant::now();
+        if let Some(left) = self.ttl.checked_sub(age) {
+            self.bind_until(session, channel, credential, now, now + left);
+        }
+    }
+
+    fn bind_until(
+        &self,
+        session: &str,
+        channel: i64,
+        credential: i64,
+        now: Instant,
+        until: Instant,
+    ) {
         let Ok(mut table) = self.table.lock() else {
             return;
         };
@@ -66,13 +86,24 @@ impl Sticky {
                 return;
             }
         }
-        bindings.insert(session.to_owned(), (channel, credential, now + self.ttl));
+        bindings.insert(session.to_owned(), (channel, credential, until));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_restored_binding_lives_for_what_is_left_of_its_ttl() {
+        let sticky = Sticky::new(Duration::from_secs(10), 10);
+        sticky.restore("young", 1, 2, Duration::from_secs(3));
+        sticky.restore("old", 3, 4, Duration::from_secs(11));
+        let now = Instant::now();
+        assert_eq!(sticky.get("young", now), Some((1, 2)));
+        assert_eq!(sticky.get("young", now + Duration::from_secs(8)), None);
+        assert_eq!(sticky.get("old", now), None);
+    }
 
     #[test]
     fn bindings_expire_and_stay_bounded() {
