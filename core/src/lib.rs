@@ -138,7 +138,7 @@ async fn seal_plain_channel_secrets(
         .write(move |tx| {
             store::channels::rewrite_settings(tx, |settings| {
                 relay::shaping::secrets::has_plain_secret(settings)
-                    && relay::shaping::secrets::seal(settings, &sealer).is_ok()
+                    && relay::shaping::secrets::seal_plain(settings, &sealer).is_ok()
             })
         })
         .await?;

@@ -605,6 +605,35 @@ async fn settings_secrets_are_masked_in_answers_and_kept_when_the_mask_comes_bac
     );
     assert_eq!(stored_settings(&app, id, &secrets).await, kept);
 
+    // a proxy mask where no credential is stored is refused too
+    let (status, body) = app
+        .admin(
+            "PATCH",
+            &format!("/api/admin/channels/{id}"),
+            Some(json!({ "settings": { "proxy": "http://other:****@proxy.example:3128/" } })),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the stored proxy has a password: {body}"
+    );
+    let (status, body) = app
+        .admin(
+            "POST",
+            "/api/admin/channels",
+            Some(json!({ "type": "openai_compatible", "name": "masked-new",
+                         "settings": { "proxy": "http://me:****@proxy.example:3128/" } })),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("masked credential")),
+        "{body}"
+    );
+
     // new values replace the secrets
     let replaced = json!({
         "proxy": "socks5://relay:new-pass@proxy.example:1080",

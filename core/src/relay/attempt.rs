@@ -162,6 +162,7 @@ pub async fn send(
         facts.model.as_deref(),
         &pick.upstream_model,
         stream,
+        inbound.generates(),
     );
     // on the request's own record too, so a failed attempt's record names what was sent
     draft.forwarded_model = Some(shaped.model.clone());
@@ -430,7 +431,8 @@ async fn peek_and_stream(
         let chunk =
             match next_read(&mut upstream, limit, "the upstream sent no event in time").await {
                 Ok(Some(chunk)) => chunk,
-                Err(RelayError::UpstreamTimeout(_)) if limit < deadline => break,
+                // the upstream answered with its preamble: past the hold it is committed as it is
+                Err(RelayError::UpstreamTimeout(_)) if hold_until.is_some() => break,
                 Err(error) => return Err(transport(state, error)),
                 Ok(None) => {
                     return Err(transport(

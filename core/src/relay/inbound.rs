@@ -50,6 +50,14 @@ impl Inbound {
             .is_some_and(|(_, action)| action == "streamGenerateContent")
     }
 
+    /// Whether the call generates an answer: every call but Gemini's `countTokens` and
+    /// embeddings, whose bodies take no generation settings.
+    pub fn generates(&self) -> bool {
+        self.gemini.as_ref().is_none_or(|(_, action)| {
+            matches!(action.as_str(), "generateContent" | "streamGenerateContent")
+        })
+    }
+
     /// The upstream path for a renamed model (Gemini puts the model in the path).
     pub fn upstream_path(&self, upstream_model: &str) -> String {
         match &self.gemini {

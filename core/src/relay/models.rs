@@ -171,7 +171,8 @@ pub async fn list(
     )
 }
 
-/// `GET /v1beta/openai/models`: Gemini's OpenAI-compatible list, always OpenAI-shaped.
+/// `GET /v1beta/openai/models`: Gemini's OpenAI-compatible list: the Gemini channels' models,
+/// OpenAI-shaped.
 pub async fn list_openai(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -179,7 +180,7 @@ pub async fn list_openai(
 ) -> Response {
     answer(
         Shape::OpenAi,
-        visible(&state, Shape::OpenAi, &headers, query.as_deref())
+        visible(&state, Shape::Gemini, &headers, query.as_deref())
             .map(|(_, models)| list_in(Shape::OpenAi, &models)),
     )
 }

@@ -163,12 +163,53 @@ impl Draft {
         if !self.is_attributable() {
             return;
         }
-        let response_owner = self.observed.response_id.clone().zip(self.response_owner());
+        // only a stored response can be fetched or continued later: an unstored one (every
+        // Codex turn) needs no owner row, nor a binding restored from it at start
+        let response_owner = self
+            .observed
+            .continuable_response_id()
+            .map(str::to_owned)
+            .zip(self.response_owner());
         let (event, charge) = self.into_event();
         sink.record(Recorded {
             event,
             charge,
             response_owner,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+
+    /// A draft as a served Responses call leaves it, the response's `store` flag as given.
+    fn served(store: Option<bool>) -> Draft {
+        let mut draft = Draft::new("req".into(), "/v1/responses", 10);
+        draft.user_id = Some(1);
+        draft.channel_id = Some(2);
+        draft.credential_id = Some(3);
+        draft
+            .observed
+            .note_response_id(Some(Cow::Borrowed("resp_1")), store);
+        draft
+    }
+
+    #[tokio::test]
+    async fn only_a_stored_response_gets_an_owner() {
+        let (sink, mut records) = UsageSink::for_tests();
+        served(Some(true)).submit(&sink);
+        served(Some(false)).submit(&sink);
+        let stored = records.recv().await.expect("record");
+        let unstored = records.recv().await.expect("record");
+        let owner = ResponseOwner {
+            user_id: 1,
+            channel_id: 2,
+            credential_id: 3,
+        };
+        assert_eq!(stored.response_owner, Some(("resp_1".to_owned(), owner)));
+        assert_eq!(unstored.response_owner, None);
     }
 }

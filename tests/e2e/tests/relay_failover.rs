@@ -656,6 +656,30 @@ async fn a_preamble_followed_by_silence_is_committed_once_the_hold_ends() {
     assert_eq!(status, 200);
     assert_eq!(String::from_utf8(answer).expect("utf-8"), events.concat());
     assert_eq!(fake.requests().len(), 1);
+
+    // A hold reaching past the first-byte deadline ends there: the upstream did answer.
+    let server = TestServer::start_tuned(|c| {
+        c.routing.preamble_hold_ms = 3_000;
+        c.limits.first_byte_timeout_secs = 1;
+    })
+    .await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    fake.clear_requests();
+    fake.push(Script::new(
+        SseScript::new(events.clone()).stall_after(1, Duration::from_secs(2)),
+    ));
+    let (status, _, answer) = read(
+        setup
+            .post(
+                "/v1/messages",
+                &json!({"model": CLAUDE, "stream": true, "messages": []}),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(String::from_utf8(answer).expect("utf-8"), events.concat());
+    assert_eq!(fake.requests().len(), 1, "committed, not failed over");
 }
 
 #[tokio::test]

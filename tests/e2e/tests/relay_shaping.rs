@@ -278,3 +278,49 @@ async fn channel_settings_shape_requests_end_to_end() {
     let (status, _, _) = read(setup.post("/v1/responses", &responses).await).await;
     assert_eq!(status, 503);
 }
+
+#[tokio::test]
+async fn reasoning_suffixes_become_thinking_budgets_on_gemini_generation_calls_only() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let mut setup = Setup::bare(&server).await;
+    setup
+        .admin
+        .settings(json!({"allow_private_upstreams": true}))
+        .await;
+    let body = json!({"type": "gemini", "name": "gemini", "base_url": fake.url(),
+                      "api_keys": ["k-gemini"], "settings": {"reasoning_suffixes": true}});
+    setup.gemini = setup
+        .admin
+        .channel(body, &[(GEMINI, Some("gemini-2.5-flash-high"))])
+        .await;
+    let call = |action: &str, body: Value| {
+        setup
+            .request(Method::POST, &format!("/v1beta/models/{GEMINI}:{action}"))
+            .json(&body)
+            .send()
+    };
+    let contents = json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]});
+
+    let (status, _, _) = read(
+        call("generateContent", contents.clone())
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let upstream = "/v1beta/models/gemini-2.5-flash:generateContent";
+    assert_eq!(
+        last_body(&fake, upstream)["generationConfig"]["thinkingConfig"],
+        json!({"thinkingBudget": 4096})
+    );
+
+    let (status, _, _) = read(call("countTokens", contents).await.expect("send")).await;
+    assert_eq!(status, 200);
+    let counted = last_body(&fake, "/v1beta/models/gemini-2.5-flash:countTokens");
+    assert_eq!(
+        counted.get("generationConfig"),
+        None,
+        "countTokens takes no generation settings: {counted}"
+    );
+}

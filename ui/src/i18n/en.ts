@@ -365,7 +365,7 @@ export const en = {
   "channels.proxy": "Proxy",
   "channels.proxyHint": "http://, https://, socks5:// or socks5h:// proxy for this channel's upstream connections.",
   "channels.reasoningSuffixes": "Reasoning suffixes",
-  "channels.reasoningSuffixesHint": "Model names like gpt-5-high become the base model with that reasoning effort.",
+  "channels.reasoningSuffixesHint": "Model names like gpt-5-high become the base model with that reasoning effort (-none, -minimal, -low, -medium, -high, -xhigh); on Anthropic and Gemini channels, a thinking budget of 512 to 8192 tokens, or thinking off for -none.",
   "channels.rawPassthrough": "Raw passthrough",
   "channels.rawPassthroughHint": "Forward request bodies byte for byte: no renaming, shaping or usage forcing.",
   "channels.settingsJson": "Settings JSON",

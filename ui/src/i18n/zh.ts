@@ -367,7 +367,7 @@ export const zh: Record<keyof typeof en, string> = {
   "channels.proxy": "代理",
   "channels.proxyHint": "此渠道连接上游时使用的 http://、https://、socks5:// 或 socks5h:// 代理。",
   "channels.reasoningSuffixes": "推理强度后缀",
-  "channels.reasoningSuffixesHint": "形如 gpt-5-high 的模型名会被转换为基础模型加对应的推理强度。",
+  "channels.reasoningSuffixesHint": "形如 gpt-5-high 的模型名会被转换为基础模型加对应的推理强度（-none、-minimal、-low、-medium、-high、-xhigh）；Anthropic 与 Gemini 渠道上则为 512 至 8192 token 的思考预算，-none 表示关闭思考。",
   "channels.rawPassthrough": "原样透传",
   "channels.rawPassthroughHint": "逐字节转发请求体：不改名、不调整、不强制返回用量。",
   "channels.settingsJson": "设置 JSON",

@@ -37,7 +37,9 @@ pub enum UsageAsked {
 
 /// Shapes `body` for a channel. `upstream_model` is the binding's name for the model;
 /// `stream` is set for a streamed Chat request, saying whether the client asked for usage
-/// itself: a Chat stream is always made to report usage in its last chunk.
+/// itself: a Chat stream is always made to report usage in its last chunk. `generates` says
+/// whether the call generates an answer (not Gemini's `countTokens` or an embedding): only such
+/// a body takes a reasoning suffix's thinking settings where they are generation settings.
 pub fn shape_body(
     protocol: Protocol,
     body: &[u8],
@@ -45,6 +47,7 @@ pub fn shape_body(
     body_model: Option<&str>,
     upstream_model: &str,
     stream: Option<UsageAsked>,
+    generates: bool,
 ) -> Shaped {
     if settings.raw_passthrough {
         // The body goes as the client sent it, so the model sent is the client's; only Gemini,
@@ -83,7 +86,7 @@ pub fn shape_body(
         map.insert("model".into(), Value::String(model.clone()));
     }
     if let Some((_, effort)) = effort {
-        set_effort(protocol, &mut map, effort);
+        set_effort(protocol, &mut map, effort, generates);
     }
     if let Some(prompt) = &settings.system_prompt {
         apply_system_prompt(protocol, &mut map, prompt.mode, &prompt.text);
@@ -168,7 +171,29 @@ fn apply_policy(map: &mut Map<String, Value>, field: &str, policy: &FieldPolicy)
     }
 }
 
-fn set_effort(protocol: Protocol, map: &mut Map<String, Value>, effort: &str) {
+/// Thinking budgets (tokens) for the efforts on upstreams that take a budget rather than an
+/// effort (Anthropic's `thinking.budget_tokens`, Gemini's `thinkingBudget`); `none` turns
+/// thinking off. The same budgets as LiteLLM's defaults, so a model name means the same thing
+/// through either.
+const EFFORT_BUDGETS: &[(&str, u64)] = &[
+    ("minimal", 512),
+    ("low", 1024),
+    ("medium", 2048),
+    ("high", 4096),
+    ("xhigh", 8192),
+];
+
+/// Anthropic's smallest thinking budget.
+const ANTHROPIC_MIN_BUDGET: u64 = 1024;
+
+fn effort_budget(effort: &str) -> Option<u64> {
+    EFFORT_BUDGETS
+        .iter()
+        .find(|(name, _)| *name == effort)
+        .map(|(_, budget)| *budget)
+}
+
+fn set_effort(protocol: Protocol, map: &mut Map<String, Value>, effort: &str, generates: bool) {
     match protocol {
         Protocol::Responses => {
             let reasoning = map.entry("reasoning").or_insert_with(|| json!({}));
@@ -179,7 +204,48 @@ fn set_effort(protocol: Protocol, map: &mut Map<String, Value>, effort: &str) {
         Protocol::Chat => {
             map.insert("reasoning_effort".into(), Value::String(effort.to_owned()));
         }
-        Protocol::Embeddings | Protocol::Messages | Protocol::Gemini => {}
+        Protocol::Messages => set_anthropic_thinking(map, effort),
+        Protocol::Gemini if generates => set_gemini_thinking(map, effort),
+        Protocol::Embeddings | Protocol::Gemini => {}
+    }
+}
+
+/// Anthropic: `thinking` enabled with the effort's budget (at least Anthropic's 1,024, and below
+/// the request's `max_tokens` as Anthropic requires), or disabled for `none`. A request whose
+/// `max_tokens` leaves no room for the smallest budget (or that has none, as `count_tokens`) is
+/// left as the client sent it.
+fn set_anthropic_thinking(map: &mut Map<String, Value>, effort: &str) {
+    let Some(budget) = effort_budget(effort) else {
+        map.insert("thinking".into(), json!({ "type": "disabled" }));
+        return;
+    };
+    let Some(max_tokens) = map.get("max_tokens").and_then(Value::as_u64) else {
+        return;
+    };
+    let budget = budget
+        .max(ANTHROPIC_MIN_BUDGET)
+        .min(max_tokens.saturating_sub(1));
+    if budget >= ANTHROPIC_MIN_BUDGET {
+        map.insert(
+            "thinking".into(),
+            json!({ "type": "enabled", "budget_tokens": budget }),
+        );
+    }
+}
+
+/// Gemini: `generationConfig.thinkingConfig.thinkingBudget` (0 for `none`), in place of a
+/// `thinkingLevel` (Gemini refuses both); the config's other members stay.
+fn set_gemini_thinking(map: &mut Map<String, Value>, effort: &str) {
+    let budget = effort_budget(effort).unwrap_or(0);
+    let config = map.entry("generationConfig").or_insert_with(|| json!({}));
+    let Some(config) = config.as_object_mut() else {
+        return;
+    };
+    let thinking = config.entry("thinkingConfig").or_insert_with(|| json!({}));
+    if let Some(thinking) = thinking.as_object_mut() {
+        thinking.remove("thinkingLevel");
+        thinking.remove("thinking_level");
+        thinking.insert("thinkingBudget".into(), json!(budget));
     }
 }
 
@@ -287,6 +353,7 @@ mod tests {
             Some("gpt"),
             "gpt",
             None,
+            true,
         );
         assert_eq!(
             shaped,
@@ -307,6 +374,7 @@ mod tests {
             Some("gpt"),
             "gpt-up",
             None,
+            true,
         );
         let value = shaped_json(&shaped);
         assert_eq!(value["model"], "gpt-up");
@@ -323,10 +391,11 @@ mod tests {
             Some("a"),
             "b",
             Some(UsageAsked::No),
+            true,
         );
         assert!(shaped.body.is_none());
         assert_eq!(shaped.model, "a", "the model actually sent, for the record");
-        let gemini = shape_body(Protocol::Gemini, b"{}", &s, None, "b", None);
+        let gemini = shape_body(Protocol::Gemini, b"{}", &s, None, "b", None, true);
         assert_eq!(gemini.model, "b", "Gemini's model is renamed in the path");
     }
 
@@ -340,6 +409,7 @@ mod tests {
             Some("gpt-5-high"),
             "gpt-5-high",
             None,
+            true,
         );
         assert_eq!(shaped.model, "gpt-5");
         let value = shaped_json(&shaped);
@@ -357,8 +427,81 @@ mod tests {
             Some("o4-mini-low"),
             "o4-mini-low",
             None,
+            true,
         );
         assert_eq!(shaped_json(&chat)["reasoning_effort"], "low");
+
+        // Anthropic: a thinking budget below max_tokens, or thinking off
+        let claude = |model: &str, body: &[u8]| {
+            shaped_json(&shape_body(
+                Protocol::Messages,
+                body,
+                &s,
+                Some(model),
+                model,
+                None,
+                true,
+            ))
+        };
+        let high = claude(
+            "claude-x-high",
+            br#"{"model":"claude-x-high","max_tokens":32000,"messages":[]}"#,
+        );
+        assert_eq!(high["model"], "claude-x");
+        assert_eq!(
+            high["thinking"],
+            json!({"type": "enabled", "budget_tokens": 4096})
+        );
+        let tight = claude(
+            "claude-x-xhigh",
+            br#"{"model":"claude-x-xhigh","max_tokens":3000,"messages":[]}"#,
+        );
+        assert_eq!(tight["thinking"]["budget_tokens"], 2999);
+        let minimal = claude(
+            "claude-x-minimal",
+            br#"{"model":"claude-x-minimal","max_tokens":4000,"messages":[]}"#,
+        );
+        assert_eq!(minimal["thinking"]["budget_tokens"], 1024);
+        let no_room = claude(
+            "claude-x-low",
+            br#"{"model":"claude-x-low","max_tokens":1024,"messages":[]}"#,
+        );
+        assert_eq!(no_room.get("thinking"), None);
+        assert_eq!(no_room["model"], "claude-x");
+        let off = claude(
+            "claude-x-none",
+            br#"{"model":"claude-x-none","max_tokens":1024,"thinking":{"type":"enabled","budget_tokens":2000}}"#,
+        );
+        assert_eq!(off["thinking"], json!({"type": "disabled"}));
+
+        // Gemini: a thinking budget in the generation config, for generating calls only
+        let gemini = |model: &str, body: &[u8], generates: bool| {
+            shape_body(Protocol::Gemini, body, &s, None, model, None, generates)
+        };
+        let shaped = gemini(
+            "gemini-x-medium",
+            br#"{"contents":[],"generationConfig":{"temperature":0.5,"thinkingConfig":{"thinkingLevel":"low","includeThoughts":true}}}"#,
+            true,
+        );
+        assert_eq!(shaped.model, "gemini-x");
+        assert_eq!(
+            shaped_json(&shaped)["generationConfig"],
+            json!({"temperature": 0.5, "thinkingConfig": {"includeThoughts": true, "thinkingBudget": 2048}})
+        );
+        let none = gemini("gemini-x-none", br#"{"contents":[]}"#, true);
+        assert_eq!(
+            shaped_json(&none)["generationConfig"]["thinkingConfig"]["thinkingBudget"],
+            0
+        );
+        let count = gemini("gemini-x-high", br#"{"contents":[]}"#, false);
+        assert_eq!(count.model, "gemini-x");
+        assert!(
+            count
+                .body
+                .as_ref()
+                .is_none_or(|b| !String::from_utf8_lossy(b).contains("generationConfig")),
+            "countTokens takes no generation settings"
+        );
         let plain = shape_body(
             Protocol::Chat,
             br#"{"model":"gpt-4o"}"#,
@@ -366,6 +509,7 @@ mod tests {
             Some("gpt-4o"),
             "gpt-4o",
             None,
+            true,
         );
         assert!(plain.body.is_some() && plain.model == "gpt-4o");
     }
@@ -381,6 +525,7 @@ mod tests {
             Some("m"),
             "m",
             None,
+            true,
         );
         assert_eq!(shaped_json(&responses)["instructions"], "RULES\n\nmine");
         // set: the client's `developer`/`system` input items go too, the rest stays
@@ -391,6 +536,7 @@ mod tests {
             Some("m"),
             "m",
             None,
+            true,
         );
         let shaped = shaped_json(&responses_set);
         assert_eq!(shaped["instructions"], "ONLY");
@@ -406,9 +552,10 @@ mod tests {
             Some("m"),
             "m",
             None,
+            true,
         );
         assert_eq!(shaped_json(&responses_text)["input"], "q");
-        let chat = shape_body(Protocol::Chat, br#"{"model":"m","messages":[{"role":"system","content":"mine"},{"role":"user","content":"q"}]}"#, &set, Some("m"), "m", None);
+        let chat = shape_body(Protocol::Chat, br#"{"model":"m","messages":[{"role":"system","content":"mine"},{"role":"user","content":"q"}]}"#, &set, Some("m"), "m", None, true);
         assert_eq!(
             shaped_json(&chat)["messages"],
             json!([{"role":"system","content":"ONLY"},{"role":"user","content":"q"}])
@@ -420,6 +567,7 @@ mod tests {
             Some("m"),
             "m",
             None,
+            true,
         );
         assert_eq!(shaped_json(&anthropic)["system"][0]["text"], "RULES");
         let gemini = shape_body(
@@ -429,6 +577,7 @@ mod tests {
             None,
             "m",
             None,
+            true,
         );
         assert_eq!(
             shaped_json(&gemini)["systemInstruction"]["parts"][0]["text"],
@@ -456,6 +605,7 @@ mod tests {
             Some("m"),
             "m",
             None,
+            true,
         ));
         assert!(value.get("service_tier").is_none() && value.get("metadata").is_none());
         assert_eq!(value["store"], false);
@@ -473,6 +623,7 @@ mod tests {
             Some("m"),
             "m",
             None,
+            true,
         ));
         let mut keys: Vec<&String> = value.as_object().expect("object").keys().collect();
         keys.sort();
@@ -488,6 +639,7 @@ mod tests {
             Some("m"),
             "m",
             Some(UsageAsked::No),
+            true,
         );
         let value = shaped_json(&shaped);
         assert_eq!(
@@ -513,6 +665,7 @@ mod tests {
                 Some("m"),
                 "m",
                 Some(UsageAsked::Yes),
+                true,
             );
             let value: Value =
                 serde_json::from_slice(&shaped.body.expect("reshaped")).expect("json");
@@ -530,6 +683,7 @@ mod tests {
             Some("m"),
             "m",
             Some(UsageAsked::No),
+            true,
         );
         let value: Value = serde_json::from_slice(&shaped.body.expect("reshaped")).expect("json");
         assert_eq!(value["stream_options"], json!({"include_usage": true}));
@@ -543,7 +697,7 @@ mod tests {
             "body_allow": ["messages", "max_tokens"],
         }));
         let body = br#"{"model":"m","max_tokens":5,"temperature":1,"messages":[{"role":"user","content":"q"}]}"#;
-        let shaped = shape_body(Protocol::Messages, body, &s, Some("m"), "m", None);
+        let shaped = shape_body(Protocol::Messages, body, &s, Some("m"), "m", None, true);
         let value: Value = serde_json::from_slice(&shaped.body.expect("reshaped")).expect("json");
         assert_eq!(value["system"], "S", "the channel's prompt stays");
         assert_eq!(value["store"], false, "and its policy");
@@ -582,7 +736,7 @@ mod tests {
             "patch": [{"op": "replace", "path": "/instructions", "value": "set"}]
         }]}));
         let apply = |body: &[u8]| -> Value {
-            let shaped = shape_body(Protocol::Responses, body, &s, Some("m"), "m", None);
+            let shaped = shape_body(Protocol::Responses, body, &s, Some("m"), "m", None, true);
             serde_json::from_slice(&shaped.body.expect("reshaped")).expect("json")
         };
         assert_eq!(
@@ -610,13 +764,22 @@ mod tests {
             None,
             "g",
             None,
+            true,
         ));
         assert_eq!(value.get("system_instruction"), None, "{value}");
         assert_eq!(
             value["systemInstruction"]["parts"],
             json!([{"text": "S"}, {"text": "cat"}])
         );
-        let value = shaped_json(&shape_body(Protocol::Gemini, snake, &set, None, "g", None));
+        let value = shaped_json(&shape_body(
+            Protocol::Gemini,
+            snake,
+            &set,
+            None,
+            "g",
+            None,
+            true,
+        ));
         assert_eq!(value.get("system_instruction"), None, "{value}");
         assert_eq!(value["systemInstruction"]["parts"], json!([{"text": "S"}]));
         // `parts` as one object
@@ -628,6 +791,7 @@ mod tests {
             None,
             "g",
             None,
+            true,
         ));
         assert_eq!(
             value["systemInstruction"]["parts"],

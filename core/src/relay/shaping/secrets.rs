@@ -1,4 +1,4 @@
-//! The secrets inside a channel's `settings`: its proxy URL when it holds a password, and the
+//! The secrets inside a channel's `settings`: its proxy URL when it holds credentials, and the
 //! values of header overrides that carry credentials. They are sealed under the master key in
 //! the stored settings (as upstream API keys are), shown masked in answers (secrets are
 //! write-only), and a save that sends a masked value back unchanged keeps the stored secret, so
@@ -63,12 +63,16 @@ pub fn masked(settings: &Value) -> (Value, Vec<String>) {
     let mut shown = settings.clone();
     let mut paths = Vec::new();
     if let Some(proxy) = shown.get_mut("proxy")
-        && let Some(url) = proxy.as_str().and_then(|p| url::Url::parse(p).ok())
-        && url.password().is_some()
+        && let Some(mut url) = proxy.as_str().and_then(|p| url::Url::parse(p).ok())
+        && has_credentials(&url)
     {
-        let mut url = url;
-        // an http(s)/socks URL with a host always takes a password
-        let _ = url.set_password(Some(PROXY_PASSWORD_MASK));
+        // the password, or a credential given as the user name alone (`http://KEY:@host`);
+        // an http(s)/socks URL with a host always takes both
+        let _ = if url.password().is_some() {
+            url.set_password(Some(PROXY_PASSWORD_MASK))
+        } else {
+            url.set_username(PROXY_PASSWORD_MASK)
+        };
         *proxy = Value::String(url.into());
         paths.push("/proxy".to_owned());
     }
@@ -118,38 +122,73 @@ pub fn keep_masked(incoming: &mut Value, stored: &Value) {
     }
 }
 
-/// `incoming` with the stored proxy's password in place of the mask, when it has the mask and
-/// the stored proxy has a password.
+/// Whether a proxy URL carries credentials: a password, or a user name alone.
+fn has_credentials(url: &url::Url) -> bool {
+    url.password().is_some() || !url.username().is_empty()
+}
+
+/// Whether a proxy URL (as sent to be saved) still holds the mask [`masked`] showed.
+pub fn proxy_is_masked(proxy: &str) -> bool {
+    url::Url::parse(proxy).is_ok_and(|url| match url.password() {
+        Some(password) => password == PROXY_PASSWORD_MASK,
+        None => url.username() == PROXY_PASSWORD_MASK,
+    })
+}
+
+/// `incoming` with the stored proxy's credential in place of the mask, when it has the mask and
+/// the stored proxy has that credential.
 fn proxy_with_stored_password(incoming: &str, stored: &Value) -> Option<String> {
     let mut url = url::Url::parse(incoming).ok()?;
-    if url.password() != Some(PROXY_PASSWORD_MASK) {
+    let stored = url::Url::parse(stored.get("proxy")?.as_str()?).ok()?;
+    // `password()`/`username()` are percent-encoded as written, and the setters leave `%`
+    // escapes as they are: the stored bytes go over unchanged
+    if url.password() == Some(PROXY_PASSWORD_MASK) {
+        url.set_password(Some(stored.password()?)).ok()?;
+    } else if url.password().is_none() && url.username() == PROXY_PASSWORD_MASK {
+        if stored.password().is_some() || stored.username().is_empty() {
+            return None;
+        }
+        url.set_username(stored.username()).ok()?;
+    } else {
         return None;
     }
-    let stored = url::Url::parse(stored.get("proxy")?.as_str()?).ok()?;
-    // `password()` is percent-encoded as written, and `set_password` leaves `%` escapes as
-    // they are: the stored bytes go over unchanged
-    url.set_password(stored.password()).ok()?;
     Some(url.into())
 }
 
-/// Seals the secrets of `settings` before they are stored; sealed ones stay as they are.
+/// Seals the secrets of plain `settings` (as a save sends them, masks replaced) before they are
+/// stored. A value that happens to look sealed is sealed too: it is what the admin wrote.
 pub fn seal(settings: &mut Value, sealer: &Sealer) -> Result<(), CryptoError> {
-    for_each_secret(settings, |value| {
-        let Some(text) = value.as_str() else {
-            return Ok(());
-        };
-        if !text.starts_with(SEALED_PREFIX) {
-            let sealed = sealer.seal_str(text)?;
-            *value = Value::String(format!("{SEALED_PREFIX}{}", STANDARD.encode(sealed)));
-        }
-        Ok(())
-    })
+    for_each_secret(settings, every, |value| seal_value(value, sealer))
+}
+
+/// Seals the plain secrets of stored `settings` (written before secrets were sealed); sealed
+/// ones stay as they are.
+pub fn seal_plain(settings: &mut Value, sealer: &Sealer) -> Result<(), CryptoError> {
+    for_each_secret(settings, unsealed, |value| seal_value(value, sealer))
+}
+
+fn seal_value(value: &mut Value, sealer: &Sealer) -> Result<(), CryptoError> {
+    if let Some(text) = value.as_str() {
+        let sealed = sealer.seal_str(text)?;
+        *value = Value::String(format!("{SEALED_PREFIX}{}", STANDARD.encode(sealed)));
+    }
+    Ok(())
+}
+
+/// Every secret value.
+fn every(_: &str) -> bool {
+    true
+}
+
+/// A stored secret not sealed yet.
+fn unsealed(text: &str) -> bool {
+    !text.starts_with(SEALED_PREFIX)
 }
 
 /// Opens the sealed secrets of stored `settings`. A value stored before secrets were sealed is
 /// plain and stays as it is.
 pub fn open(settings: &mut Value, sealer: &Sealer) -> Result<(), CryptoError> {
-    for_each_secret(settings, |value| {
+    for_each_secret(settings, every, |value| {
         let Some(sealed) = value.as_str().and_then(|t| t.strip_prefix(SEALED_PREFIX)) else {
             return Ok(());
         };
@@ -163,32 +202,30 @@ pub fn open(settings: &mut Value, sealer: &Sealer) -> Result<(), CryptoError> {
 pub fn has_plain_secret(settings: &Value) -> bool {
     let mut plain = false;
     let mut copy = settings.clone();
-    let _ = for_each_secret(&mut copy, |value| {
-        plain |= value
-            .as_str()
-            .is_some_and(|t| !t.starts_with(SEALED_PREFIX));
+    let _ = for_each_secret(&mut copy, unsealed, |_| {
+        plain = true;
         Ok::<(), CryptoError>(())
     });
     plain
 }
 
-/// Calls `f` on each secret value of `settings`: the proxy (when it holds a password, or is
-/// sealed) and each credential header's value.
+/// Calls `f` on each secret value of `settings` that `pick` keeps: the proxy (when it holds
+/// credentials, or is sealed) and each credential header's value.
 fn for_each_secret<E>(
     settings: &mut Value,
+    pick: fn(&str) -> bool,
     mut f: impl FnMut(&mut Value) -> Result<(), E>,
 ) -> Result<(), E> {
     if let Some(proxy) = settings.get_mut("proxy")
-        && proxy.as_str().is_some_and(|p| {
-            p.starts_with(SEALED_PREFIX)
-                || url::Url::parse(p).is_ok_and(|url| url.password().is_some())
+        && proxy.as_str().filter(|p| pick(p)).is_some_and(|p| {
+            p.starts_with(SEALED_PREFIX) || url::Url::parse(p).is_ok_and(|u| has_credentials(&u))
         })
     {
         f(proxy)?;
     }
     if let Some(headers) = settings.get_mut("headers").and_then(Value::as_object_mut) {
         for (name, value) in headers.iter_mut() {
-            if value.is_string() && is_secret_header(name) {
+            if value.as_str().is_some_and(pick) && is_secret_header(name) {
                 f(value)?;
             }
         }
@@ -225,10 +262,15 @@ mod tests {
         assert_eq!(stored["headers"]["anthropic-beta"], "b");
         assert_eq!(stored["organization"], "org-1");
         assert!(!has_plain_secret(&stored));
-        // sealing twice changes nothing
+        // the start's pass seals only what is plain
         let mut again = stored.clone();
-        seal(&mut again, &sealer).expect("seal");
+        seal_plain(&mut again, &sealer).expect("seal");
         assert_eq!(again, stored);
+        // a save's value that merely looks sealed is sealed as it is, and opens to itself
+        let mut lookalike = json!({ "headers": { "x-api-key": "sealed:v1:AAAA" } });
+        seal(&mut lookalike, &sealer).expect("seal");
+        open(&mut lookalike, &sealer).expect("open");
+        assert_eq!(lookalike["headers"]["x-api-key"], "sealed:v1:AAAA");
         let mut opened = stored.clone();
         open(&mut opened, &sealer).expect("open");
         assert_eq!(opened, plain);
@@ -239,6 +281,30 @@ mod tests {
         let mut legacy = plain.clone();
         open(&mut legacy, &sealer).expect("open");
         assert_eq!(legacy, plain);
+    }
+
+    #[test]
+    fn a_credential_given_as_the_proxy_user_name_alone_is_a_secret() {
+        let sealer = Sealer::random().expect("key");
+        let stored = json!({ "proxy": "http://APIKEY123:@proxy.example:8011/" });
+        let (shown, paths) = masked(&stored);
+        assert_eq!(shown["proxy"], "http://****@proxy.example:8011/");
+        assert_eq!(paths, ["/proxy"]);
+        assert!(proxy_is_masked("http://****@proxy.example:8011/"));
+        let mut incoming = shown.clone();
+        keep_masked(&mut incoming, &stored);
+        assert_eq!(incoming["proxy"], "http://APIKEY123@proxy.example:8011/");
+        let mut sealed = stored.clone();
+        seal(&mut sealed, &sealer).expect("seal");
+        assert!(!sealed.to_string().contains("APIKEY123"));
+    }
+
+    #[test]
+    fn a_proxy_mask_with_nothing_stored_behind_it_stays_a_mask() {
+        let stored = json!({ "proxy": "http://proxy.example:3128" });
+        let mut incoming = json!({ "proxy": "http://me:****@proxy.example:3128/" });
+        keep_masked(&mut incoming, &stored);
+        assert!(proxy_is_masked(incoming["proxy"].as_str().expect("proxy")));
     }
 
     #[test]

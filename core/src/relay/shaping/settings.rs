@@ -174,6 +174,17 @@ impl ChannelSettings {
 
     /// What new settings must follow besides [`check`](Self::check).
     fn check_for_writes(&self) -> Result<(), String> {
+        if self
+            .proxy
+            .as_deref()
+            .is_some_and(super::secrets::proxy_is_masked)
+        {
+            return Err(
+                "`settings.proxy` holds a masked credential with no stored one behind it; \
+                 write the credential itself"
+                    .into(),
+            );
+        }
         for (from, to) in &self.status_map {
             // only failures are mapped: a success is never a failure, and hyper cannot answer
             // a 1xx as a final status

@@ -1,1 +1,0 @@
-import{t as e}from"./usage-view-Btdl8lQq.js";import{Ct as t}from"./index-BAtd--Hd.js";var n=t();function r(){return(0,n.jsx)(e,{admin:!0})}export{r as default};
