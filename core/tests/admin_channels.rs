@@ -554,6 +554,9 @@ async fn settings_secrets_are_masked_in_answers_and_kept_when_the_mask_comes_bac
     )
     .await;
     let id = channel["id"].as_i64().expect("id");
+    let path = format!("/api/admin/channels/{id}");
+    let patch_settings =
+        |settings: Value| app.admin("PATCH", &path, Some(json!({ "settings": settings })));
     let shown = json!({
         "proxy": "http://relay:****@proxy.example:3128/",
         "headers": { "api-key": "…0123", "anthropic-beta": "tools-2024" },
@@ -575,13 +578,7 @@ async fn settings_secrets_are_masked_in_answers_and_kept_when_the_mask_comes_bac
     // the console saves what it was shown, with one other change: the secrets stay
     let mut edited = shown.clone();
     edited["organization"] = json!("org-7");
-    let (status, body) = app
-        .admin(
-            "PATCH",
-            &format!("/api/admin/channels/{id}"),
-            Some(json!({ "settings": edited })),
-        )
-        .await;
+    let (status, body) = patch_settings(edited).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["channel"]["settings"]["organization"], "org-7");
     let mut kept = settings.clone();
@@ -589,13 +586,7 @@ async fn settings_secrets_are_masked_in_answers_and_kept_when_the_mask_comes_bac
     assert_eq!(stored_settings(&app, id, &secrets).await, kept);
 
     // a hint where nothing is stored is refused, not sent upstream as a header value
-    let (status, body) = app
-        .admin(
-            "PATCH",
-            &format!("/api/admin/channels/{id}"),
-            Some(json!({ "settings": { "headers": { "x-api-key": "…0123" } } })),
-        )
-        .await;
+    let (status, body) = patch_settings(json!({ "headers": { "x-api-key": "…0123" } })).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
     assert!(
         body["error"]["message"]
@@ -606,13 +597,8 @@ async fn settings_secrets_are_masked_in_answers_and_kept_when_the_mask_comes_bac
     assert_eq!(stored_settings(&app, id, &secrets).await, kept);
 
     // a proxy mask where no credential is stored is refused too
-    let (status, body) = app
-        .admin(
-            "PATCH",
-            &format!("/api/admin/channels/{id}"),
-            Some(json!({ "settings": { "proxy": "http://other:****@proxy.example:3128/" } })),
-        )
-        .await;
+    let (status, body) =
+        patch_settings(json!({ "proxy": "http://other:****@proxy.example:3128/" })).await;
     assert_eq!(
         status,
         StatusCode::OK,
@@ -639,13 +625,7 @@ async fn settings_secrets_are_masked_in_answers_and_kept_when_the_mask_comes_bac
         "proxy": "socks5://relay:new-pass@proxy.example:1080",
         "headers": { "api-key": "a-brand-new-key" },
     });
-    let (status, body) = app
-        .admin(
-            "PATCH",
-            &format!("/api/admin/channels/{id}"),
-            Some(json!({ "settings": replaced })),
-        )
-        .await;
+    let (status, body) = patch_settings(replaced.clone()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         stored_settings(&app, id, &["new-pass", "a-brand-new-key"]).await,

@@ -311,6 +311,46 @@ async fn client_faults_are_relayed_verbatim_without_failover() {
     assert_eq!(event["error_class"], "upstream_rejected");
 }
 
+/// `(name, path, body, the primary's failing script, a marker of the whole answer's end)`.
+type InBandCase = (
+    &'static str,
+    String,
+    serde_json::Value,
+    Script,
+    &'static str,
+);
+
+/// Runs each case against its backup channel (same order): the primary fails in band before
+/// committing, the backup answers whole, and the client sees no trace of the failure.
+async fn fails_over_to_backups(
+    setup: &Setup,
+    fake: &FakeUpstream,
+    cases: impl IntoIterator<Item = InBandCase>,
+    backups: Vec<i64>,
+) {
+    for ((name, path, body, script, end), backup) in cases.into_iter().zip(backups) {
+        fake.clear_requests();
+        fake.push(script);
+        let (status, id, answer) = read(setup.post(&path, &body).await).await;
+        let text = String::from_utf8_lossy(&answer);
+        assert_eq!(status, 200, "case {name}");
+        assert!(text.contains(end), "case {name}: a whole answer: {text}");
+        assert!(
+            !text.to_lowercase().contains("overloaded"),
+            "case {name}: the failed attempt left no trace: {text}"
+        );
+        assert_eq!(
+            fake.requests().len(),
+            2,
+            "case {name}: primary, then backup"
+        );
+        let event = setup.admin.usage_event(&id).await;
+        assert_eq!(event["channel_id"], backup, "case {name}");
+        assert_eq!(event["partial"], false, "case {name}");
+    }
+    assert_eq!(fake.pending_scripts(), 0);
+}
+
 #[tokio::test]
 async fn an_error_as_the_first_event_fails_over_before_anything_reaches_the_client() {
     let fake = FakeUpstream::start().await;
@@ -356,27 +396,7 @@ async fn an_error_as_the_first_event_fails_over_before_anything_reaches_the_clie
             "\"finishReason\":\"STOP\"",
         ),
     ];
-    for ((name, path, body, script, end), backup) in cases.into_iter().zip(backups) {
-        fake.clear_requests();
-        fake.push(script);
-        let (status, id, answer) = read(setup.post(&path, &body).await).await;
-        let text = String::from_utf8(answer).expect("utf-8");
-        assert_eq!(status, 200, "case {name}");
-        assert!(text.contains(end), "case {name}: a whole answer: {text}");
-        assert!(
-            !text.to_lowercase().contains("overloaded"),
-            "case {name}: the failed attempt left no trace: {text}"
-        );
-        assert_eq!(
-            fake.requests().len(),
-            2,
-            "case {name}: primary, then backup"
-        );
-        let event = setup.admin.usage_event(&id).await;
-        assert_eq!(event["channel_id"], backup, "case {name}");
-        assert_eq!(event["partial"], false, "case {name}");
-    }
-    assert_eq!(fake.pending_scripts(), 0);
+    fails_over_to_backups(&setup, &fake, cases, backups).await;
 }
 
 #[tokio::test]
@@ -583,7 +603,7 @@ async fn with_a_preamble_hold_an_error_right_after_the_preamble_still_fails_over
     let cases = [
         (
             "messages",
-            "/v1/messages",
+            "/v1/messages".to_owned(),
             json!({"model": CLAUDE, "stream": true, "messages": []}),
             Script::new(
                 SseScript::new(vec![
@@ -597,7 +617,7 @@ async fn with_a_preamble_hold_an_error_right_after_the_preamble_still_fails_over
         ),
         (
             "responses",
-            "/v1/responses",
+            "/v1/responses".to_owned(),
             json!({"model": GPT, "stream": true}),
             Script::new(
                 SseScript::new([created, vec![server_error]].concat())
@@ -607,27 +627,7 @@ async fn with_a_preamble_hold_an_error_right_after_the_preamble_still_fails_over
             "event: response.completed\n",
         ),
     ];
-    for ((name, path, body, script, end), backup) in cases.into_iter().zip(backups) {
-        fake.clear_requests();
-        fake.push(script);
-        let (status, id, answer) = read(setup.post(path, &body).await).await;
-        let text = String::from_utf8(answer).expect("utf-8");
-        assert_eq!(status, 200, "case {name}");
-        assert!(text.contains(end), "case {name}: a whole answer: {text}");
-        assert!(
-            !text.to_lowercase().contains("overloaded"),
-            "case {name}: the failed attempt left no trace: {text}"
-        );
-        assert_eq!(
-            fake.requests().len(),
-            2,
-            "case {name}: primary, then backup"
-        );
-        let event = setup.admin.usage_event(&id).await;
-        assert_eq!(event["channel_id"], backup, "case {name}");
-        assert_eq!(event["partial"], false, "case {name}");
-    }
-    assert_eq!(fake.pending_scripts(), 0);
+    fails_over_to_backups(&setup, &fake, cases, backups).await;
 }
 
 #[tokio::test]
