@@ -522,6 +522,17 @@ async fn admin_routes_need_the_admin_key() {
     assert_error(status, &body, StatusCode::FORBIDDEN, "forbidden");
 }
 
+/// A 400 `invalid_request` whose message says `text`.
+fn assert_refused_saying(status: StatusCode, body: &Value, text: &str) {
+    assert_error(status, body, StatusCode::BAD_REQUEST, "invalid_request");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(text)),
+        "{body}"
+    );
+}
+
 /// The channel's settings as stored, with their sealed secrets opened; the stored text must not
 /// hold `plain_secrets`.
 async fn stored_settings(app: &TestApp, id: i64, plain_secrets: &[&str]) -> Value {
@@ -587,16 +598,11 @@ async fn settings_secrets_are_masked_in_answers_and_kept_when_the_mask_comes_bac
 
     // a hint where nothing is stored is refused, not sent upstream as a header value
     let (status, body) = patch_settings(json!({ "headers": { "x-api-key": "…0123" } })).await;
-    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("masked value")),
-        "{body}"
-    );
+    assert_refused_saying(status, &body, "masked value");
     assert_eq!(stored_settings(&app, id, &secrets).await, kept);
 
-    // a proxy mask where no credential is stored is refused too
+    // a proxy mask is kept under a new user name, the stored proxy having a password; where
+    // nothing is stored behind it (a new channel) it is refused too
     let (status, body) =
         patch_settings(json!({ "proxy": "http://other:****@proxy.example:3128/" })).await;
     assert_eq!(
@@ -612,13 +618,7 @@ async fn settings_secrets_are_masked_in_answers_and_kept_when_the_mask_comes_bac
                          "settings": { "proxy": "http://me:****@proxy.example:3128/" } })),
         )
         .await;
-    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("masked credential")),
-        "{body}"
-    );
+    assert_refused_saying(status, &body, "masked credential");
 
     // new values replace the secrets
     let replaced = json!({

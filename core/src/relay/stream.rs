@@ -288,6 +288,42 @@ impl RelayStream {
         };
         self.timer.as_mut().reset(next);
     }
+
+    /// Nothing from the upstream right now: a keepalive, the idle timeout, or wait.
+    fn idle(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Infallible>>> {
+        if self.timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let now = Instant::now();
+        let idle_due = self.last_upstream + self.timing.idle_timeout;
+        let keepalive_due = self.last_sent.max(self.last_upstream) + self.timing.keepalive_every;
+        let keepalive_now = self.keepalive.is_some() && now >= keepalive_due;
+        if now < idle_due && !keepalive_now {
+            // Bytes flowed since the timer was set: nothing is due yet.
+            self.rearm();
+            let _ = self.timer.as_mut().poll(cx);
+            return Poll::Pending;
+        }
+        if now >= idle_due {
+            return self.end_with(RelayError::UpstreamTimeout(format!(
+                "the upstream sent nothing for {} s",
+                self.timing.idle_timeout.as_secs()
+            )));
+        }
+        if let Some(keepalive) = self.keepalive
+            && self.client_at_boundary()
+        {
+            let bytes = Bytes::from_static(keepalive);
+            self.sent(&bytes);
+            self.rearm();
+            return Poll::Ready(Some(Ok(bytes)));
+        }
+        // Mid-event: no keepalive possible; wait for the idle deadline or more bytes.
+        self.last_sent = now;
+        self.rearm();
+        let _ = self.timer.as_mut().poll(cx);
+        Poll::Pending
+    }
 }
 
 impl Stream for RelayStream {
@@ -336,44 +372,6 @@ impl Stream for RelayStream {
                 Poll::Pending => this.idle(cx),
             };
         }
-    }
-}
-
-impl RelayStream {
-    /// Nothing from the upstream right now: a keepalive, the idle timeout, or wait.
-    fn idle(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Infallible>>> {
-        if self.timer.as_mut().poll(cx).is_pending() {
-            return Poll::Pending;
-        }
-        let now = Instant::now();
-        let idle_due = self.last_upstream + self.timing.idle_timeout;
-        let keepalive_due = self.last_sent.max(self.last_upstream) + self.timing.keepalive_every;
-        let keepalive_now = self.keepalive.is_some() && now >= keepalive_due;
-        if now < idle_due && !keepalive_now {
-            // Bytes flowed since the timer was set: nothing is due yet.
-            self.rearm();
-            let _ = self.timer.as_mut().poll(cx);
-            return Poll::Pending;
-        }
-        if now >= idle_due {
-            return self.end_with(RelayError::UpstreamTimeout(format!(
-                "the upstream sent nothing for {} s",
-                self.timing.idle_timeout.as_secs()
-            )));
-        }
-        if let Some(keepalive) = self.keepalive
-            && self.client_at_boundary()
-        {
-            let bytes = Bytes::from_static(keepalive);
-            self.sent(&bytes);
-            self.rearm();
-            return Poll::Ready(Some(Ok(bytes)));
-        }
-        // Mid-event: no keepalive possible; wait for the idle deadline or more bytes.
-        self.last_sent = now;
-        self.rearm();
-        let _ = self.timer.as_mut().poll(cx);
-        Poll::Pending
     }
 }
 

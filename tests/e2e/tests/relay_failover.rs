@@ -829,26 +829,37 @@ async fn an_open_stream_counts_against_its_key_until_it_ends() {
     drop(open);
 }
 
+/// One OpenAI-compatible channel with four keys, for turns that must find the key they began on.
+async fn four_keys_on_one_channel(setup: &Setup, fake: &FakeUpstream) {
+    openai_channels(
+        setup,
+        &fake.url(),
+        &[("a", 0, &["key-1", "key-2", "key-3", "key-4"])],
+    )
+    .await;
+}
+
+/// The `authorization` the fake's first recorded request carried.
+fn first_key(fake: &FakeUpstream) -> String {
+    fake.requests()
+        .first()
+        .and_then(|r| r.header("authorization"))
+        .unwrap_or_default()
+        .to_owned()
+}
+
 #[tokio::test]
 async fn a_turn_naming_a_previous_response_goes_to_the_key_that_made_it() {
     let fake = FakeUpstream::start().await;
     let server = TestServer::start().await;
     let setup = Setup::bare(&server).await;
-    openai_channels(
-        &setup,
-        &fake.url(),
-        &[("a", 0, &["key-1", "key-2", "key-3", "key-4"])],
-    )
-    .await;
+    four_keys_on_one_channel(&setup, &fake).await;
     for stream in [false, true] {
         fake.clear_requests();
         let first = json!({"model": GPT, "input": "hi", "stream": stream});
         let (status, _, _) = read(setup.post("/v1/responses", &first).await).await;
         assert_eq!(status, 200);
-        let maker = fake.requests()[0]
-            .header("authorization")
-            .expect("auth")
-            .to_owned();
+        let maker = first_key(&fake);
         let next = json!({"model": GPT, "input": "and then?", "stream": stream,
                           "previous_response_id": fake_upstream::RESPONSE_ID,
                           "prompt_cache_key": format!("cache-{stream}")});
@@ -873,19 +884,11 @@ async fn after_a_restart_a_previous_response_still_goes_to_the_key_that_made_it(
     let dir = tempfile::tempdir().expect("tempdir");
     let server = TestServer::start_with(e2e::config_for(dir.path())).await;
     let setup = Setup::bare(&server).await;
-    openai_channels(
-        &setup,
-        &fake.url(),
-        &[("a", 0, &["key-1", "key-2", "key-3", "key-4"])],
-    )
-    .await;
+    four_keys_on_one_channel(&setup, &fake).await;
     let first = json!({"model": GPT, "input": "hi"});
     let (status, _, _) = read(setup.post("/v1/responses", &first).await).await;
     assert_eq!(status, 200);
-    let maker = fake.requests()[0]
-        .header("authorization")
-        .expect("auth")
-        .to_owned();
+    let maker = first_key(&fake);
     // a graceful stop writes the usage record, and with it where the response lives
     server.stop().await.expect("stops");
 

@@ -4,6 +4,8 @@
 //! write-only), and a save that sends a masked value back unchanged keeps the stored secret, so
 //! the console can edit the other settings without knowing it.
 
+use std::convert::Infallible;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
@@ -62,64 +64,59 @@ pub fn header_hint(value: &str) -> String {
 pub fn masked(settings: &Value) -> (Value, Vec<String>) {
     let mut shown = settings.clone();
     let mut paths = Vec::new();
-    if let Some(proxy) = shown.get_mut("proxy")
-        && let Some(mut url) = proxy.as_str().and_then(|p| url::Url::parse(p).ok())
-        && has_credentials(&url)
-    {
-        // the password, or a credential given as the user name alone (`http://KEY:@host`);
-        // an http(s)/socks URL with a host always takes both
-        let _ = if url.password().is_some() {
-            url.set_password(Some(PROXY_PASSWORD_MASK))
-        } else {
-            url.set_username(PROXY_PASSWORD_MASK)
+    let _ = for_each_secret(&mut shown, every, |slot, value| {
+        let Some(text) = value.as_str() else {
+            return Ok::<(), Infallible>(());
         };
-        *proxy = Value::String(url.into());
-        paths.push("/proxy".to_owned());
-    }
-    if let Some(headers) = shown.get_mut("headers").and_then(Value::as_object_mut) {
-        for (name, value) in headers.iter_mut() {
-            if let Some(text) = value.as_str()
-                && is_secret_header(name)
-            {
-                *value = Value::String(header_hint(text));
+        match slot {
+            Slot::Proxy => {
+                paths.push("/proxy".to_owned());
+                if let Ok(mut url) = url::Url::parse(text) {
+                    // the password, or a credential given as the user name alone
+                    // (`http://KEY:@host`); an http(s)/socks URL with a host takes both
+                    let _ = if url.password().is_some() {
+                        url.set_password(Some(PROXY_PASSWORD_MASK))
+                    } else {
+                        url.set_username(PROXY_PASSWORD_MASK)
+                    };
+                    *value = Value::String(url.into());
+                }
+            }
+            Slot::Header(name) => {
                 paths.push(format!("/headers/{}", pointer_token(name)));
+                *value = Value::String(header_hint(text));
             }
         }
-    }
+        Ok(())
+    });
     (shown, paths)
 }
 
 /// Puts the stored secrets back where `incoming` (settings sent to be saved) still holds the
 /// masked form [`masked`] showed for them.
 pub fn keep_masked(incoming: &mut Value, stored: &Value) {
-    if let Some(proxy) = incoming.get_mut("proxy")
-        && let Some(kept) = proxy
-            .as_str()
-            .and_then(|p| proxy_with_stored_password(p, stored))
-    {
-        *proxy = Value::String(kept);
-    }
     let stored_headers = stored.get("headers").and_then(Value::as_object);
-    if let (Some(headers), Some(stored_headers)) = (
-        incoming.get_mut("headers").and_then(Value::as_object_mut),
-        stored_headers,
-    ) {
-        for (name, value) in headers.iter_mut() {
-            let Some(hint) = value.as_str() else { continue };
-            if !is_secret_header(name) {
-                continue;
-            }
-            let secret = stored_headers
-                .iter()
-                .find(|(stored_name, _)| stored_name.eq_ignore_ascii_case(name))
-                .and_then(|(_, stored_value)| stored_value.as_str());
-            if let Some(secret) = secret
-                && header_hint(secret) == hint
-            {
-                *value = Value::String(secret.to_owned());
-            }
+    let _ = for_each_secret(incoming, every, |slot, value| {
+        let Some(text) = value.as_str() else {
+            return Ok::<(), Infallible>(());
+        };
+        let kept = match slot {
+            Slot::Proxy => proxy_with_stored_password(text, stored),
+            Slot::Header(name) => stored_headers
+                .and_then(|headers| {
+                    headers
+                        .iter()
+                        .find(|(stored_name, _)| stored_name.eq_ignore_ascii_case(name))
+                })
+                .and_then(|(_, secret)| secret.as_str())
+                .filter(|secret| header_hint(secret) == text)
+                .map(str::to_owned),
+        };
+        if let Some(kept) = kept {
+            *value = Value::String(kept);
         }
-    }
+        Ok(())
+    });
 }
 
 /// Whether a proxy URL carries credentials: a password, or a user name alone.
@@ -158,13 +155,18 @@ fn proxy_with_stored_password(incoming: &str, stored: &Value) -> Option<String> 
 /// Seals the secrets of plain `settings` (as a save sends them, masks replaced) before they are
 /// stored. A value that happens to look sealed is sealed too: it is what the admin wrote.
 pub fn seal(settings: &mut Value, sealer: &Sealer) -> Result<(), CryptoError> {
-    for_each_secret(settings, every, |value| seal_value(value, sealer))
+    for_each_secret(settings, every, |_, value| seal_value(value, sealer))
 }
 
 /// Seals the plain secrets of stored `settings` (written before secrets were sealed); sealed
-/// ones stay as they are.
-pub fn seal_plain(settings: &mut Value, sealer: &Sealer) -> Result<(), CryptoError> {
-    for_each_secret(settings, unsealed, |value| seal_value(value, sealer))
+/// ones stay as they are. Whether any was sealed.
+pub fn seal_plain(settings: &mut Value, sealer: &Sealer) -> Result<bool, CryptoError> {
+    let mut sealed = false;
+    for_each_secret(settings, unsealed, |_, value| {
+        sealed = true;
+        seal_value(value, sealer)
+    })?;
+    Ok(sealed)
 }
 
 fn seal_value(value: &mut Value, sealer: &Sealer) -> Result<(), CryptoError> {
@@ -188,7 +190,7 @@ fn unsealed(text: &str) -> bool {
 /// Opens the sealed secrets of stored `settings`. A value stored before secrets were sealed is
 /// plain and stays as it is.
 pub fn open(settings: &mut Value, sealer: &Sealer) -> Result<(), CryptoError> {
-    for_each_secret(settings, every, |value| {
+    for_each_secret(settings, every, |_, value| {
         let Some(sealed) = value.as_str().and_then(|t| t.strip_prefix(SEALED_PREFIX)) else {
             return Ok(());
         };
@@ -198,35 +200,34 @@ pub fn open(settings: &mut Value, sealer: &Sealer) -> Result<(), CryptoError> {
     })
 }
 
-/// Whether stored `settings` hold a secret in plain text (stored before secrets were sealed).
-pub fn has_plain_secret(settings: &Value) -> bool {
-    let mut plain = false;
-    let mut copy = settings.clone();
-    let _ = for_each_secret(&mut copy, unsealed, |_| {
-        plain = true;
-        Ok::<(), CryptoError>(())
-    });
-    plain
+/// Where a secret sits in a channel's settings.
+#[derive(Debug, Clone, Copy)]
+enum Slot<'a> {
+    /// `proxy`, a URL with credentials.
+    Proxy,
+    /// `headers.{name}`, a credential header's value.
+    Header(&'a str),
 }
 
-/// Calls `f` on each secret value of `settings` that `pick` keeps: the proxy (when it holds
-/// credentials, or is sealed) and each credential header's value.
+/// Calls `f` on each secret value of `settings` (a string) that `pick` keeps: the proxy (when it
+/// holds credentials, or is sealed) and each credential header's value. The one place that says
+/// what in the settings is secret.
 fn for_each_secret<E>(
     settings: &mut Value,
     pick: fn(&str) -> bool,
-    mut f: impl FnMut(&mut Value) -> Result<(), E>,
+    mut f: impl FnMut(Slot<'_>, &mut Value) -> Result<(), E>,
 ) -> Result<(), E> {
     if let Some(proxy) = settings.get_mut("proxy")
         && proxy.as_str().filter(|p| pick(p)).is_some_and(|p| {
             p.starts_with(SEALED_PREFIX) || url::Url::parse(p).is_ok_and(|u| has_credentials(&u))
         })
     {
-        f(proxy)?;
+        f(Slot::Proxy, proxy)?;
     }
     if let Some(headers) = settings.get_mut("headers").and_then(Value::as_object_mut) {
         for (name, value) in headers.iter_mut() {
             if value.as_str().is_some_and(pick) && is_secret_header(name) {
-                f(value)?;
+                f(Slot::Header(name), value)?;
             }
         }
     }
@@ -251,7 +252,6 @@ mod tests {
             "headers": { "x-api-key": "azure-key-0123456789abcdef", "anthropic-beta": "b" },
             "organization": "org-1",
         });
-        assert!(has_plain_secret(&plain));
         let mut stored = plain.clone();
         seal(&mut stored, &sealer).expect("seal");
         let text = stored.to_string();
@@ -261,11 +261,17 @@ mod tests {
         );
         assert_eq!(stored["headers"]["anthropic-beta"], "b");
         assert_eq!(stored["organization"], "org-1");
-        assert!(!has_plain_secret(&stored));
         // the start's pass seals only what is plain
         let mut again = stored.clone();
-        seal_plain(&mut again, &sealer).expect("seal");
+        assert!(!seal_plain(&mut again, &sealer).expect("seal"));
         assert_eq!(again, stored);
+        let mut legacy_sealed = plain.clone();
+        assert!(seal_plain(&mut legacy_sealed, &sealer).expect("seal"));
+        let text = legacy_sealed.to_string();
+        assert!(
+            !text.contains("s3cret") && !text.contains("azure-key"),
+            "{text}"
+        );
         // a save's value that merely looks sealed is sealed as it is, and opens to itself
         let mut lookalike = json!({ "headers": { "x-api-key": "sealed:v1:AAAA" } });
         seal(&mut lookalike, &sealer).expect("seal");
@@ -313,7 +319,10 @@ mod tests {
         let mut settings = json!({ "proxy": "socks5h://127.0.0.1:1080" });
         seal(&mut settings, &sealer).expect("seal");
         assert_eq!(settings["proxy"], "socks5h://127.0.0.1:1080");
-        assert!(!has_plain_secret(&settings));
+        assert!(
+            !seal_plain(&mut settings, &sealer).expect("seal"),
+            "nothing to seal"
+        );
     }
 
     #[test]
