@@ -18,6 +18,7 @@ pub mod telemetry;
 pub mod usage;
 pub mod web;
 
+mod access_log;
 mod fast_hash;
 mod idle_watch;
 mod request_id;
@@ -31,7 +32,6 @@ use std::time::Duration;
 use axum::Router;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::TraceLayer;
 
 pub use config::Config;
 pub use state::AppState;
@@ -78,24 +78,11 @@ pub fn app(state: AppState) -> App {
     let service = tower::ServiceBuilder::new()
         .map_response(axum::response::IntoResponse::into_response)
         .layer(request_id::RequestIdLayer)
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(access_log::AccessLogLayer)
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(relay::pause::PauseGateLayer::new(state))
         .service(router);
     App::new(service)
-}
-
-/// The span of one request in the logs: method and path, never the query string (Gemini
-/// clients put their API key in `?key=`). Under tower-http's target, as its own span was, so a
-/// filter such as `tower_http=debug` still shows it.
-fn request_span(request: &axum::extract::Request) -> tracing::Span {
-    tracing::debug_span!(
-        target: "tower_http::trace::make_span",
-        "request",
-        method = %request.method(),
-        path = request.uri().path(),
-        version = ?request.version(),
-    )
 }
 
 /// A handler panicked: the bug is logged, the caller gets the console API's JSON error (relay

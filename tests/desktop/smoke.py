@@ -224,7 +224,7 @@ class Desktop:
             "XDG_DATA_HOME": str(home / ".local/share"),
             "REALMS_DATA_DIR": str(data),
             # JSON lines; tower_http's request spans show what the console window called.
-            "REALMS_LOG": "info,realms_desktop=debug,tower_http=debug",
+            "REALMS_LOG": "info,realms_desktop=debug,realms_core::access_log=debug",
             "REALMS_LOG_FORMAT": "json",
             # Codex sign-ins are not part of this test; leave port 1455 alone.
             "REALMS_CODEX_OAUTH_LISTENER": "false",
@@ -268,7 +268,7 @@ class Desktop:
         return self.logfile.read_text(errors="replace")
 
     def answered(self, method: str, path: str) -> list[int]:
-        """Statuses the gateway answered to `method path` so far (from tower_http's spans)."""
+        """Statuses the gateway answered to `method path` so far (from the access log events)."""
         out = []
         for line in self.log().splitlines():
             try:

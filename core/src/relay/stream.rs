@@ -168,7 +168,13 @@ impl RelayStream {
     }
 
     fn sent(&mut self, bytes: &Bytes) {
-        self.last_sent = Instant::now();
+        self.sent_at(bytes, Instant::now());
+    }
+
+    /// Notes `bytes` as handed to the client at `now` (a time just read by the caller: one clock
+    /// read per chunk, not two).
+    fn sent_at(&mut self, bytes: &Bytes, now: Instant) {
+        self.last_sent = now;
         if let Some(draft) = self.draft.as_mut() {
             draft.response_bytes += bytes.len() as u64;
         }
@@ -314,7 +320,7 @@ impl RelayStream {
             && self.client_at_boundary()
         {
             let bytes = Bytes::from_static(keepalive);
-            self.sent(&bytes);
+            self.sent_at(&bytes, now);
             self.rearm();
             return Poll::Ready(Some(Ok(bytes)));
         }
@@ -353,11 +359,12 @@ impl Stream for RelayStream {
                 Poll::Ready(Some(Ok(bytes))) => {
                     // The timer is not reset per chunk (that cost a timer-wheel update per
                     // event); when it fires, the times below decide whether anything is due.
-                    this.last_upstream = Instant::now();
+                    let now = Instant::now();
+                    this.last_upstream = now;
                     this.feed(&bytes);
                     match this.forwardable(bytes) {
                         Some(bytes) => {
-                            this.sent(&bytes);
+                            this.sent_at(&bytes, now);
                             Poll::Ready(Some(Ok(bytes)))
                         }
                         // all of it is the start of an unfinished event: read on
