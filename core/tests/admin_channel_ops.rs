@@ -15,7 +15,7 @@ use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-use realms_core::relay::routing::health::Target;
+use realms_core::relay::routing::health::{CooldownCaps, Target};
 use support::{TestApp, assert_error};
 
 const GOOD_KEY: &str = "sk-upstream-good-0123456789";
@@ -186,7 +186,7 @@ async fn health_lists_the_relays_cooldowns_and_is_for_admins_only() {
     app.state.relay.health.cool_down(
         Target::Channel(id),
         Duration::from_secs(60),
-        Duration::from_secs(600),
+        CooldownCaps::of(&app.state.config.routing),
         false,
         "upstream answered 503".into(),
         Instant::now(),

@@ -334,6 +334,10 @@ mod tests {
         assert!(err.to_string().contains("limits.max_body_bytes"), "{err}");
         let err = Config::from_toml("[limits]\nmax_body_bytes = 0").expect_err("zero refused");
         assert!(err.to_string().contains("max_body_bytes"), "{err}");
+        let err = Config::from_toml("[routing]\nmax_retry_after_secs = 99999999999")
+            .expect_err("over a year refused");
+        assert!(err.to_string().contains("max_retry_after_secs"), "{err}");
+        assert!(Config::from_toml("[routing]\nmax_retry_after_secs = 86400").is_ok());
     }
 
     #[test]

@@ -4,6 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
 
+/// Largest value any cooldown setting takes: a year.
+const MAX_COOLDOWN_SETTING_SECS: u64 = 365 * 24 * 60 * 60;
+
 /// How the relay picks, retries and cools down upstreams.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -17,6 +20,9 @@ pub struct RoutingConfig {
     pub channel_cooldown_secs: u64,
     /// Longest cooldown the doubling may reach, in seconds.
     pub max_cooldown_secs: u64,
+    /// Longest cooldown an upstream's own word sets (`retry-after`, a Codex usage limit's reset),
+    /// in seconds; a larger wait is cut to this.
+    pub max_retry_after_secs: u64,
     /// Cooldown of a credential after 429 without a usable `retry-after`, in seconds.
     pub rate_limit_cooldown_secs: u64,
     /// Cooldown of a credential the upstream refused (401/403/402), in seconds.
@@ -44,6 +50,8 @@ impl Default for RoutingConfig {
             max_failover_secs: 120,
             channel_cooldown_secs: 30,
             max_cooldown_secs: 30 * 60,
+            // a Codex account's weekly usage window resets within 7 days
+            max_retry_after_secs: 7 * 24 * 60 * 60,
             rate_limit_cooldown_secs: 60,
             auth_failure_cooldown_secs: 10 * 60,
             sticky_ttl_secs: 60 * 60,
@@ -64,9 +72,30 @@ impl RoutingConfig {
             ("routing.max_response_bytes", self.max_response_bytes as u64),
             ("routing.sticky_max_entries", self.sticky_max_entries as u64),
         ];
-        match positive.iter().find(|(_, v)| *v == 0) {
-            Some((key, _)) => Err(ConfigError::Invalid(format!(
+        if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(ConfigError::Invalid(format!(
                 "`{key}` must be greater than 0"
+            )));
+        }
+        let cooldowns = [
+            ("routing.channel_cooldown_secs", self.channel_cooldown_secs),
+            ("routing.max_cooldown_secs", self.max_cooldown_secs),
+            (
+                "routing.rate_limit_cooldown_secs",
+                self.rate_limit_cooldown_secs,
+            ),
+            (
+                "routing.auth_failure_cooldown_secs",
+                self.auth_failure_cooldown_secs,
+            ),
+            ("routing.max_retry_after_secs", self.max_retry_after_secs),
+        ];
+        match cooldowns
+            .iter()
+            .find(|(_, v)| *v > MAX_COOLDOWN_SETTING_SECS)
+        {
+            Some((key, _)) => Err(ConfigError::Invalid(format!(
+                "`{key}` must be at most {MAX_COOLDOWN_SETTING_SECS} (a year)"
             ))),
             None => Ok(()),
         }

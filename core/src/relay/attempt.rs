@@ -20,7 +20,7 @@ use super::routing::failover::{
     InBandFault, Scope, Verdict, classify_status, classify_transport, in_band_fault, judged_status,
     retry_after_secs, retry_hint,
 };
-use super::routing::health::{InflightGuard, Target};
+use super::routing::health::{CooldownCaps, InflightGuard, Target};
 use super::routing::select::Pick;
 use super::routing::table::ChannelKind;
 use super::shaping::{UsageAsked, rename_gemini_body_models, shape_body};
@@ -548,12 +548,11 @@ pub fn cool_down(
         Scope::ChannelModel => Target::ChannelModel(pick.channel.id, model.to_owned()),
         Scope::Request => return,
     };
-    let max = Duration::from_secs(state.config.routing.max_cooldown_secs);
     tracing::warn!(channel = %pick.channel.name, channel_id = pick.channel.id, scope = ?verdict.scope, class = error.class(), wait_secs = wait.as_secs(), "upstream failed; cooling down");
     state.relay.health.cool_down(
         target,
         wait,
-        max,
+        CooldownCaps::of(&state.config.routing),
         explicit,
         error.class().to_owned(),
         Instant::now(),

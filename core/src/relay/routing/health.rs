@@ -19,6 +19,25 @@ pub enum Target {
     Credential(i64),
 }
 
+/// The longest cooldowns: one doubled on repeats, and one the upstream asked for itself.
+#[derive(Debug, Clone, Copy)]
+pub struct CooldownCaps {
+    /// Cap of the doubling (`routing.max_cooldown_secs`).
+    pub doubled: Duration,
+    /// Cap of an upstream's own wait (`routing.max_retry_after_secs`).
+    pub explicit: Duration,
+}
+
+impl CooldownCaps {
+    /// The caps the configuration sets.
+    pub fn of(config: &crate::config::RoutingConfig) -> Self {
+        Self {
+            doubled: Duration::from_secs(config.max_cooldown_secs),
+            explicit: Duration::from_secs(config.max_retry_after_secs),
+        }
+    }
+}
+
 /// A current cooldown.
 #[derive(Debug, Clone)]
 pub struct Cooldown {
@@ -105,13 +124,13 @@ impl Health {
         .max()
     }
 
-    /// Cools `target` down for `base`, doubled for each consecutive strike up to `max`; an
-    /// explicit wait (`retry-after`, a quota reset) is used as given.
+    /// Cools `target` down for `base`, doubled for each consecutive strike up to `caps.doubled`;
+    /// an explicit wait (`retry-after`, a quota reset) is used as given up to `caps.explicit`.
     pub fn cool_down(
         &self,
         target: Target,
         base: Duration,
-        max: Duration,
+        caps: CooldownCaps,
         explicit: bool,
         reason: String,
         now: Instant,
@@ -121,17 +140,22 @@ impl Health {
         };
         let strikes = map.get(&target).map_or(0, |c| c.strikes) + 1;
         let wait = if explicit {
-            base
+            base.min(caps.explicit)
         } else {
             let factor = 1u32
                 .checked_shl(strikes.saturating_sub(1).min(16))
                 .unwrap_or(u32::MAX);
-            base.saturating_mul(factor).min(max)
+            base.saturating_mul(factor).min(caps.doubled)
+        };
+        // The caps are at most a year (config validation), so this only fails for caps built
+        // by hand; the target then keeps whatever cooldown it had.
+        let Some(until) = now.checked_add(wait) else {
+            return;
         };
         map.insert(
             target,
             Cooldown {
-                until: now + wait,
+                until,
                 strikes,
                 reason,
             },
@@ -219,20 +243,28 @@ impl Health {
 mod tests {
     use super::*;
 
+    /// Caps with `max` for doubled waits and a day for explicit ones.
+    fn caps(max: Duration) -> CooldownCaps {
+        CooldownCaps {
+            doubled: max,
+            explicit: Duration::from_secs(86_400),
+        }
+    }
+
     #[test]
     fn repeated_failures_double_up_to_the_cap_and_success_resets() {
         let health = Health::default();
         let now = Instant::now();
         let (base, max) = (Duration::from_secs(10), Duration::from_secs(25));
         let target = Target::Channel(1);
-        health.cool_down(target.clone(), base, max, false, "500".into(), now);
+        health.cool_down(target.clone(), base, caps(max), false, "500".into(), now);
         assert_eq!(health.blocked_until(&target, now), Some(now + base));
-        health.cool_down(target.clone(), base, max, false, "500".into(), now);
+        health.cool_down(target.clone(), base, caps(max), false, "500".into(), now);
         assert_eq!(
             health.blocked_until(&target, now),
             Some(now + Duration::from_secs(20))
         );
-        health.cool_down(target.clone(), base, max, false, "500".into(), now);
+        health.cool_down(target.clone(), base, caps(max), false, "500".into(), now);
         assert_eq!(
             health.blocked_until(&target, now),
             Some(now + max),
@@ -240,7 +272,7 @@ mod tests {
         );
         assert_eq!(health.blocked_until(&target, now + max), None, "expired");
         health.record_success(1, 9, "m", now + max);
-        health.cool_down(target.clone(), base, max, false, "500".into(), now);
+        health.cool_down(target.clone(), base, caps(max), false, "500".into(), now);
         assert_eq!(
             health.blocked_until(&target, now),
             Some(now + base),
@@ -256,8 +288,15 @@ mod tests {
         let wait = Duration::from_secs(30);
         let credential = Target::Credential(9);
         let other_model = Target::ChannelModel(1, "m2".into());
-        health.cool_down(credential.clone(), wait, max, true, "429".into(), now);
-        health.cool_down(other_model.clone(), wait, max, false, "404".into(), now);
+        health.cool_down(credential.clone(), wait, caps(max), true, "429".into(), now);
+        health.cool_down(
+            other_model.clone(),
+            wait,
+            caps(max),
+            false,
+            "404".into(),
+            now,
+        );
         // a request sent before the 429 succeeds half a second later
         let later = now + Duration::from_millis(500);
         health.record_success(1, 9, "m1", later);
@@ -281,14 +320,60 @@ mod tests {
         health.cool_down(
             Target::Credential(4),
             wait,
-            Duration::from_secs(60),
+            caps(Duration::from_secs(60)),
             true,
             "quota".into(),
             now,
         );
         assert_eq!(
             health.blocked_until(&Target::Credential(4), now),
-            Some(now + wait)
+            Some(now + wait),
+            "the doubling's cap does not apply"
+        );
+    }
+
+    #[test]
+    fn an_explicit_wait_is_cut_to_its_cap_and_a_huge_one_cannot_break_the_cooldowns() {
+        let health = Health::default();
+        let now = Instant::now();
+        let day = Duration::from_secs(86_400);
+        let max = Duration::from_secs(60);
+        health.cool_down(
+            Target::Credential(1),
+            Duration::from_secs(u64::MAX),
+            caps(max),
+            true,
+            "429".into(),
+            now,
+        );
+        assert_eq!(
+            health.blocked_until(&Target::Credential(1), now),
+            Some(now + day)
+        );
+        let unbounded = CooldownCaps {
+            doubled: max,
+            explicit: Duration::MAX,
+        };
+        health.cool_down(
+            Target::Credential(2),
+            Duration::MAX,
+            unbounded,
+            true,
+            "429".into(),
+            now,
+        );
+        // no panic (which would poison the lock and end every cooldown): the cooldowns still work
+        health.cool_down(
+            Target::Credential(3),
+            max,
+            caps(max),
+            false,
+            "500".into(),
+            now,
+        );
+        assert_eq!(
+            health.blocked_until(&Target::Credential(3), now),
+            Some(now + max)
         );
     }
 
@@ -299,11 +384,18 @@ mod tests {
         let max = Duration::from_secs(600);
         assert_eq!(health.channel_blocked_until(3, "m", now), None);
         let (short, long) = (Duration::from_secs(5), Duration::from_secs(50));
-        health.cool_down(Target::Channel(3), short, max, true, "500".into(), now);
+        health.cool_down(
+            Target::Channel(3),
+            short,
+            caps(max),
+            true,
+            "500".into(),
+            now,
+        );
         health.cool_down(
             Target::ChannelModel(3, "m".into()),
             long,
-            max,
+            caps(max),
             true,
             "404".into(),
             now,

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use super::*;
 use crate::config::Secret;
 use crate::fast_hash::FastMap;
+use crate::relay::routing::health::CooldownCaps;
 use crate::relay::routing::table::{ChannelKind, GroupRoute, ModelRoute};
 use crate::relay::upstream::origin::Origin;
 
@@ -231,7 +232,7 @@ fn a_stored_binding_wins_while_healthy_and_yields_when_cooling() {
     health.cool_down(
         Target::Channel(other.0),
         Duration::from_secs(30),
-        Duration::from_secs(60),
+        CooldownCaps::of(&crate::config::RoutingConfig::default()),
         false,
         "500".into(),
         Instant::now(),
@@ -250,8 +251,9 @@ fn cooling_targets_are_skipped_until_all_are_cooling() {
     );
     let health = Health::default();
     let now = Instant::now();
-    let (ten, max) = (Duration::from_secs(10), Duration::from_secs(60));
-    health.cool_down(Target::Credential(11), ten, max, true, "429".into(), now);
+    let ten = Duration::from_secs(10);
+    let caps = CooldownCaps::of(&crate::config::RoutingConfig::default());
+    health.cool_down(Target::Credential(11), ten, caps, true, "429".into(), now);
     assert_eq!(
         pick(&f.table, &request(&f.token, None), &health, &[], now)
             .expect("pick")
@@ -262,7 +264,7 @@ fn cooling_targets_are_skipped_until_all_are_cooling() {
     health.cool_down(
         Target::ChannelModel(2, "gpt".into()),
         Duration::from_secs(5),
-        max,
+        caps,
         true,
         "404".into(),
         now,
