@@ -256,6 +256,17 @@ impl RelayStream {
         }
     }
 
+    /// Whether the upstream has said all it will: the protocol's proper end, or its own error.
+    fn ended_by_upstream(&self) -> bool {
+        self.completed || self.upstream_error
+    }
+
+    /// Whether keepalives go out while the upstream is quiet: the protocol has one, and the
+    /// stream has not reached its end.
+    fn keepalive_wanted(&self) -> bool {
+        self.keepalive.is_some() && !self.ended_by_upstream()
+    }
+
     /// The upstream closed the stream. Properly ended (or ended on an error of its own): what
     /// is held goes out and the stream ends. Otherwise it was cut short.
     fn upstream_closed(&mut self) -> Poll<Option<Result<Bytes, Infallible>>> {
@@ -265,7 +276,7 @@ impl RelayStream {
             self.completed |= outcome.completed;
             self.upstream_error |= outcome.error;
         }
-        if !(self.completed || self.upstream_error) {
+        if !self.ended_by_upstream() {
             return self.end_with(RelayError::UpstreamFailed {
                 status: 502,
                 summary: "the upstream ended the stream before it was complete".into(),
@@ -287,7 +298,7 @@ impl RelayStream {
     fn rearm(&mut self) {
         let keepalive_due = self.last_sent.max(self.last_upstream) + self.timing.keepalive_every;
         let idle_due = self.last_upstream + self.timing.idle_timeout;
-        let next = if self.keepalive.is_some() {
+        let next = if self.keepalive_wanted() {
             keepalive_due.min(idle_due)
         } else {
             idle_due
@@ -303,12 +314,16 @@ impl RelayStream {
         let now = Instant::now();
         let idle_due = self.last_upstream + self.timing.idle_timeout;
         let keepalive_due = self.last_sent.max(self.last_upstream) + self.timing.keepalive_every;
-        let keepalive_now = self.keepalive.is_some() && now >= keepalive_due;
+        let keepalive_now = self.keepalive_wanted() && now >= keepalive_due;
         if now < idle_due && !keepalive_now {
             // Bytes flowed since the timer was set: nothing is due yet.
             self.rearm();
             let _ = self.timer.as_mut().poll(cx);
             return Poll::Pending;
+        }
+        if now >= idle_due && self.ended_by_upstream() {
+            // The end was sent; the upstream only failed to close its side.
+            return self.upstream_closed();
         }
         if now >= idle_due {
             return self.end_with(RelayError::UpstreamTimeout(format!(
@@ -371,6 +386,9 @@ impl Stream for RelayStream {
                         None => continue,
                     }
                 }
+                // After the protocol's end (or the upstream's own error event) a broken
+                // connection loses nothing: the stream ends as if the upstream had closed it.
+                Poll::Ready(Some(Err(_))) if this.ended_by_upstream() => this.upstream_closed(),
                 Poll::Ready(Some(Err(_))) => this.end_with(RelayError::UpstreamFailed {
                     status: 502,
                     summary: "the upstream connection broke in the middle of the stream".into(),
@@ -532,6 +550,43 @@ mod tests {
         assert!(!record.event.partial);
         assert_eq!(record.event.error_class, None);
         assert_eq!(record.event.input_tokens, 5);
+    }
+
+    /// After the proper end, a connection that breaks or never closes ends the stream as a
+    /// close would: no keepalive, no error event, a complete record.
+    #[tokio::test(start_paused = true)]
+    async fn after_the_proper_end_a_broken_or_lingering_upstream_is_a_normal_close() {
+        for (items, then_pending) in [
+            (
+                vec![
+                    Ok(Bytes::from_static(CREATED)),
+                    Ok(Bytes::from_static(COMPLETED)),
+                    Err(BodyError),
+                ],
+                false,
+            ),
+            (
+                vec![
+                    Ok(Bytes::from_static(CREATED)),
+                    Ok(Bytes::from_static(COMPLETED)),
+                ],
+                true,
+            ),
+        ] {
+            let (relay, mut rx) = relay_from(
+                items,
+                then_pending,
+                StreamObserver::new(Protocol::Responses),
+                &Health::default(),
+            );
+            let text = received(relay).await;
+            let sent = [CREATED, COMPLETED].concat();
+            assert_eq!(text.as_bytes(), sent.as_slice(), "{text}");
+            let record = rx.recv().await.expect("a record");
+            assert_eq!(record.event.status_code, 200);
+            assert!(!record.event.partial);
+            assert_eq!(record.event.error_class, None, "pending: {then_pending}");
+        }
     }
 
     #[tokio::test]
