@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
@@ -95,10 +96,14 @@ pub fn routes() -> Router<AppState> {
 /// A call about a stored Responses object.
 async fn stored(
     state: State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     request: Request,
     endpoint: &'static str,
 ) -> Response {
+    let id = match path_text(id, &request) {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
     match inbound(&state, request, Protocol::Responses, endpoint).await {
         Ok(inbound) => pipeline::handle_stored(state.0, inbound, id).await,
         Err(error) => error.into_response_for(Dialect::OpenAi),
@@ -225,31 +230,75 @@ fn gemini_target(path: &str) -> Option<(String, String)> {
     (!model.is_empty() && !action.is_empty()).then(|| (model.to_owned(), action.to_owned()))
 }
 
-/// `POST .../models/{model}:{action}` — Gemini's native API on `/v1beta` and `/v1`.
-async fn gemini(state: State<AppState>, Path(model): Path<String>, request: Request) -> Response {
-    let Some((_, action)) = model.rsplit_once(':') else {
-        return RelayError::NotFound("use `models/{model}:{action}`".into())
-            .into_response_for(Dialect::Gemini);
+/// Gemini's native actions (`models/{model}:{action}`) and the endpoint each is recorded as.
+const GEMINI_ACTIONS: [(&str, &str); 5] = [
+    ("generateContent", "/v1beta/models/{model}:generateContent"),
+    (
+        "streamGenerateContent",
+        "/v1beta/models/{model}:streamGenerateContent",
+    ),
+    ("countTokens", "/v1beta/models/{model}:countTokens"),
+    ("embedContent", "/v1beta/models/{model}:embedContent"),
+    (
+        "batchEmbedContents",
+        "/v1beta/models/{model}:batchEmbedContents",
+    ),
+];
+
+/// The recorded endpoint of `{model}:{action}` when the action is one of Gemini's. Other model
+/// ids may hold a `:` too (OpenAI's fine-tunes `ft:gpt-4o-mini:org::id`, `llama3:8b`).
+fn gemini_action(model_and_action: &str) -> Option<&'static str> {
+    let (model, action) = model_and_action.rsplit_once(':')?;
+    if model.is_empty() {
+        return None;
+    }
+    GEMINI_ACTIONS
+        .iter()
+        .find(|(known, _)| *known == action)
+        .map(|(_, endpoint)| *endpoint)
+}
+
+/// A path parameter as text, or the protocol's own 400 when it is not valid percent-encoded
+/// UTF-8 (axum would answer in plain text).
+fn path_text(
+    path: Result<Path<String>, PathRejection>,
+    request: &Request<Body>,
+) -> Result<String, Response> {
+    path.map(|Path(text)| text).map_err(|rejection| {
+        RelayError::BadRequest(format!("the path is not valid: {}", rejection.body_text()))
+            .into_response_for(dialect_of_path(request.uri().path()))
+    })
+}
+
+/// `POST .../models/{model}:{action}` — Gemini's native API on `/v1beta` and `/v1`. Under `/v1`
+/// a POST without a Gemini action is a POST to OpenAI's model entry: 405 there.
+async fn gemini(
+    state: State<AppState>,
+    model: Result<Path<String>, PathRejection>,
+    request: Request,
+) -> Response {
+    let model = match path_text(model, &request) {
+        Ok(model) => model,
+        Err(response) => return response,
     };
-    let endpoint = match action {
-        "generateContent" => "/v1beta/models/{model}:generateContent",
-        "streamGenerateContent" => "/v1beta/models/{model}:streamGenerateContent",
-        "countTokens" => "/v1beta/models/{model}:countTokens",
-        "embedContent" => "/v1beta/models/{model}:embedContent",
-        "batchEmbedContents" => "/v1beta/models/{model}:batchEmbedContents",
-        _ => {
-            return RelayError::NotFound(format!("unknown action `{action}`"))
-                .into_response_for(Dialect::Gemini);
-        }
+    if let Some(endpoint) = gemini_action(&model) {
+        return relay(state, request, Protocol::Gemini, endpoint).await;
+    }
+    if !request.uri().path().starts_with("/v1beta/") {
+        return wrong_method(request.method().clone(), request).await;
+    }
+    let error = match model.rsplit_once(':') {
+        Some((_, action)) => RelayError::NotFound(format!("unknown action `{action}`")),
+        None => RelayError::NotFound("use `models/{model}:{action}`".into()),
     };
-    relay(state, request, Protocol::Gemini, endpoint).await
+    error.into_response_for(Dialect::Gemini)
 }
 
 /// `GET .../models/{model}`: the model's entry, answered by `show`; a Gemini action
 /// (`{model}:{action}`) is called with POST only, so a GET of one is a 405, not an unknown model.
 async fn show_model<F, Fut>(
     state: State<AppState>,
-    model: Path<String>,
+    model: Result<Path<String>, PathRejection>,
     headers: axum::http::HeaderMap,
     query: axum::extract::RawQuery,
     request: Request<Body>,
@@ -259,19 +308,24 @@ where
     F: FnOnce(State<AppState>, Path<String>, axum::http::HeaderMap, axum::extract::RawQuery) -> Fut,
     Fut: std::future::Future<Output = Response>,
 {
-    if model.contains(':') {
+    let model = match path_text(model, &request) {
+        Ok(model) => model,
+        Err(response) => return response,
+    };
+    if gemini_action(&model).is_some() {
         return wrong_method(request.method().clone(), request).await;
     }
-    show(state, model, headers, query).await
+    show(state, Path(model), headers, query).await
 }
 
 /// The dialect of a data-plane path, for answers that come before the pipeline: Gemini for
-/// `/v1beta/...` and for any `.../models/{model}:{action}` (Gemini's native API on `/v1`).
+/// `/v1beta/...` and for `.../models/{model}:{action}` with one of Gemini's actions (its native
+/// API on `/v1`).
 pub(crate) fn dialect_of_path(path: &str) -> Dialect {
-    let gemini_action = path
+    let gemini_call = path
         .rsplit_once("/models/")
-        .is_some_and(|(_, model)| model.contains(':'));
-    if path.starts_with("/v1beta") || gemini_action {
+        .is_some_and(|(_, model)| gemini_action(model).is_some());
+    if path.starts_with("/v1beta") || gemini_call {
         Dialect::Gemini
     } else if path.starts_with("/v1/messages") {
         Dialect::Anthropic
@@ -568,6 +622,63 @@ mod tests {
             assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
             assert_eq!(body["error"]["code"], 405, "Gemini's shape: {body}");
             assert!(body["error"]["status"].is_string(), "{body}");
+        }
+    }
+
+    /// `method uri` with the valid token as a Bearer key, no body.
+    async fn call_with_token(method: Method, uri: &str) -> (StatusCode, serde_json::Value) {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .body(Body::empty())
+            .expect("request");
+        call_app(request).await
+    }
+
+    #[tokio::test]
+    async fn model_ids_with_a_colon_are_openai_model_entries_unless_a_gemini_action_ends_them() {
+        for id in ["ft:gpt-4o-mini-2024-07-18:acme::abc123", "llama3:8b"] {
+            let (status, body) = call_with_token(Method::GET, &format!("/v1/models/{id}")).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{id}: {body}");
+            assert_eq!(body["error"]["code"], "model_not_found", "{id}: {body}");
+            assert_eq!(
+                dialect_of_path(&format!("/v1/models/{id}")),
+                Dialect::OpenAi
+            );
+        }
+        // a POST to OpenAI's model entry is a wrong method there, in OpenAI's shape
+        let (status, body) = call_with_token(Method::POST, "/v1/models/gpt-4o").await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+        assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+        let (status, body) = call_with_token(Method::POST, "/v1/models/llama3:8b").await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+        assert!(body["error"]["type"].is_string(), "{body}");
+        // under /v1beta an unknown action stays Gemini's 404
+        let (status, body) = call_with_token(Method::POST, "/v1beta/models/gem-x:explode").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert_eq!(body["error"]["code"], 404, "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_path_that_is_not_valid_utf8_gets_a_400_in_the_paths_protocol() {
+        for (method, uri, gemini) in [
+            (Method::GET, "/v1/models/%FF", false),
+            (Method::GET, "/v1/responses/%FF", false),
+            (Method::POST, "/v1/responses/%FF/cancel", false),
+            (Method::GET, "/v1beta/models/%FF", true),
+            (Method::POST, "/v1beta/models/%FF:generateContent", true),
+        ] {
+            let (status, body) = call_with_token(method.clone(), uri).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {uri}: {body}");
+            if gemini {
+                assert_eq!(body["error"]["code"], 400, "{uri}: {body}");
+            } else {
+                assert_eq!(
+                    body["error"]["type"], "invalid_request_error",
+                    "{uri}: {body}"
+                );
+            }
         }
     }
 
