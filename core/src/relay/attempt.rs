@@ -83,10 +83,19 @@ pub(super) async fn next_required_read(
 }
 
 /// A collected answer over `routing.max_response_bytes`.
-pub(super) fn answer_too_large(limit: usize) -> RelayError {
-    RelayError::UpstreamFailed {
-        status: 502,
-        summary: format!("the upstream answer is larger than {limit} bytes"),
+/// An answer over `routing.max_response_bytes`. The limit is Realms' own, not a fault of the
+/// upstream: nothing cools down, and no other upstream is tried (it would send the same answer).
+pub(super) fn answer_too_large(limit: usize) -> Failure {
+    Failure {
+        error: RelayError::UpstreamFailed {
+            status: 502,
+            summary: format!("the upstream answer is larger than {limit} bytes"),
+        },
+        verdict: Verdict {
+            scope: Scope::Request,
+            retry: false,
+            cooldown: None,
+        },
     }
 }
 
@@ -372,7 +381,7 @@ async fn whole_answer(
         .map_err(|error| transport(state, error))?
     {
         if body.len() + chunk.len() > limit {
-            return Err(transport(state, answer_too_large(limit)));
+            return Err(answer_too_large(limit));
         }
         body.push(chunk);
     }

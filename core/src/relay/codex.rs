@@ -13,7 +13,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use serde_json::Value;
 
-use super::attempt::{Failure, answer_too_large, first_event_error, next_required_read, transport};
+use super::attempt::{Failure, answer_too_large, first_event_error, next_required_read};
 use super::error::RelayError;
 use super::protocol::sse::SseDecoder;
 use super::protocol::{Protocol, StreamObserver, observe_json};
@@ -165,7 +165,7 @@ pub async fn collect(
         .await?;
         read += chunk.len();
         if read > limit {
-            return Err(transport(state, answer_too_large(limit)));
+            return Err(answer_too_large(limit));
         }
         let outcome = observer.feed(&chunk);
         if outcome.first_content && draft.first_token_ms.is_none() {

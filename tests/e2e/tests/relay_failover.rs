@@ -1029,3 +1029,39 @@ async fn a_session_sticks_to_its_channel_and_credential_until_that_one_fails() {
         used(&fake)
     );
 }
+
+#[tokio::test]
+async fn an_answer_over_the_size_limit_fails_without_failover_or_cooldown() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start_tuned(|c| c.routing.max_response_bytes = 100).await;
+    let setup = Setup::bare(&server).await;
+    openai_channels(
+        &setup,
+        &fake.url(),
+        &[("a", 2, &["key-a"]), ("b", 1, &["key-b"])],
+    )
+    .await;
+
+    let (status, id, body) = read_json(setup.post("/v1/chat/completions", &chat()).await).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(
+        fake.requests().len(),
+        1,
+        "the next channel would answer as much"
+    );
+    let event = setup.admin.usage_event(&id).await;
+    assert_eq!(event["status_code"], 502);
+    let (_, health) = setup
+        .admin
+        .call(reqwest::Method::GET, "/channels/health", None)
+        .await;
+    assert_eq!(
+        health["items"],
+        json!([]),
+        "Realms' own limit cools nothing"
+    );
+    // the next request goes to the first channel again
+    let _ = read(setup.post("/v1/chat/completions", &chat()).await).await;
+    assert_eq!(calls_with(&fake, "key-a"), 2);
+    assert_eq!(calls_with(&fake, "key-b"), 0);
+}
