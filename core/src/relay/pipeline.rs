@@ -14,6 +14,7 @@ use super::error::RelayError;
 use super::inbound::Inbound;
 use super::protocol::{RequestFacts, inspect_request};
 use super::record::Draft;
+use super::routing::failover::Scope;
 use super::routing::select::{self, NoTarget};
 use crate::state::AppState;
 use crate::usage::recorder::UsageSink;
@@ -154,7 +155,7 @@ async fn run(
     };
     let routing = &state.config.routing;
     let deadline = now + Duration::from_secs(routing.max_failover_secs);
-    // (channel, credential) pairs already tried; at most `max_attempts` long
+    // (channel, credential) pairs already tried, every key of a channel that failed as a whole
     let mut tried = Vec::with_capacity(1);
     let mut last: Option<RelayError> = None;
     for _ in 0..routing.max_attempts {
@@ -211,6 +212,12 @@ async fn run(
                 attempt::cool_down(state, &pick, &model, &verdict, &error);
                 if !verdict.retry {
                     return Err(error);
+                }
+                if matches!(verdict.scope, Scope::Channel | Scope::ChannelModel) {
+                    // The channel failed as a whole (its address, its server): its other keys
+                    // would fail the same way, cooled down or not, so the next try is elsewhere.
+                    let channel = pick.channel.id;
+                    tried.extend(pick.channel.credentials.iter().map(|c| (channel, c.id)));
                 }
                 tracing::debug!(
                     channel_id = pick.channel.id,

@@ -1065,3 +1065,34 @@ async fn an_answer_over_the_size_limit_fails_without_failover_or_cooldown() {
     assert_eq!(calls_with(&fake, "key-a"), 2);
     assert_eq!(calls_with(&fake, "key-b"), 0);
 }
+
+#[tokio::test]
+async fn a_channel_that_failed_as_a_whole_is_not_retried_with_its_other_keys() {
+    let fake = FakeUpstream::start().await;
+    // no cooldown to keep the failed channel out: the request itself must move on
+    let server = TestServer::start_tuned(|c| c.routing.channel_cooldown_secs = 0).await;
+    let setup = Setup::bare(&server).await;
+    openai_channels(
+        &setup,
+        &fake.url(),
+        &[
+            ("a", 2, &["key-a1", "key-a2", "key-a3"]),
+            ("b", 1, &["key-b"]),
+        ],
+    )
+    .await;
+    for key in ["key-a1", "key-a2", "key-a3"] {
+        fake.push(
+            Script::status(503, "{\"error\":{\"message\":\"down\"}}")
+                .when(Match::any().header("authorization", bearer(key))),
+        );
+    }
+
+    let (status, _, body) = read(setup.post("/v1/chat/completions", &chat()).await).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let a_calls: usize = ["key-a1", "key-a2", "key-a3"]
+        .iter()
+        .map(|key| calls_with(&fake, key))
+        .sum();
+    assert_eq!((a_calls, calls_with(&fake, "key-b")), (1, 1));
+}
