@@ -64,25 +64,37 @@ const DROP_TO_CLIENT: &[&str] = &[
 
 /// The client's headers as they go upstream (before the channel's auth and overrides are added).
 pub fn to_upstream(client: &HeaderMap) -> HeaderMap {
-    let mut out = HeaderMap::with_capacity(client.len());
-    for (name, value) in client {
-        if !DROP_TO_UPSTREAM.contains(&name.as_str()) {
-            out.append(name.clone(), value.clone());
-        }
-    }
-    out
+    forwarded(client, DROP_TO_UPSTREAM)
 }
 
 /// The upstream's headers as they go back to the client.
 pub fn to_client(upstream: &HeaderMap) -> HeaderMap {
-    let mut out = HeaderMap::with_capacity(upstream.len());
-    for (name, value) in upstream {
-        if !DROP_TO_CLIENT.contains(&name.as_str()) {
-            out.append(name.clone(), value.clone());
-        }
-    }
+    let mut out = forwarded(upstream, DROP_TO_CLIENT);
     if let Some(id) = upstream.get("x-request-id") {
         out.insert(HeaderName::from_static("x-upstream-request-id"), id.clone());
+    }
+    out
+}
+
+/// `from` without the headers in `drop` and without those its `Connection` header names: a
+/// sender marks its own hop-by-hop headers that way (RFC 9110 §7.6.1).
+fn forwarded(from: &HeaderMap, drop: &[&str]) -> HeaderMap {
+    let nominated: Vec<&str> = from
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .collect();
+    let mut out = HeaderMap::with_capacity(from.len());
+    for (name, value) in from {
+        let name_text = name.as_str();
+        let hop_by_hop = drop.contains(&name_text)
+            || nominated.iter().any(|n| n.eq_ignore_ascii_case(name_text));
+        if !hop_by_hop {
+            out.append(name.clone(), value.clone());
+        }
     }
     out
 }
@@ -162,6 +174,24 @@ mod tests {
             "x-stainless-lang",
         ] {
             assert!(out.contains_key(kept), "{kept} must be forwarded");
+        }
+    }
+
+    #[test]
+    fn headers_the_connection_header_names_are_hop_by_hop_both_ways() {
+        let mut headers = HeaderMap::new();
+        headers.append("connection", HeaderValue::from_static("keep-alive, X-Hop"));
+        headers.append("connection", HeaderValue::from_static("x-other"));
+        headers.insert("x-hop", HeaderValue::from_static("1"));
+        headers.insert("x-other", HeaderValue::from_static("2"));
+        headers.insert("x-kept", HeaderValue::from_static("3"));
+        for out in [to_upstream(&headers), to_client(&headers)] {
+            assert!(
+                !out.contains_key("x-hop") && !out.contains_key("x-other"),
+                "{out:?}"
+            );
+            assert!(!out.contains_key("connection"));
+            assert_eq!(out["x-kept"], "3");
         }
     }
 
