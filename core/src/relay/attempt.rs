@@ -453,6 +453,11 @@ async fn peek_and_stream(
                     ));
                 }
             };
+        // Everything before the commit is held in memory: no more than a whole answer may be.
+        let limit = state.config.routing.max_response_bytes;
+        if peeked.len() + chunk.len() > limit {
+            return Err(answer_too_large(limit));
+        }
         let outcome = observer.feed(&chunk);
         peeked.push(chunk);
         completed |= outcome.completed;

@@ -346,3 +346,30 @@ async fn a_responses_stream_the_upstream_failed_in_band_gets_no_second_error() {
     assert_eq!(event["error_class"], "upstream_error");
     assert_eq!(event["output_tokens"], 3);
 }
+
+#[tokio::test]
+async fn what_comes_before_the_first_event_is_held_no_larger_than_a_whole_answer() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start_tuned(|c| c.routing.max_response_bytes = 1000).await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    // comments are no event: without a bound they would pile up until the first-byte deadline
+    let comment = format!(": {}\n\n", "x".repeat(600));
+    let script =
+        SseScript::new(vec![comment.clone(), comment]).stall_after(2, Duration::from_secs(30));
+    fake.push(Script::new(script).on_path("/v1/responses"));
+    let started = Instant::now();
+    let body = json!({"model": GPT, "stream": true, "input": "hi"});
+    let (status, id, bytes) = read(setup.post("/v1/responses", &body).await).await;
+    assert_eq!(status, 502, "{}", String::from_utf8_lossy(&bytes));
+    assert!(
+        String::from_utf8_lossy(&bytes).contains("larger than 1000 bytes"),
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "not held until a deadline"
+    );
+    assert_eq!(fake.requests().len(), 1);
+    assert_eq!(setup.admin.usage_event(&id).await["status_code"], 502);
+}
