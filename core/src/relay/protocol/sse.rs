@@ -19,10 +19,10 @@ use sseer::parser::{RawEventLine, parse_line};
 /// The UTF-8 byte order mark a stream may start with.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// The longest unfinished line kept in memory. A line this long without an end is not an SSE
-/// stream any upstream sends (the largest real ones, base64 images inside `response.completed`,
-/// are a few MiB); past it the line is dropped so a broken or hostile upstream cannot make the
-/// relay buffer without bound.
+/// The longest unfinished line, and the most `data:` one event gathers, kept in memory. A line
+/// or an event this long is not an SSE stream any upstream sends (the largest real ones, base64
+/// images inside `response.completed`, are a few MiB); past it the line or the event is dropped
+/// so a broken or hostile upstream cannot make the relay buffer without bound.
 pub const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
 
 /// One dispatched SSE event, borrowed from the decoder until its next call.
@@ -60,6 +60,8 @@ struct Assembly {
     event: Vec<u8>,
     data: Vec<u8>,
     has_data: bool,
+    /// The event being assembled outgrew [`MAX_LINE_BYTES`]: it is dropped at its blank line.
+    oversized: bool,
     out_event: Vec<u8>,
     out_data: Vec<u8>,
 }
@@ -81,10 +83,16 @@ impl Assembly {
                 field_name: b"data",
                 field_value,
             } => {
+                let value = field_value.unwrap_or_default();
+                if self.oversized || self.data.len() + value.len() >= MAX_LINE_BYTES {
+                    self.oversized = true;
+                    self.data = Vec::new();
+                    return false;
+                }
                 if self.has_data {
                     self.data.push(b'\n');
                 }
-                self.data.extend_from_slice(field_value.unwrap_or_default());
+                self.data.extend_from_slice(value);
                 self.has_data = true;
             }
             RawEventLine::Field { .. } => {}
@@ -95,7 +103,7 @@ impl Assembly {
     /// Ends the event being assembled; `true` when it is dispatched (the spec drops an event
     /// without `data:`, and its name with it).
     fn dispatch(&mut self) -> bool {
-        let dispatched = std::mem::take(&mut self.has_data);
+        let dispatched = std::mem::take(&mut self.has_data) && !std::mem::take(&mut self.oversized);
         if dispatched {
             std::mem::swap(&mut self.event, &mut self.out_event);
             std::mem::swap(&mut self.data, &mut self.out_data);
@@ -114,6 +122,7 @@ impl Assembly {
         self.event.clear();
         self.data.clear();
         self.has_data = false;
+        self.oversized = false;
     }
 
     fn out(&self) -> SseEvent<'_> {
@@ -391,6 +400,27 @@ mod tests {
         assert_eq!(
             decoder.next_event().map(|e| e.data.to_vec()),
             Some(b"2".to_vec())
+        );
+    }
+
+    #[test]
+    fn an_event_of_endless_data_lines_is_dropped_and_decoding_resumes_after_it() {
+        let mut decoder = SseDecoder::new();
+        let line = [b"data: ".as_slice(), &vec![b'x'; 1024 * 1024], b"\n"].concat();
+        for _ in 0..(MAX_LINE_BYTES / (1024 * 1024) + 2) {
+            decoder.push(&line);
+            assert_eq!(decoder.next_event(), None);
+        }
+        assert!(
+            decoder.assembly.data.len() < MAX_LINE_BYTES,
+            "{} bytes held",
+            decoder.assembly.data.len()
+        );
+        decoder.push(b"\ndata: 2\n\n");
+        assert_eq!(
+            decoder.next_event().map(|e| e.data.to_vec()),
+            Some(b"2".to_vec()),
+            "the oversized event is dropped, the next one comes through"
         );
     }
 
