@@ -60,6 +60,13 @@ fn an_error_as_first_event_is_reported_for_each_protocol() {
             "Rate limit reached for gpt-5",
         ),
         (
+            // a compatible server's numeric code: still an error, named by its type
+            Protocol::Responses,
+            "event: error\ndata: {\"type\":\"error\",\"code\":429,\"message\":\"slow down\"}\n\n",
+            "error",
+            "slow down",
+        ),
+        (
             Protocol::Responses,
             "event: response.failed\ndata: {\"type\":\"response.failed\",\"sequence_number\":0,\"response\":{\"id\":\"resp_1\",\"status\":\"failed\",\"model\":\"gpt-5-codex\",\"error\":{\"code\":\"server_error\",\"message\":\"An error occurred\"},\"usage\":null}}\n\n",
             "server_error",

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::relay::protocol::observed::{ErrorMember, StreamError};
+use crate::relay::protocol::observed::{ErrorMember, StreamError, WireError};
 use crate::relay::protocol::sse::SseEvent;
 use crate::relay::protocol::stream::{Effect, Progress, event_type};
 use crate::relay::protocol::{Observed, Protocol};
@@ -60,16 +60,12 @@ struct LifecycleEvent<'a> {
     response: Option<ResponseObject<'a>>,
 }
 
-/// The `error` event: `{type, code, message, param}` at top level, or (Codex backend) an
-/// `error` member.
+/// The `error` event: `{type, code, message, param}` at top level (read as a [`WireError`]:
+/// `code` may be a string or a number), or (Codex backend) an `error` member.
 #[derive(Debug, Deserialize)]
 struct ErrorEvent<'a> {
     #[serde(borrow, default)]
     error: Option<ErrorMember<'a>>,
-    #[serde(borrow, default)]
-    code: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    message: Option<Cow<'a, str>>,
 }
 
 /// Reads a whole Responses answer (or a Responses error body).
@@ -103,12 +99,9 @@ pub(crate) fn on_event(progress: &mut Progress, event: &SseEvent) -> Effect {
             };
             let error = match error.error {
                 Some(member) => member.into_stream_error("error"),
-                None => StreamError {
-                    kind: error
-                        .code
-                        .map_or_else(|| "error".to_owned(), Cow::into_owned),
-                    message: error.message.map(Cow::into_owned).unwrap_or_default(),
-                },
+                None => serde_json::from_slice::<WireError<'_>>(event.data)
+                    .unwrap_or_default()
+                    .into_stream_error("error"),
             };
             progress.observed.error = Some(error);
             Effect {
