@@ -12,11 +12,12 @@ use axum::response::Response;
 use super::attempt::{self, Failure};
 use super::error::RelayError;
 use super::inbound::Inbound;
-use super::protocol::{RequestFacts, inspect_request};
+use super::protocol::{RequestFacts, SessionSource, inspect_request};
 use super::record::Draft;
 use super::routing::failover::Scope;
 use super::routing::select::{self, NoTarget};
 use crate::state::AppState;
+use crate::store::response_owners::ResponseOwner;
 use crate::usage::recorder::UsageSink;
 
 /// The request's usage record until it is handed over. If the handler is dropped first — the
@@ -137,6 +138,7 @@ async fn run(
         }
     }
 
+    Box::pin(check_previous_response(state, &facts, token.user_id)).await?;
     let session = facts
         .session_key()
         .map(|key| key.value.clone())
@@ -231,6 +233,48 @@ async fn run(
     Err(last.unwrap_or_else(|| RelayError::UpstreamTimeout("no upstream answered in time".into())))
 }
 
+/// Where a Responses object Realms relayed lives and whose it is: noted in memory as soon as it
+/// was seen created, in `response_owners` once its request's record is written. `None` for an
+/// id Realms never relayed.
+async fn response_owner(
+    state: &AppState,
+    response_id: &str,
+) -> Result<Option<ResponseOwner>, RelayError> {
+    if let Some(owner) = state.relay.usage.pending_owner(response_id) {
+        return Ok(Some(owner));
+    }
+    let id = response_id.to_owned();
+    state
+        .store
+        .read(move |c| crate::store::response_owners::get(c, &id))
+        .await
+        .map_err(|e| RelayError::Internal(e.to_string()))
+}
+
+/// Refuses a continuation of another user's Responses object. Only a request that names a
+/// `previous_response_id` pays for the lookup; an id Realms never relayed is the upstream's to
+/// judge.
+async fn check_previous_response(
+    state: &AppState,
+    facts: &RequestFacts,
+    user_id: i64,
+) -> Result<(), RelayError> {
+    let Some(previous) = facts
+        .session_keys
+        .iter()
+        .find(|key| key.source == SessionSource::PreviousResponseId)
+    else {
+        return Ok(());
+    };
+    match response_owner(state, &previous.value).await? {
+        Some(owner) if owner.user_id != user_id => Err(RelayError::BadRequest(format!(
+            "Previous response with id '{}' not found.",
+            previous.value
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Serves a call about a stored Responses object (`GET/DELETE /v1/responses/{id}`, `cancel`,
 /// `input_items`): only its creator may ask, and it goes to the channel and credential that hold
 /// it. No failover: no other upstream knows the object.
@@ -260,18 +304,8 @@ async fn run_stored(
     let token = Arc::clone(&inbound.token);
     draft.user_id = Some(token.user_id);
     draft.token_id = Some(token.token_id);
-    let owner = match state.relay.usage.pending_owner(response_id) {
-        Some(owner) => Some(owner),
-        None => {
-            let id = response_id.to_owned();
-            state
-                .store
-                .read(move |c| crate::store::response_owners::get(c, &id))
-                .await
-                .map_err(|e| RelayError::Internal(e.to_string()))?
-        }
-    };
-    let owner = owner
+    let owner = response_owner(state, response_id)
+        .await?
         .filter(|owner| owner.user_id == token.user_id)
         .ok_or_else(|| RelayError::NotFound(format!("no response with id `{response_id}`")))?;
     let channel = table.channels.get(&owner.channel_id).ok_or_else(|| {

@@ -222,3 +222,68 @@ async fn a_response_still_streaming_can_be_read_and_cancelled_by_its_creator() {
     drop(body);
     server.stop().await.expect("clean stop");
 }
+
+#[tokio::test]
+async fn only_the_creator_continues_a_stored_response() {
+    // the owner as noted in memory (the row not written yet), then as read from its row
+    for slow in [true, false] {
+        let fake = FakeUpstream::start().await;
+        let server = if slow {
+            TestServer::start_tuned(slow_recorder).await
+        } else {
+            TestServer::start().await
+        };
+        let keys = seed(&server, &fake, &["owner", "stranger"]).await;
+        let client = reqwest::Client::new();
+        let post = |key: &str, path: &str, body: Value| {
+            client
+                .post(server.url(path))
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+        };
+        let created: Value = post(
+            &keys[0],
+            "/v1/responses",
+            json!({ "model": "gpt-4o", "input": "hi" }),
+        )
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("json");
+        let id = created["id"].as_str().expect("response id").to_owned();
+        if !slow {
+            server.wait_for_usage(1).await;
+        }
+
+        let before = fake.requests().len();
+        let next_turn =
+            json!({ "model": "gpt-4o", "input": "and then?", "previous_response_id": id });
+        for path in ["/v1/responses", "/v1/responses/input_tokens"] {
+            let resp = post(&keys[1], path, next_turn.clone()).await.expect("call");
+            assert_eq!(resp.status(), 400, "{path} (slow recorder: {slow})");
+            let body: Value = resp.json().await.expect("json");
+            assert_eq!(
+                body["error"]["type"],
+                json!("invalid_request_error"),
+                "{body}"
+            );
+        }
+        assert_eq!(
+            fake.requests().len(),
+            before,
+            "nothing forwarded for the stranger"
+        );
+
+        let resp = post(&keys[0], "/v1/responses", next_turn)
+            .await
+            .expect("call");
+        assert_eq!(
+            resp.status(),
+            200,
+            "the creator continues (slow recorder: {slow})"
+        );
+        server.stop().await.expect("clean stop");
+    }
+}
