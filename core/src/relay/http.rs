@@ -100,9 +100,9 @@ async fn stored(
     request: Request,
     endpoint: &'static str,
 ) -> Response {
-    let id = match path_text(id, &request) {
+    let id = match path_text(id) {
         Ok(id) => id,
-        Err(response) => return response,
+        Err(error) => return refused_path(error, &request),
     };
     match inbound(&state, request, Protocol::Responses, endpoint).await {
         Ok(inbound) => pipeline::handle_stored(state.0, inbound, id).await,
@@ -258,16 +258,17 @@ fn gemini_action(model_and_action: &str) -> Option<&'static str> {
         .map(|(_, endpoint)| *endpoint)
 }
 
-/// A path parameter as text, or the protocol's own 400 when it is not valid percent-encoded
-/// UTF-8 (axum would answer in plain text).
-fn path_text(
-    path: Result<Path<String>, PathRejection>,
-    request: &Request<Body>,
-) -> Result<String, Response> {
+/// A path parameter as text, or a 400 when it is not valid percent-encoded UTF-8 (answered in
+/// the path's protocol by [`refused_path`]; axum would answer in plain text).
+fn path_text(path: Result<Path<String>, PathRejection>) -> Result<String, RelayError> {
     path.map(|Path(text)| text).map_err(|rejection| {
         RelayError::BadRequest(format!("the path is not valid: {}", rejection.body_text()))
-            .into_response_for(dialect_of_path(request.uri().path()))
     })
+}
+
+/// [`path_text`]'s refusal in the dialect of the request's path.
+fn refused_path(error: RelayError, request: &Request<Body>) -> Response {
+    error.into_response_for(dialect_of_path(request.uri().path()))
 }
 
 /// `POST .../models/{model}:{action}` — Gemini's native API on `/v1beta` and `/v1`. Under `/v1`
@@ -277,9 +278,9 @@ async fn gemini(
     model: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Response {
-    let model = match path_text(model, &request) {
+    let model = match path_text(model) {
         Ok(model) => model,
-        Err(response) => return response,
+        Err(error) => return refused_path(error, &request),
     };
     if let Some(endpoint) = gemini_action(&model) {
         return relay(state, request, Protocol::Gemini, endpoint).await;
@@ -308,9 +309,9 @@ where
     F: FnOnce(State<AppState>, Path<String>, axum::http::HeaderMap, axum::extract::RawQuery) -> Fut,
     Fut: std::future::Future<Output = Response>,
 {
-    let model = match path_text(model, &request) {
+    let model = match path_text(model) {
         Ok(model) => model,
-        Err(response) => return response,
+        Err(error) => return refused_path(error, &request),
     };
     if gemini_action(&model).is_some() {
         return wrong_method(request.method().clone(), request).await;
