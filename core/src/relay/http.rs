@@ -55,7 +55,7 @@ pub fn routes() -> Router<AppState> {
     router
         .route("/v1/models", get(models::list).fallback(wrong_method))
         .route(
-            "/v1/models/{model}",
+            "/v1/models/{*model}",
             get(|s, m, h, q, r| show_model(s, m, h, q, r, models::show))
                 .post(gemini)
                 .fallback(wrong_method),
@@ -659,6 +659,21 @@ mod tests {
         let (status, body) = call_with_token(Method::POST, "/v1beta/models/gem-x:explode").await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
         assert_eq!(body["error"]["code"], 404, "{body}");
+    }
+
+    #[tokio::test]
+    async fn model_ids_with_a_slash_reach_the_model_entry() {
+        // OpenRouter's `openai/gpt-4o`, vLLM's `Qwen/Qwen2.5-72B-Instruct`: the SDKs put the id in
+        // the path as it is
+        let (status, body) = call_with_token(Method::GET, "/v1/models/Qwen/Qwen2.5-72B").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert_eq!(body["error"]["code"], "model_not_found", "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("Qwen/Qwen2.5-72B")),
+            "{body}"
+        );
     }
 
     #[tokio::test]
