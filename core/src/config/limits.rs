@@ -89,12 +89,7 @@ impl LimitsConfig {
                 self.upstream_pool_idle_timeout_secs,
             ),
         ];
-        match positive.iter().find(|(_, value)| *value == 0) {
-            Some((key, _)) => Err(ConfigError::Invalid(format!(
-                "`{key}` must be greater than 0"
-            ))),
-            None => Ok(()),
-        }
+        super::require_positive(&positive)
     }
 }
 

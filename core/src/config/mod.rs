@@ -308,6 +308,30 @@ fn check_issuer(issuer: &str) -> Result<(), ConfigError> {
     }
 }
 
+/// Refuses the first of `values` (config key, value) that is 0.
+fn require_positive(values: &[(&str, u64)]) -> Result<(), ConfigError> {
+    match values.iter().find(|(_, value)| *value == 0) {
+        Some((key, _)) => Err(ConfigError::Invalid(format!(
+            "`{key}` must be greater than 0"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Refuses the first of `values` (config key, value) above `max`, described as `max_in_words`.
+fn require_at_most(
+    values: &[(&str, u64)],
+    max: u64,
+    max_in_words: &str,
+) -> Result<(), ConfigError> {
+    match values.iter().find(|(_, value)| *value > max) {
+        Some((key, _)) => Err(ConfigError::Invalid(format!(
+            "`{key}` must be at most {max} ({max_in_words})"
+        ))),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

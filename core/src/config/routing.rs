@@ -72,11 +72,7 @@ impl RoutingConfig {
             ("routing.max_response_bytes", self.max_response_bytes as u64),
             ("routing.sticky_max_entries", self.sticky_max_entries as u64),
         ];
-        if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
-            return Err(ConfigError::Invalid(format!(
-                "`{key}` must be greater than 0"
-            )));
-        }
+        super::require_positive(&positive)?;
         let cooldowns = [
             ("routing.channel_cooldown_secs", self.channel_cooldown_secs),
             ("routing.max_cooldown_secs", self.max_cooldown_secs),
@@ -90,14 +86,6 @@ impl RoutingConfig {
             ),
             ("routing.max_retry_after_secs", self.max_retry_after_secs),
         ];
-        match cooldowns
-            .iter()
-            .find(|(_, v)| *v > MAX_COOLDOWN_SETTING_SECS)
-        {
-            Some((key, _)) => Err(ConfigError::Invalid(format!(
-                "`{key}` must be at most {MAX_COOLDOWN_SETTING_SECS} (a year)"
-            ))),
-            None => Ok(()),
-        }
+        super::require_at_most(&cooldowns, MAX_COOLDOWN_SETTING_SECS, "a year")
     }
 }

@@ -80,6 +80,21 @@ async fn seed(server: &TestServer, fake: &FakeUpstream, names: &[&str]) -> Vec<S
     keys
 }
 
+/// Creates a stored response as the holder of `key`; returns its id.
+async fn create_response(server: &TestServer, key: &str) -> String {
+    let created: Value = reqwest::Client::new()
+        .post(server.url("/v1/responses"))
+        .bearer_auth(key)
+        .json(&json!({ "model": "gpt-4o", "input": "hi" }))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("json");
+    created["id"].as_str().expect("response id").to_owned()
+}
+
 /// The recorder writes a batch only after this long (or 10k records): every call below comes
 /// before the creating request's `response_owners` row exists.
 const SLOW_RECORDER_MS: u64 = 30_000;
@@ -95,17 +110,7 @@ async fn only_the_creator_reaches_a_stored_response_on_its_channel() {
     let server = TestServer::start_tuned(slow_recorder).await;
     let keys = seed(&server, &fake, &["owner", "stranger"]).await;
     let client = reqwest::Client::new();
-    let created: Value = client
-        .post(server.url("/v1/responses"))
-        .bearer_auth(&keys[0])
-        .json(&json!({ "model": "gpt-4o", "input": "hi" }))
-        .send()
-        .await
-        .expect("create")
-        .json()
-        .await
-        .expect("json");
-    let id = created["id"].as_str().expect("response id").to_owned();
+    let id = create_response(&server, &keys[0]).await;
 
     // At once, long before the recorder writes the owner's row.
     let resp = client
@@ -242,17 +247,7 @@ async fn only_the_creator_continues_a_stored_response() {
                 .json(&body)
                 .send()
         };
-        let created: Value = post(
-            &keys[0],
-            "/v1/responses",
-            json!({ "model": "gpt-4o", "input": "hi" }),
-        )
-        .await
-        .expect("create")
-        .json()
-        .await
-        .expect("json");
-        let id = created["id"].as_str().expect("response id").to_owned();
+        let id = create_response(&server, &keys[0]).await;
         if !slow {
             server.wait_for_usage(1).await;
         }
