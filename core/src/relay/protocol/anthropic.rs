@@ -129,8 +129,10 @@ pub(crate) fn on_event(progress: &mut Progress, event: &SseEvent) -> Effect {
     }
 }
 
-/// Lays the non-null members of `update` over `raw` (keeping `raw`'s key order). The first
-/// usage is kept as it arrived; a merged one is written anew (compact).
+/// Lays the non-null members of `update` over `raw` (keeping `raw`'s key order). Counts are
+/// running totals, so a count never goes down: some compatible upstreams send `input_tokens: 0`
+/// in `message_delta`, which would erase `message_start`'s prompt. The first usage is kept as it
+/// arrived; a merged one is written anew (compact).
 fn merge_usage(raw: &mut Option<RawUsage>, update: Option<&RawValue>) {
     let Some(update) = update else {
         return;
@@ -142,7 +144,11 @@ fn merge_usage(raw: &mut Option<RawUsage>, update: Option<&RawValue>) {
     let merged = raw.as_ref().and_then(|base| {
         let mut base = object(base.raw())?;
         for (key, value) in object(update)? {
-            if !value.is_null() {
+            let lower = match (base.get(&key), &value) {
+                (Some(Value::Number(kept)), Value::Number(new)) => new.as_f64() < kept.as_f64(),
+                _ => false,
+            };
+            if !value.is_null() && !lower {
                 base.insert(key, value);
             }
         }
@@ -159,6 +165,20 @@ mod tests {
 
     fn raw(value: &Value) -> Box<RawValue> {
         serde_json::value::to_raw_value(value).expect("raw")
+    }
+
+    #[test]
+    fn a_count_the_delta_gives_as_zero_keeps_its_running_total() {
+        let start =
+            json!({"input_tokens": 472, "cache_read_input_tokens": 100, "output_tokens": 1});
+        let mut merged = Some(RawUsage::from(&start));
+        let delta =
+            raw(&json!({"input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 42}));
+        merge_usage(&mut merged, Some(&delta));
+        assert_eq!(
+            merged.expect("merged").text(),
+            r#"{"input_tokens":472,"cache_read_input_tokens":100,"output_tokens":42}"#
+        );
     }
 
     #[test]
