@@ -89,6 +89,7 @@ pub fn routes() -> Router<AppState> {
             get(|s, p, r| stored(s, p, r, "/v1/responses/{id}/input_items")).fallback(wrong_method),
         )
         .route("/v1", axum::routing::any(not_found))
+        .route("/v1beta", axum::routing::any(not_found))
         .route("/v1/{*rest}", axum::routing::any(not_found))
         .route("/v1beta/{*rest}", axum::routing::any(not_found))
 }
@@ -674,6 +675,16 @@ mod tests {
                 .is_some_and(|m| m.contains("Qwen/Qwen2.5-72B")),
             "{body}"
         );
+    }
+
+    #[tokio::test]
+    async fn the_bare_api_roots_are_unknown_paths_in_their_protocol() {
+        let (status, body) = call_with_token(Method::GET, "/v1beta").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert_eq!(body["error"]["code"], 404, "Gemini's shape: {body}");
+        let (status, body) = call_with_token(Method::POST, "/v1").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert!(body["error"]["type"].is_string(), "OpenAI's shape: {body}");
     }
 
     #[tokio::test]

@@ -35,9 +35,12 @@ pub fn is_paused(state: &AppState) -> bool {
     state.relay.paused.load(Ordering::SeqCst)
 }
 
-/// The paths of the data plane: `/v1`, `/v1/*` and `/v1beta/*`.
+/// The paths of the data plane: `/v1`, `/v1/*`, `/v1beta` and `/v1beta/*`.
 fn is_data_plane(path: &str) -> bool {
-    path == "/v1" || path.starts_with("/v1/") || path.starts_with("/v1beta/")
+    ["/v1", "/v1beta"].iter().any(|root| {
+        path.strip_prefix(root)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
 }
 
 /// Wraps the application: a 503 `realms_paused` for data-plane calls while paused, else the
@@ -114,6 +117,7 @@ mod tests {
             "/v1",
             "/v1/chat/completions",
             "/v1/models",
+            "/v1beta",
             "/v1beta/models/x:generateContent",
         ] {
             assert!(is_data_plane(path), "{path}");
@@ -122,7 +126,7 @@ mod tests {
             "/",
             "/api/user/self",
             "/v1x",
-            "/v1beta",
+            "/v1betax",
             "/healthz",
             "/v10/models",
         ] {
