@@ -82,7 +82,6 @@ pub(super) async fn next_required_read(
         })
 }
 
-/// A collected answer over `routing.max_response_bytes`.
 /// An answer over `routing.max_response_bytes`. The limit is Realms' own, not a fault of the
 /// upstream: nothing cools down, and no other upstream is tried (it would send the same answer).
 pub(super) fn answer_too_large(limit: usize) -> Failure {
@@ -454,9 +453,10 @@ async fn peek_and_stream(
                 }
             };
         // Everything before the commit is held in memory: no more than a whole answer may be.
-        let limit = state.config.routing.max_response_bytes;
-        if peeked.len() + chunk.len() > limit {
-            return Err(answer_too_large(limit));
+        // That much without a first event is the upstream's fault (never real content).
+        let max_held = state.config.routing.max_response_bytes;
+        if peeked.len() + chunk.len() > max_held {
+            return Err(transport(state, answer_too_large(max_held).error));
         }
         let outcome = observer.feed(&chunk);
         peeked.push(chunk);

@@ -138,7 +138,19 @@ async fn run(
         }
     }
 
-    Box::pin(check_previous_response(state, &facts, token.user_id)).await?;
+    if let Some(previous) = facts
+        .session_keys
+        .iter()
+        .find(|key| key.source == SessionSource::PreviousResponseId)
+    {
+        // boxed, and only here: most requests name no previous response
+        Box::pin(check_previous_response(
+            state,
+            &previous.value,
+            token.user_id,
+        ))
+        .await?;
+    }
     let session = facts
         .session_key()
         .map(|key| key.value.clone())
@@ -251,25 +263,16 @@ async fn response_owner(
         .map_err(|e| RelayError::Internal(e.to_string()))
 }
 
-/// Refuses a continuation of another user's Responses object. Only a request that names a
-/// `previous_response_id` pays for the lookup; an id Realms never relayed is the upstream's to
-/// judge.
+/// Refuses a continuation of another user's Responses object (the request names it in
+/// `previous_response_id`); an id Realms never relayed is the upstream's to judge.
 async fn check_previous_response(
     state: &AppState,
-    facts: &RequestFacts,
+    previous: &str,
     user_id: i64,
 ) -> Result<(), RelayError> {
-    let Some(previous) = facts
-        .session_keys
-        .iter()
-        .find(|key| key.source == SessionSource::PreviousResponseId)
-    else {
-        return Ok(());
-    };
-    match response_owner(state, &previous.value).await? {
+    match response_owner(state, previous).await? {
         Some(owner) if owner.user_id != user_id => Err(RelayError::BadRequest(format!(
-            "Previous response with id '{}' not found.",
-            previous.value
+            "Previous response with id '{previous}' not found."
         ))),
         _ => Ok(()),
     }
