@@ -7,6 +7,8 @@
 #
 # usage: bench/ab.sh NAME=PATH [NAME=PATH ...]
 #   e.g. bench/ab.sh base=/var/tmp/ab/realms-base new=target/release/realms
+# NAME=floor:PATH runs core's `floor_proxy` example (hyper's server and Realms' upstream transport
+# with nothing else: `cargo build --release -p realms-core --example floor_proxy`) as a target.
 # Knobs (environment): DURATION=5, CONCURRENCY="64 256", ROUNDS=2, SCENARIOS="chat stream",
 # EVENTS=20, DELAY_MS=0 (pause between a connection's requests: a rate cap, e.g. CONCURRENCY=24
 # DELAY_MS=10 for ~2k req/s), PORT_BASE=19100, FAKE_BIN (default
@@ -16,7 +18,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH=$ROOT/bench
-(($# >= 1)) || { sed -n 2,14p "$0"; exit 2; }
+(($# >= 1)) || { sed -n 2,16p "$0"; exit 2; }
 
 DURATION=${DURATION:-5}
 CONCURRENCY=${CONCURRENCY:-"64 256"}
@@ -55,10 +57,20 @@ i=3
 for spec in "$@"; do
   name=${spec%%=*}
   bin=${spec#*=}
+  floor=""
+  [[ $bin == floor:* ]] && { floor=1; bin=${bin#floor:}; }
   [[ -x $bin ]] || die "$name: no binary at $bin"
   NAMES+=("$name")
   PORT[$name]=$((PORT_BASE + i))
   i=$((i + 1))
+  if [[ -n $floor ]]; then
+    "$bin" "127.0.0.1:${PORT[$name]}" "http://127.0.0.1:$FAKE_PORT" >"$WORK/$name.log" 2>&1 &
+    PID[$name]=$!
+    PIDS+=("${PID[$name]}")
+    wait_http "http://127.0.0.1:${PORT[$name]}/v1/models"
+    TOKEN[$name]=unused
+    continue
+  fi
   # shellcheck disable=SC2086 # AB_ENV is a list of VAR=value words
   start_realms "$bin" "$WORK/$name" "${PORT[$name]}" "$ADMIN_KEY" "$WORK/$name.log" ${AB_ENV:-}
   PID[$name]=$REALMS_STARTED_PID
