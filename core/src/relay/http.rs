@@ -49,7 +49,7 @@ pub fn routes() -> Router<AppState> {
     for (path, protocol) in FIXED_POSTS {
         router = router.route(
             path,
-            post(move |s, r| relay(s, r, protocol, path)).fallback(wrong_method),
+            post(move |s, r| relay(s, r, protocol, path, None)).fallback(wrong_method),
         );
     }
     router
@@ -105,20 +105,22 @@ async fn stored(
         Ok(id) => id,
         Err(error) => return refused_path(error, &request),
     };
-    match inbound(&state, request, Protocol::Responses, endpoint).await {
+    match inbound(&state, request, Protocol::Responses, endpoint, None).await {
         Ok(inbound) => pipeline::handle_stored(state.0, inbound, id).await,
         Err(error) => error.into_response_for(Dialect::OpenAi),
     }
 }
 
-/// Reads the body (bounded) and runs the pipeline.
+/// Reads the body (bounded) and runs the pipeline. `gemini` is a Gemini call's `(model, action)`
+/// from its decoded path.
 async fn relay(
     state: State<AppState>,
     request: Request,
     protocol: Protocol,
     endpoint: &'static str,
+    gemini: Option<(String, String)>,
 ) -> Response {
-    match inbound(&state, request, protocol, endpoint).await {
+    match inbound(&state, request, protocol, endpoint, gemini).await {
         Ok(inbound) => pipeline::handle(state.0, inbound).await,
         Err(error) => error.into_response_for(super::inbound::dialect_of(protocol)),
     }
@@ -163,7 +165,7 @@ impl tower::Service<Request> for Dispatch {
             Some((endpoint, protocol)) => {
                 let state = State(self.state.clone());
                 Either::Left(Box::pin(async move {
-                    Ok(relay(state, request, protocol, endpoint).await)
+                    Ok(relay(state, request, protocol, endpoint, None).await)
                 }))
             }
             None => Either::Right(tower::Service::call(&mut self.router, request)),
@@ -188,6 +190,7 @@ async fn inbound(
     request: Request,
     protocol: Protocol,
     endpoint: &'static str,
+    gemini: Option<(String, String)>,
 ) -> Result<Inbound, RelayError> {
     let (parts, body) = request.into_parts();
     // Before the body: a caller without a valid token never makes Realms buffer one.
@@ -201,9 +204,6 @@ async fn inbound(
         Ok(Err(err)) => return Err(unreadable_body(&err, limit)),
         Err(_) => return Err(RelayError::BodyTimeout(limits.client_body_timeout_secs)),
     };
-    let gemini = (protocol == Protocol::Gemini)
-        .then(|| gemini_target(parts.uri.path()))
-        .flatten();
     let request_id = parts
         .headers
         .get(&crate::request_id::HEADER)
@@ -224,10 +224,10 @@ async fn inbound(
     })
 }
 
-/// `(model, action)` from `.../models/{model}:{action}`.
-fn gemini_target(path: &str) -> Option<(String, String)> {
-    let last = path.rsplit_once("/models/")?.1;
-    let (model, action) = last.rsplit_once(':')?;
+/// `(model, action)` from the decoded `{model}:{action}` of `.../models/{model}:{action}` (a
+/// client may send the colon as `%3A`).
+fn gemini_target(model_and_action: &str) -> Option<(String, String)> {
+    let (model, action) = model_and_action.rsplit_once(':')?;
     (!model.is_empty() && !action.is_empty()).then(|| (model.to_owned(), action.to_owned()))
 }
 
@@ -284,7 +284,8 @@ async fn gemini(
         Err(error) => return refused_path(error, &request),
     };
     if let Some(endpoint) = gemini_action(&model) {
-        return relay(state, request, Protocol::Gemini, endpoint).await;
+        let target = gemini_target(&model);
+        return relay(state, request, Protocol::Gemini, endpoint, target).await;
     }
     if !request.uri().path().starts_with("/v1beta/") {
         return wrong_method(request.method().clone(), request).await;
@@ -389,14 +390,14 @@ mod tests {
     #[test]
     fn gemini_targets_parse() {
         assert_eq!(
-            gemini_target("/v1beta/models/gemini-2.5-flash:streamGenerateContent"),
+            gemini_target("gemini-2.5-flash:streamGenerateContent"),
             Some(("gemini-2.5-flash".into(), "streamGenerateContent".into()))
         );
         assert_eq!(
-            gemini_target("/v1/models/m:generateContent"),
+            gemini_target("m:generateContent"),
             Some(("m".into(), "generateContent".into()))
         );
-        assert_eq!(gemini_target("/v1beta/models/no-action"), None);
+        assert_eq!(gemini_target("no-action"), None);
     }
 
     /// Every relay call moves its future through the service layers and into a box, copying
@@ -412,6 +413,7 @@ mod tests {
             request,
             Protocol::Chat,
             "/v1/chat/completions",
+            None,
         );
         let size = std::mem::size_of_val(&future);
         assert!(size <= 3 * 1024, "the relay future is {size} bytes");

@@ -58,15 +58,26 @@ impl Inbound {
         })
     }
 
-    /// The upstream path for a renamed model (Gemini puts the model in the path).
+    /// The upstream path: the client's, unless Gemini's model in it is renamed or was sent
+    /// percent-encoded (`%3A` for the colon), when it is written out plainly.
     pub fn upstream_path(&self, upstream_model: &str) -> String {
         match &self.gemini {
-            Some((model, action)) if model != upstream_model => {
+            Some((model, action))
+                if model != upstream_model || !self.path_ends_with(model, action) =>
+            {
                 let prefix = self.path.split("/models/").next().unwrap_or("/v1beta");
                 format!("{prefix}/models/{upstream_model}:{action}")
             }
             _ => self.path.clone(),
         }
+    }
+
+    /// Whether the client's path ends with `{model}:{action}` as written (not encoded).
+    fn path_ends_with(&self, model: &str, action: &str) -> bool {
+        self.path
+            .strip_suffix(action)
+            .and_then(|rest| rest.strip_suffix(':'))
+            .is_some_and(|rest| rest.ends_with(model))
     }
 }
 

@@ -165,8 +165,16 @@ fn cases() -> Vec<Case> {
         case(
             "v1 generateContent",
             &g("v1", "generateContent"),
-            gemini,
+            gemini.clone(),
             &g("v1", "generateContent"),
+            "Hello from the fake upstream.",
+            false,
+        ),
+        case(
+            "generateContent with the colon percent-encoded",
+            &g("v1beta", "generateContent").replace(':', "%3A"),
+            gemini,
+            &g("v1beta", "generateContent"),
             "Hello from the fake upstream.",
             false,
         ),
