@@ -2,7 +2,8 @@
 //!
 //! Line splitting is `sseer`'s public borrowed line parser (`sseer::parser::parse_line`:
 //! memchr-based; `\n`, `\r\n` and a lone `\r` each end a line, and a chunk ending in `\r` waits
-//! for a possible `\n`). The maintained SSE crates only offer a `Stream` of events
+//! for a possible `\n`), except that a `\r` starting a line is a blank line at once: either way
+//! it ends one, so an event of a `\r`-only stream is not held until the next chunk. The maintained SSE crates only offer a `Stream` of events
 //! (`sse-stream`, `eventsource-stream`, `sseer`'s own `EventStream`); feeding those synchronously
 //! would need a channel and a no-op waker per chunk. `sseer`'s `Bytes`-based line API was tried
 //! first and cost about twice as much per event (reference-count atomics per line), so lines are
@@ -227,7 +228,14 @@ impl SseDecoder {
             let rest = &input.buffer[input.consumed..];
             let clean = input.clean_to.saturating_sub(input.consumed);
             let has_line_end = memchr::memchr2(b'\n', b'\r', &rest[clean..]).is_some();
-            let parsed = if has_line_end { parse_line(rest) } else { None };
+            let parsed = match rest {
+                // A `\r` at the start of a line ends a blank line whether or not a `\n`
+                // follows (`\r` and `\r\n` both end one): the event is complete now, and a
+                // `\n` that follows is one more blank line, which dispatches nothing.
+                b"\r" => Some((RawEventLine::Empty, &rest[1..])),
+                _ if has_line_end => parse_line(rest),
+                _ => None,
+            };
             let Some((line, remainder)) = parsed else {
                 // no complete line: remember how far is clean (a final `\r` is rechecked)
                 input.clean_to = input.buffer.len() - usize::from(has_line_end);
@@ -443,14 +451,41 @@ mod tests {
             "a final `\\r` may still be half of `\\r\\n`"
         );
         decoder.push(b"\r");
+        let event = decoder
+            .next_event()
+            .expect("a `\\r` starting a line ends a blank line, `\\n` or not");
+        assert_eq!(event.data.len(), 8000);
+        decoder.push(b"\n");
         assert_eq!(
             decoder.next_event(),
             None,
-            "the second `\\r` may be half of `\\r\\n` too"
+            "the `\\n` is an empty blank line"
         );
-        decoder.push(b"\n");
-        let event = decoder.next_event().expect("line and blank line complete");
-        assert_eq!(event.data.len(), 8000);
+        assert!(decoder.at_boundary());
+    }
+
+    #[test]
+    fn an_event_ended_by_a_lone_carriage_return_is_dispatched_without_waiting() {
+        // `\r` line endings (allowed by the SSE grammar): the event's blank line is its last
+        // byte, so it must not wait for the next chunk to rule out `\r\n`
+        let mut decoder = SseDecoder::new();
+        decoder.push(b"event: a\rdata: 1\r\r");
+        let event = decoder.next_event().expect("dispatched at once");
+        assert_eq!((event.event, event.data), (&b"a"[..], &b"1"[..]));
+        assert_eq!(decoder.unfinished_len(), 0);
+        assert!(decoder.at_boundary());
+        // and with `\r\n` split after its `\r`: one event, no extra one
+        decoder.push(b"data: 2\r\n\r");
+        assert_eq!(
+            decoder.next_event().map(|e| e.data.to_vec()),
+            Some(b"2".to_vec())
+        );
+        decoder.push(b"\ndata: 3\r\n\r\n");
+        assert_eq!(
+            decoder.next_event().map(|e| e.data.to_vec()),
+            Some(b"3".to_vec())
+        );
+        assert_eq!(decoder.next_event(), None);
     }
 
     /// Drains the decoder after each chunk and returns `unfinished_len` after each.
