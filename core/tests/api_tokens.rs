@@ -494,3 +494,74 @@ async fn token_routes_need_a_signed_in_user() {
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "not_signed_in");
 }
+
+/// The channel groups the routing table gives the token with `key`.
+fn routed_groups(app: &TestApp, key: &str) -> Option<Vec<i64>> {
+    let table = app.state.relay.table.load();
+    table
+        .tokens
+        .get(&sha256(key.as_bytes()))
+        .map(|token| token.groups.clone())
+}
+
+#[tokio::test]
+async fn deleting_a_tokens_only_channel_group_does_not_widen_it_to_the_user_groups_others() {
+    let app = TestApp::new().await;
+    let alice = app.register("alice").await;
+    let resp = app
+        .send(
+            Req::post("/api/admin/channel-groups")
+                .admin_key()
+                .json(json!({ "name": "cheap" })),
+        )
+        .await;
+    resp.assert_status(StatusCode::CREATED);
+    let cheap = resp.json()["channel_group"]["id"].as_i64().expect("id");
+    app.send(
+        Req::patch("/api/admin/user-groups/1")
+            .admin_key()
+            .json(json!({ "channel_groups": [1, cheap] })),
+    )
+    .await
+    .assert_status(StatusCode::OK);
+    let only_cheap = key_of(
+        &create(
+            &app,
+            &alice,
+            json!({ "name": "t", "channel_groups": [cheap] }),
+        )
+        .await,
+    );
+    let both = key_of(
+        &create(
+            &app,
+            &alice,
+            json!({ "name": "u", "channel_groups": [cheap, 1] }),
+        )
+        .await,
+    );
+    assert_eq!(routed_groups(&app, &only_cheap), Some(vec![cheap]));
+
+    app.send(Req::delete(&format!("/api/admin/channel-groups/{cheap}")).admin_key())
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    assert_eq!(
+        routed_groups(&app, &only_cheap),
+        Some(vec![]),
+        "limited to `cheap`, the token must not route through `default` now"
+    );
+    assert_eq!(routed_groups(&app, &both), Some(vec![1]));
+
+    // emptying a token's own list on purpose makes it follow its user group again
+    let id = app
+        .count("SELECT id FROM tokens WHERE name = ?1", "t".to_owned())
+        .await;
+    app.send(
+        Req::patch(&format!("/api/tokens/{id}"))
+            .session(&alice)
+            .json(json!({ "channel_groups": [] })),
+    )
+    .await
+    .assert_status(StatusCode::OK);
+    assert_eq!(routed_groups(&app, &only_cheap), Some(vec![1]));
+}

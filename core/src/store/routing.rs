@@ -213,17 +213,21 @@ pub fn load(c: &Conn) -> Result<RoutingRows, StoreError> {
     )?;
     let mut tokens = collect(
         c,
-        "SELECT t.id, t.user_id, t.key_hash, t.expires_at, t.models FROM tokens t \
-         JOIN users u ON u.id = t.user_id WHERE t.status = 'active' AND u.status = 'active'",
+        "SELECT t.id, t.user_id, t.key_hash, t.expires_at, t.models, t.own_channel_groups \
+         FROM tokens t JOIN users u ON u.id = t.user_id \
+         WHERE t.status = 'active' AND u.status = 'active'",
         |r| {
-            Ok(TokenRow {
-                id: r.get(0)?,
-                user_id: r.get(1)?,
-                key_hash: r.get(2)?,
-                expires_at: r.get(3)?,
-                models: r.get(4)?,
-                groups: Vec::new(),
-            })
+            Ok((
+                TokenRow {
+                    id: r.get(0)?,
+                    user_id: r.get(1)?,
+                    key_hash: r.get(2)?,
+                    expires_at: r.get(3)?,
+                    models: r.get(4)?,
+                    groups: Vec::new(),
+                },
+                r.get::<_, bool>(5)?,
+            ))
         },
     )?;
     let token_groups: Vec<(i64, i64)> = collect(
@@ -246,22 +250,25 @@ pub fn load(c: &Conn) -> Result<RoutingRows, StoreError> {
     for (user, group) in user_groups {
         allowed.entry(user).or_default().push(group);
     }
-    for token in &mut tokens {
+    for (token, has_own) in &mut tokens {
         let allowed = allowed
             .get(&token.user_id)
             .map(Vec::as_slice)
             .unwrap_or_default();
         // A token's own order applies within what its user's group allows today; the user group
-        // may have changed since the token was made.
+        // may have changed since the token was made. An own list whose groups were all deleted
+        // stays empty: it must not widen to every group the user may use.
         token.groups = match own.get(&token.id) {
             Some(order) => order
                 .iter()
                 .copied()
                 .filter(|g| allowed.contains(g))
                 .collect(),
+            None if *has_own => Vec::new(),
             None => allowed.to_vec(),
         };
     }
+    let tokens = tokens.into_iter().map(|(token, _)| token).collect();
     let codex_accounts = collect(c, "SELECT id, account_id FROM codex_accounts", |r| {
         Ok((r.get(0)?, r.get(1)?))
     })?

@@ -101,10 +101,16 @@ fn with_groups(c: &Conn, mut token: Token) -> Result<Token, StoreError> {
     Ok(token)
 }
 
+/// Gives a token its own list of channel groups; an empty list means it follows its user
+/// group's again.
 fn set_groups(c: &Conn, token_id: i64, groups: &[i64]) -> Result<(), StoreError> {
     c.execute(
         "DELETE FROM token_channel_groups WHERE token_id = ?1",
         [token_id],
+    )?;
+    c.execute(
+        "UPDATE tokens SET own_channel_groups = ?2 WHERE id = ?1",
+        params![token_id, !groups.is_empty()],
     )?;
     for (position, group) in groups.iter().enumerate() {
         c.execute(
