@@ -405,9 +405,10 @@ impl Drop for RelayStream {
         if self.draft.is_none() {
             return;
         }
-        if self.completed {
+        if self.ended_by_upstream() {
             // The client hung up after the protocol's proper end (Codex closes as soon as it
-            // reads `response.completed`): it got everything, so this is a normal finish.
+            // reads `response.completed`) or after the upstream's own error event: it got
+            // everything the upstream had to say, so the stream finished as the upstream ended it.
             self.finish(None);
             return;
         }
@@ -587,6 +588,27 @@ mod tests {
             assert!(!record.event.partial);
             assert_eq!(record.event.error_class, None, "pending: {then_pending}");
         }
+    }
+
+    #[tokio::test]
+    async fn hanging_up_after_the_upstreams_own_error_event_records_that_error() {
+        const FAILED: &[u8] = b"event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"id\":\"resp_1\",\"status\":\"failed\",\"error\":{\"code\":\"server_error\",\"message\":\"boom\"}}}\n\n";
+        let (mut relay, mut rx) = stream(&[CREATED, FAILED]);
+        assert!(relay.next().await.is_some());
+        assert_eq!(
+            relay.next().await.and_then(Result::ok).as_deref(),
+            Some(FAILED)
+        );
+        drop(relay); // the client read `response.failed` and closed
+        let record = rx.recv().await.expect("a record");
+        assert_eq!(
+            record.event.error_class.as_deref(),
+            Some(UPSTREAM_ERROR_CLASS)
+        );
+        assert_ne!(
+            record.event.status_code, 499,
+            "the client did not cut it short"
+        );
     }
 
     #[tokio::test]
