@@ -4,11 +4,12 @@
 //! shutdown. A full queue makes the sender wait on a tracked task, so no record is dropped.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rust_decimal::Decimal;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -69,6 +70,17 @@ pub struct UsageSink {
     tx: mpsc::Sender<Recorded>,
     tasks: TaskTracker,
     owners: Arc<PendingOwners>,
+    overflow: Arc<Overflow>,
+}
+
+/// Records handed over while the queue was full, each waiting for room in a task of its own.
+/// The recorder takes them all before it closes the queue at shutdown: closing it would fail
+/// their sends, losing records of requests that had already ended.
+#[derive(Debug, Default)]
+struct Overflow {
+    waiting: AtomicUsize,
+    /// Signalled each time one of them is done waiting.
+    settled: Notify,
 }
 
 impl UsageSink {
@@ -78,8 +90,13 @@ impl UsageSink {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(record)) => {
                 let tx = self.tx.clone();
+                let overflow = Arc::clone(&self.overflow);
+                overflow.waiting.fetch_add(1, Ordering::SeqCst);
                 self.tasks.spawn(async move {
-                    if tx.send(record).await.is_err() {
+                    let sent = tx.send(record).await;
+                    overflow.waiting.fetch_sub(1, Ordering::SeqCst);
+                    overflow.settled.notify_one();
+                    if sent.is_err() {
                         tracing::error!("usage recorder stopped; a usage record was lost");
                     }
                 });
@@ -113,6 +130,7 @@ impl UsageSink {
                 tx,
                 tasks: TaskTracker::new(),
                 owners: Arc::new(PendingOwners::new(config.pending_owners_max)),
+                overflow: Arc::default(),
             },
             rx,
         )
@@ -141,11 +159,13 @@ pub fn start(
         balances,
         owners: Arc::clone(&owners),
     };
-    tasks.spawn(run(written, rx, shutdown, batching));
+    let overflow = Arc::new(Overflow::default());
+    tasks.spawn(run(written, rx, shutdown, batching, Arc::clone(&overflow)));
     UsageSink {
         tx,
         tasks: tasks.clone(),
         owners,
+        overflow,
     }
 }
 
@@ -175,6 +195,7 @@ async fn run(
     mut rx: mpsc::Receiver<Recorded>,
     shutdown: CancellationToken,
     batching: Batching,
+    overflow: Arc<Overflow>,
 ) {
     let mut batch = Vec::with_capacity(batching.max);
     loop {
@@ -187,7 +208,21 @@ async fn run(
         fill(&mut rx, &mut batch, batching, &shutdown).await;
         write(&to, &mut batch).await;
     }
-    // Shutdown: take what is queued, refuse more, write it all.
+    // Shutdown: take what is queued and what is still waiting for room, then refuse more and
+    // write it all.
+    loop {
+        let settled = overflow.settled.notified();
+        take_queued(&mut rx, &mut batch, batching.max);
+        if batch.len() >= batching.max {
+            write(&to, &mut batch).await;
+            continue;
+        }
+        if overflow.waiting.load(Ordering::SeqCst) == 0 {
+            break;
+        }
+        // one of them sends (the queue has room now) or gives up
+        settled.await;
+    }
     rx.close();
     while let Some(record) = rx.recv().await {
         batch.push(record);
@@ -317,6 +352,42 @@ fn write_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The queue is full (a slow database) when shutdown begins: the records waiting for room
+    /// in their own tasks are written too.
+    #[tokio::test]
+    async fn records_waiting_for_room_in_a_full_queue_are_written_at_shutdown() {
+        let store = Store::open_in_memory().expect("store");
+        let tasks = TaskTracker::new();
+        let shutdown = CancellationToken::new();
+        let config = UsageConfig {
+            queue_capacity: 1,
+            max_batch: 1,
+            batch_min_rows: 1,
+            batch_max_delay_ms: 1,
+            batch_linger_ms: 1,
+            ..UsageConfig::default()
+        };
+        let sink = start(
+            store.clone(),
+            Arc::new(Balances::default()),
+            &config,
+            &tasks,
+            shutdown.clone(),
+        );
+        for _ in 0..20 {
+            sink.record(record());
+        }
+        // every request has handed its record over; shutdown goes as `serve` does it
+        shutdown.cancel();
+        tasks.close();
+        tasks.wait().await;
+        let written = store
+            .read(|c| usage::count_since(c, 0))
+            .await
+            .expect("count");
+        assert_eq!(written, 20);
+    }
 
     const BATCHING: Batching = Batching {
         max: 8,
