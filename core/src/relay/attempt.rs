@@ -23,7 +23,7 @@ use super::routing::failover::{
 use super::routing::health::{CooldownCaps, InflightGuard, Target};
 use super::routing::select::Pick;
 use super::routing::table::ChannelKind;
-use super::shaping::{UsageAsked, rename_gemini_body_models, shape_body};
+use super::shaping::{Shaped, UsageAsked, rename_gemini_body_models, shape_body};
 use super::stream::{RelayStream, StreamParts, StreamTiming};
 use super::upstream::transport::{TransportError, UpstreamBody, UpstreamRequest, UpstreamResponse};
 use super::upstream::{auth, headers, url};
@@ -163,17 +163,26 @@ pub async fn send(
         } else {
             UsageAsked::No
         });
-    let shaped = shape_body(
-        inbound.protocol,
-        &inbound.body,
-        settings,
-        facts.model.as_deref(),
-        &pick.upstream_model,
-        stream,
-        inbound.generates(),
-    );
+    // A call about a stored Responses object names no model: its body (a cancel's `{}`) goes
+    // as the client sent it, with nothing renamed or added.
+    let shaped = if pick.upstream_model.is_empty() {
+        Shaped {
+            body: None,
+            model: String::new(),
+        }
+    } else {
+        shape_body(
+            inbound.protocol,
+            &inbound.body,
+            settings,
+            facts.model.as_deref(),
+            &pick.upstream_model,
+            stream,
+            inbound.generates(),
+        )
+    };
     // on the request's own record too, so a failed attempt's record names what was sent
-    draft.forwarded_model = Some(shaped.model.clone());
+    draft.forwarded_model = Some(shaped.model.clone()).filter(|model| !model.is_empty());
     let draft = draft.clone();
     let body = shaped.body.unwrap_or_else(|| inbound.body.clone());
     let body = match &inbound.gemini {

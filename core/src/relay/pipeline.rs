@@ -42,17 +42,45 @@ impl Drop for Recording {
     }
 }
 
+impl Recording {
+    /// The record of `inbound`, submitted as `client_closed` unless handed over.
+    fn new(state: &AppState, inbound: &Inbound) -> Self {
+        Self {
+            draft: Draft::new(
+                inbound.request_id.clone(),
+                inbound.endpoint,
+                inbound.body.len() as u64,
+            ),
+            sink: state.relay.usage.clone(),
+            handed_over: false,
+        }
+    }
+
+    /// Hands the record over with the request's outcome: an answer records itself (a whole
+    /// one at once, a stream when it ends); a failure is recorded here and answered in the
+    /// client's protocol. Nothing may await between the outcome and this call.
+    fn hand_over(
+        mut self,
+        state: &AppState,
+        inbound: &Inbound,
+        result: Result<Response, RelayError>,
+    ) -> Response {
+        self.handed_over = true;
+        match result {
+            Ok(response) => response,
+            Err(error) => {
+                let mut draft = self.draft.clone();
+                draft.fail(&error);
+                draft.submit(&state.relay.usage);
+                error.into_response_for(inbound.dialect())
+            }
+        }
+    }
+}
+
 /// Serves one data-plane request and records it.
 pub async fn handle(state: AppState, inbound: Inbound) -> Response {
-    let mut recording = Recording {
-        draft: Draft::new(
-            inbound.request_id.clone(),
-            inbound.endpoint,
-            inbound.body.len() as u64,
-        ),
-        sink: state.relay.usage.clone(),
-        handed_over: false,
-    };
+    let mut recording = Recording::new(&state, &inbound);
     // An attempt still waiting when the shutdown grace is over ends like a committed stream
     // does, so a slow upstream cannot hold the shutdown (and the usage flush) back.
     let result = tokio::select! {
@@ -65,18 +93,8 @@ pub async fn handle(state: AppState, inbound: Inbound) -> Response {
             summary: "the server is shutting down".into(),
         }),
     };
-    // From here to the return nothing awaits, so the record is handed over exactly once: by the
-    // answer (a whole one records itself, a stream when it ends) or here for a failure.
-    recording.handed_over = true;
-    match result {
-        Ok(response) => response,
-        Err(error) => {
-            let mut draft = recording.draft.clone();
-            draft.fail(&error);
-            draft.submit(&state.relay.usage);
-            error.into_response_for(inbound.dialect())
-        }
-    }
+    // From here nothing awaits, so the record is handed over exactly once.
+    recording.hand_over(&state, &inbound, result)
 }
 
 /// Reads what routing needs from the body (and the URL for Gemini).
@@ -282,19 +300,9 @@ async fn check_previous_response(
 /// `input_items`): only its creator may ask, and it goes to the channel and credential that hold
 /// it. No failover: no other upstream knows the object.
 pub async fn handle_stored(state: AppState, inbound: Inbound, response_id: String) -> Response {
-    let mut draft = Draft::new(
-        inbound.request_id.clone(),
-        inbound.endpoint,
-        inbound.body.len() as u64,
-    );
-    match run_stored(&state, &inbound, &response_id, &mut draft).await {
-        Ok(response) => response,
-        Err(error) => {
-            draft.fail(&error);
-            draft.submit(&state.relay.usage);
-            error.into_response_for(inbound.dialect())
-        }
-    }
+    let mut recording = Recording::new(&state, &inbound);
+    let result = run_stored(&state, &inbound, &response_id, &mut recording.draft).await;
+    recording.hand_over(&state, &inbound, result)
 }
 
 async fn run_stored(

@@ -85,3 +85,48 @@ async fn hanging_up_before_the_end_is_partial() {
     assert_eq!(event["error_class"], json!("client_closed"));
     server.stop().await.expect("clean stop");
 }
+
+/// A client that gives up on a call about a stored Responses object while the upstream is slow
+/// leaves a `client_closed` record, as any other data-plane request does.
+#[tokio::test]
+async fn a_stored_response_call_abandoned_by_the_client_is_recorded() {
+    use e2e::relay::{GPT, Setup, request_id};
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    let created = setup
+        .post("/v1/responses", &json!({"model": GPT, "input": "hi"}))
+        .await;
+    let create_id = request_id(&created);
+    let body: serde_json::Value = created.json().await.expect("json");
+    let id = body["id"].as_str().expect("id").to_owned();
+    setup.admin.usage_event(&create_id).await; // the owner's row is written
+    fake.push(
+        Script::default_answer()
+            .first_byte_delay(std::time::Duration::from_secs(2))
+            .on_path(format!("/v1/responses/{id}")),
+    );
+    let gave_up = setup
+        .request(Method::GET, &format!("/v1/responses/{id}"))
+        .timeout(std::time::Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the client gave up");
+    let mut records = Vec::new();
+    for _ in 0..50 {
+        records = setup
+            .admin
+            .usage_events()
+            .await
+            .into_iter()
+            .filter(|e| e["endpoint"] == "/v1/responses/{id}")
+            .collect();
+        if !records.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(records.len(), 1, "one record for the abandoned call");
+    assert_eq!(records[0]["error_class"], "client_closed", "{}", records[0]);
+    assert_eq!(records[0]["status_code"], 499);
+}

@@ -324,3 +324,49 @@ async fn reasoning_suffixes_become_thinking_budgets_on_gemini_generation_calls_o
         "countTokens takes no generation settings: {counted}"
     );
 }
+
+/// A call about a stored Responses object names no model: the channel's shaping is for new
+/// requests, so a cancel's body reaches the upstream as the client sent it.
+#[tokio::test]
+async fn calls_about_a_stored_response_are_not_shaped_as_new_requests() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    let created = setup
+        .post("/v1/responses", &json!({"model": GPT, "input": "hi"}))
+        .await;
+    let create_id = e2e::relay::request_id(&created);
+    let (_, _, body) = read(created).await;
+    let body: Value = serde_json::from_slice(&body).expect("json");
+    let id = body["id"].as_str().expect("id").to_owned();
+    setup.admin.usage_event(&create_id).await; // the owner's row is written
+    setup
+        .admin
+        .ok(
+            Method::PATCH,
+            &format!("/channels/{}", setup.openai),
+            json!({"settings": {"system_prompt": {"mode": "set", "text": "Be brief."},
+                                "store": {"action": "set", "value": false}}}),
+        )
+        .await;
+
+    let cancel = format!("/v1/responses/{id}/cancel");
+    let response = setup
+        .request(Method::POST, &cancel)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .expect("cancel");
+    let cancel_id = e2e::relay::request_id(&response);
+    let (status, _, _) = read(response).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        last_body(&fake, &cancel),
+        json!({}),
+        "sent as the client sent it"
+    );
+    let record = setup.admin.usage_event(&cancel_id).await;
+    assert_eq!(record["forwarded_model"], Value::Null, "{record}");
+    assert_ne!(record["model_mismatch"], json!(true), "{record}");
+}

@@ -40,7 +40,8 @@ pub struct Pick {
     pub credential: usize,
     /// The group it was reached through (its multiplier applies).
     pub group_id: i64,
-    /// The model name to send upstream.
+    /// The model name to send upstream; empty for a call about a stored Responses object,
+    /// which names none.
     pub upstream_model: String,
 }
 
