@@ -85,11 +85,17 @@ pub(super) async fn next_required_read(
 /// An answer over `routing.max_response_bytes`. The limit is Realms' own, not a fault of the
 /// upstream: nothing cools down, and no other upstream is tried (it would send the same answer).
 pub(super) fn answer_too_large(limit: usize) -> Failure {
+    refused(RelayError::UpstreamFailed {
+        status: 502,
+        summary: format!("the upstream answer is larger than {limit} bytes"),
+    })
+}
+
+/// A failure of the request itself: no other channel or key would do better, and nothing
+/// cools down.
+fn refused(error: RelayError) -> Failure {
     Failure {
-        error: RelayError::UpstreamFailed {
-            status: 502,
-            summary: format!("the upstream answer is larger than {limit} bytes"),
-        },
+        error,
         verdict: Verdict {
             scope: Scope::Request,
             retry: false,
@@ -180,6 +186,7 @@ pub async fn send(
             stream,
             inbound.generates(),
         )
+        .map_err(|unreadable| refused(RelayError::BadRequest(unreadable.to_string())))?
     };
     // on the request's own record too, so a failed attempt's record names what was sent
     draft.forwarded_model = Some(shaped.model.clone()).filter(|model| !model.is_empty());

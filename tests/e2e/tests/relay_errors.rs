@@ -421,3 +421,31 @@ async fn redirects_are_not_followed() {
     assert_eq!(fake.requests().len(), 1, "the redirect was not followed");
     assert_eq!(fake.count("/v1/embeddings"), 0);
 }
+
+/// A Chat stream must report its usage, so Realms adds `stream_options.include_usage`; a body
+/// Realms cannot read to do that (a lone UTF-16 surrogate in a message, which routing skips
+/// over) is refused, not forwarded without it and billed as nothing.
+#[tokio::test]
+async fn a_body_that_cannot_be_shaped_is_refused_before_the_upstream() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    let body = format!(
+        r#"{{"model":"{GPT}","stream":true,"messages":[{{"role":"user","content":"hi \ud800"}}]}}"#
+    );
+    let response = setup
+        .request(Method::POST, "/v1/chat/completions")
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("sent");
+    let (status, _, answer) = read_json(response).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error"]["type"], "invalid_request_error", "{answer}");
+    assert_eq!(
+        fake.count("/v1/chat/completions"),
+        0,
+        "never forwarded unshaped"
+    );
+}

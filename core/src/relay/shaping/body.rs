@@ -11,6 +11,13 @@ use crate::relay::protocol::Protocol;
 /// Reasoning-effort suffixes recognised on model names, longest first.
 const EFFORT_SUFFIXES: &[&str] = &["minimal", "xhigh", "medium", "high", "low", "none"];
 
+/// A body the channel's settings must change that is not a JSON object Realms can read (one
+/// that only the request's own checks skipped over, e.g. a lone UTF-16 surrogate escape):
+/// forwarding it unchanged would skip the rename, the forced usage report and every policy.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body cannot be read as a JSON object: {0}")]
+pub struct Unreadable(String);
+
 /// The shaped request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Shaped {
@@ -48,7 +55,7 @@ pub fn shape_body(
     upstream_model: &str,
     stream: Option<UsageAsked>,
     generates: bool,
-) -> Shaped {
+) -> Result<Shaped, Unreadable> {
     if settings.raw_passthrough {
         // The body goes as the client sent it, so the model sent is the client's; only Gemini,
         // whose model is in the path, is still renamed (there, see `Inbound::upstream_path`).
@@ -56,10 +63,10 @@ pub fn shape_body(
             Some(model) if protocol != Protocol::Gemini => model,
             _ => upstream_model,
         };
-        return Shaped {
+        return Ok(Shaped {
             body: None,
             model: model.to_owned(),
-        };
+        });
     }
     let effort = settings
         .reasoning_suffixes
@@ -70,11 +77,12 @@ pub fn shape_body(
     let chat_stream = protocol == Protocol::Chat && stream.is_some();
     let force_usage = stream == Some(UsageAsked::No);
     if !rename && !force_usage && !settings.shapes_body() {
-        return Shaped { body: None, model };
+        return Ok(Shaped { body: None, model });
     }
-    let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(body) else {
-        // Not an object: nothing can be shaped; the upstream will judge the body itself.
-        return Shaped { body: None, model };
+    let mut map = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => return Err(Unreadable("it is not an object".into())),
+        Err(err) => return Err(Unreadable(err.to_string())),
     };
     // The allow and deny lists filter what the client sent; what the channel adds below (its
     // system prompt, policies, rules) is not filtered away again.
@@ -114,7 +122,7 @@ pub fn shape_body(
         }
     }
     let body = serde_json::to_vec(&value).ok().map(Bytes::from);
-    Shaped { body, model }
+    Ok(Shaped { body, model })
 }
 
 /// Gemini names the model in the URL, and some bodies name it again: each request of a
@@ -335,6 +343,59 @@ fn apply_system_prompt(
 mod tests {
     use super::*;
 
+    /// [`shape_body`] of a body it can read.
+    fn shape(
+        protocol: Protocol,
+        body: &[u8],
+        settings: &ChannelSettings,
+        body_model: Option<&str>,
+        upstream_model: &str,
+        stream: Option<UsageAsked>,
+        generates: bool,
+    ) -> Shaped {
+        shape_body(
+            protocol,
+            body,
+            settings,
+            body_model,
+            upstream_model,
+            stream,
+            generates,
+        )
+        .expect("a readable body")
+    }
+
+    #[test]
+    fn a_body_that_must_change_but_cannot_be_read_is_refused_not_forwarded_unshaped() {
+        // `inspect_request` skips the message's text, so only shaping reads the lone surrogate
+        let body = br#"{"model":"public","stream":true,"messages":[{"role":"user","content":"hi \ud800"}]}"#;
+        let plain = ChannelSettings::default();
+        let result = shape_body(
+            Protocol::Chat,
+            body,
+            &plain,
+            Some("public"),
+            "upstream",
+            Some(UsageAsked::No),
+            true,
+        );
+        let err = result.expect_err("the rename and the usage report cannot be applied");
+        assert!(err.to_string().contains("escape"), "{err}");
+        // nothing to change: the bytes go as they are, read or not
+        let same = shape_body(
+            Protocol::Chat,
+            body,
+            &plain,
+            Some("public"),
+            "public",
+            None,
+            true,
+        );
+        assert_eq!(same.expect("untouched").body, None);
+        let gemini = settings(json!({"system_prompt": {"mode": "set", "text": "x"}}));
+        assert!(shape_body(Protocol::Gemini, b"[1]", &gemini, None, "g", None, true).is_err());
+    }
+
     fn settings(value: Value) -> ChannelSettings {
         ChannelSettings::parse(&value).expect("settings")
     }
@@ -346,7 +407,7 @@ mod tests {
     #[test]
     fn nothing_to_do_keeps_the_clients_bytes() {
         let body = br#"{"model":"gpt","input":"hi","future_field":{"x":1}}"#;
-        let shaped = shape_body(
+        let shaped = shape(
             Protocol::Responses,
             body,
             &ChannelSettings::default(),
@@ -367,7 +428,7 @@ mod tests {
     #[test]
     fn rename_keeps_every_other_field() {
         let body = br#"{"model":"gpt","input":"hi","future_field":{"x":1}}"#;
-        let shaped = shape_body(
+        let shaped = shape(
             Protocol::Responses,
             body,
             &ChannelSettings::default(),
@@ -384,7 +445,7 @@ mod tests {
     #[test]
     fn raw_passthrough_changes_nothing_even_a_rename() {
         let s = settings(json!({"raw_passthrough": true, "store": {"action": "remove"}}));
-        let shaped = shape_body(
+        let shaped = shape(
             Protocol::Chat,
             br#"{"model":"a"}"#,
             &s,
@@ -395,14 +456,14 @@ mod tests {
         );
         assert!(shaped.body.is_none());
         assert_eq!(shaped.model, "a", "the model actually sent, for the record");
-        let gemini = shape_body(Protocol::Gemini, b"{}", &s, None, "b", None, true);
+        let gemini = shape(Protocol::Gemini, b"{}", &s, None, "b", None, true);
         assert_eq!(gemini.model, "b", "Gemini's model is renamed in the path");
     }
 
     #[test]
     fn reasoning_suffix_becomes_an_effort() {
         let s = settings(json!({"reasoning_suffixes": true}));
-        let shaped = shape_body(
+        let shaped = shape(
             Protocol::Responses,
             br#"{"model":"gpt-5-high","input":"x"}"#,
             &s,
@@ -420,7 +481,7 @@ mod tests {
             ),
             (Some("gpt-5"), Some("high"))
         );
-        let chat = shape_body(
+        let chat = shape(
             Protocol::Chat,
             br#"{"model":"o4-mini-low"}"#,
             &s,
@@ -433,7 +494,7 @@ mod tests {
 
         // Anthropic: a thinking budget below max_tokens, or thinking off
         let claude = |model: &str, body: &[u8]| {
-            shaped_json(&shape_body(
+            shaped_json(&shape(
                 Protocol::Messages,
                 body,
                 &s,
@@ -476,7 +537,7 @@ mod tests {
 
         // Gemini: a thinking budget in the generation config, for generating calls only
         let gemini = |model: &str, body: &[u8], generates: bool| {
-            shape_body(Protocol::Gemini, body, &s, None, model, None, generates)
+            shape(Protocol::Gemini, body, &s, None, model, None, generates)
         };
         let shaped = gemini(
             "gemini-x-medium",
@@ -502,7 +563,7 @@ mod tests {
                 .is_none_or(|b| !String::from_utf8_lossy(b).contains("generationConfig")),
             "countTokens takes no generation settings"
         );
-        let plain = shape_body(
+        let plain = shape(
             Protocol::Chat,
             br#"{"model":"gpt-4o"}"#,
             &s,
@@ -518,7 +579,7 @@ mod tests {
     fn system_prompts_per_protocol() {
         let prepend = settings(json!({"system_prompt": {"mode": "prepend", "text": "RULES"}}));
         let set = settings(json!({"system_prompt": {"mode": "set", "text": "ONLY"}}));
-        let responses = shape_body(
+        let responses = shape(
             Protocol::Responses,
             br#"{"model":"m","instructions":"mine"}"#,
             &prepend,
@@ -529,7 +590,7 @@ mod tests {
         );
         assert_eq!(shaped_json(&responses)["instructions"], "RULES\n\nmine");
         // set: the client's `developer`/`system` input items go too, the rest stays
-        let responses_set = shape_body(
+        let responses_set = shape(
             Protocol::Responses,
             br#"{"model":"m","instructions":"mine","input":[{"role":"developer","content":"dev"},{"type":"message","role":"system","content":"sys"},{"role":"user","content":"q"},{"type":"function_call_output","call_id":"c","output":"o"}]}"#,
             &set,
@@ -545,7 +606,7 @@ mod tests {
             json!([{"role":"user","content":"q"},{"type":"function_call_output","call_id":"c","output":"o"}])
         );
         // a string input is left as it is
-        let responses_text = shape_body(
+        let responses_text = shape(
             Protocol::Responses,
             br#"{"model":"m","input":"q"}"#,
             &set,
@@ -555,12 +616,12 @@ mod tests {
             true,
         );
         assert_eq!(shaped_json(&responses_text)["input"], "q");
-        let chat = shape_body(Protocol::Chat, br#"{"model":"m","messages":[{"role":"system","content":"mine"},{"role":"user","content":"q"}]}"#, &set, Some("m"), "m", None, true);
+        let chat = shape(Protocol::Chat, br#"{"model":"m","messages":[{"role":"system","content":"mine"},{"role":"user","content":"q"}]}"#, &set, Some("m"), "m", None, true);
         assert_eq!(
             shaped_json(&chat)["messages"],
             json!([{"role":"system","content":"ONLY"},{"role":"user","content":"q"}])
         );
-        let anthropic = shape_body(
+        let anthropic = shape(
             Protocol::Messages,
             br#"{"model":"m","system":[{"type":"text","text":"mine"}]}"#,
             &prepend,
@@ -570,7 +631,7 @@ mod tests {
             true,
         );
         assert_eq!(shaped_json(&anthropic)["system"][0]["text"], "RULES");
-        let gemini = shape_body(
+        let gemini = shape(
             Protocol::Gemini,
             br#"{"contents":[]}"#,
             &set,
@@ -598,7 +659,7 @@ mod tests {
             ]
         }));
         let body = br#"{"model":"m","service_tier":"priority","store":true,"metadata":{"a":1},"input":"x"}"#;
-        let value = shaped_json(&shape_body(
+        let value = shaped_json(&shape(
             Protocol::Responses,
             body,
             &s,
@@ -616,7 +677,7 @@ mod tests {
             "a failing rule is skipped whole"
         );
         let allow = settings(json!({"body_allow": ["input"]}));
-        let value = shaped_json(&shape_body(
+        let value = shaped_json(&shape(
             Protocol::Responses,
             body,
             &allow,
@@ -632,7 +693,7 @@ mod tests {
 
     #[test]
     fn chat_streams_are_asked_for_usage() {
-        let shaped = shape_body(
+        let shaped = shape(
             Protocol::Chat,
             br#"{"model":"m","stream":true,"stream_options":{"x":1}}"#,
             &ChannelSettings::default(),
@@ -658,7 +719,7 @@ mod tests {
             json!({"body_rules": [{"patch": [{"op": "replace", "path": "/stream_options/include_usage", "value": false}]}]}),
         ] {
             let s = settings(settings_json.clone());
-            let shaped = shape_body(
+            let shaped = shape(
                 Protocol::Chat,
                 chat,
                 &s,
@@ -676,7 +737,7 @@ mod tests {
         }
         // `null` in place of the options object
         let null_options = br#"{"model":"m","stream":true,"stream_options":null,"messages":[]}"#;
-        let shaped = shape_body(
+        let shaped = shape(
             Protocol::Chat,
             null_options,
             &ChannelSettings::default(),
@@ -697,7 +758,7 @@ mod tests {
             "body_allow": ["messages", "max_tokens"],
         }));
         let body = br#"{"model":"m","max_tokens":5,"temperature":1,"messages":[{"role":"user","content":"q"}]}"#;
-        let shaped = shape_body(Protocol::Messages, body, &s, Some("m"), "m", None, true);
+        let shaped = shape(Protocol::Messages, body, &s, Some("m"), "m", None, true);
         let value: Value = serde_json::from_slice(&shaped.body.expect("reshaped")).expect("json");
         assert_eq!(value["system"], "S", "the channel's prompt stays");
         assert_eq!(value["store"], false, "and its policy");
@@ -736,7 +797,7 @@ mod tests {
             "patch": [{"op": "replace", "path": "/instructions", "value": "set"}]
         }]}));
         let apply = |body: &[u8]| -> Value {
-            let shaped = shape_body(Protocol::Responses, body, &s, Some("m"), "m", None, true);
+            let shaped = shape(Protocol::Responses, body, &s, Some("m"), "m", None, true);
             serde_json::from_slice(&shaped.body.expect("reshaped")).expect("json")
         };
         assert_eq!(
@@ -757,7 +818,7 @@ mod tests {
         let prepend = settings(json!({"system_prompt": {"mode": "prepend", "text": "S"}}));
         let set = settings(json!({"system_prompt": {"mode": "set", "text": "S"}}));
         let snake = br#"{"system_instruction":{"parts":[{"text":"cat"}]},"contents":[]}"#;
-        let value = shaped_json(&shape_body(
+        let value = shaped_json(&shape(
             Protocol::Gemini,
             snake,
             &prepend,
@@ -771,20 +832,12 @@ mod tests {
             value["systemInstruction"]["parts"],
             json!([{"text": "S"}, {"text": "cat"}])
         );
-        let value = shaped_json(&shape_body(
-            Protocol::Gemini,
-            snake,
-            &set,
-            None,
-            "g",
-            None,
-            true,
-        ));
+        let value = shaped_json(&shape(Protocol::Gemini, snake, &set, None, "g", None, true));
         assert_eq!(value.get("system_instruction"), None, "{value}");
         assert_eq!(value["systemInstruction"]["parts"], json!([{"text": "S"}]));
         // `parts` as one object
         let object = br#"{"systemInstruction":{"parts":{"text":"cat"}},"contents":[]}"#;
-        let value = shaped_json(&shape_body(
+        let value = shaped_json(&shape(
             Protocol::Gemini,
             object,
             &prepend,
