@@ -96,7 +96,10 @@ pub fn shape_body(
     if let Some((_, effort)) = effort {
         set_effort(protocol, &mut map, effort, generates);
     }
-    if let Some(prompt) = &settings.system_prompt {
+    // not into Gemini's embeddings or token counts, whose bodies have no system instruction
+    if let Some(prompt) = &settings.system_prompt
+        && (generates || protocol != Protocol::Gemini)
+    {
         apply_system_prompt(protocol, &mut map, prompt.mode, &prompt.text);
     }
     apply_policy(&mut map, "service_tier", &settings.service_tier);
@@ -204,8 +207,7 @@ fn effort_budget(effort: &str) -> Option<u64> {
 fn set_effort(protocol: Protocol, map: &mut Map<String, Value>, effort: &str, generates: bool) {
     match protocol {
         Protocol::Responses => {
-            let reasoning = map.entry("reasoning").or_insert_with(|| json!({}));
-            if let Some(reasoning) = reasoning.as_object_mut() {
+            if let Some(reasoning) = object_member(map, "reasoning") {
                 reasoning.insert("effort".into(), Value::String(effort.to_owned()));
             }
         }
@@ -245,16 +247,42 @@ fn set_anthropic_thinking(map: &mut Map<String, Value>, effort: &str) {
 /// `thinkingLevel` (Gemini refuses both); the config's other members stay.
 fn set_gemini_thinking(map: &mut Map<String, Value>, effort: &str) {
     let budget = effort_budget(effort).unwrap_or(0);
-    let config = map.entry("generationConfig").or_insert_with(|| json!({}));
-    let Some(config) = config.as_object_mut() else {
+    let config_key = spelled(map, "generationConfig", "generation_config");
+    let Some(config) = object_member(map, config_key) else {
         return;
     };
-    let thinking = config.entry("thinkingConfig").or_insert_with(|| json!({}));
-    if let Some(thinking) = thinking.as_object_mut() {
-        thinking.remove("thinkingLevel");
-        thinking.remove("thinking_level");
+    let thinking_key = spelled(config, "thinkingConfig", "thinking_config");
+    if let Some(thinking) = object_member(config, thinking_key) {
+        for replaced in ["thinkingLevel", "thinking_level", "thinking_budget"] {
+            thinking.remove(replaced);
+        }
         thinking.insert("thinkingBudget".into(), json!(budget));
     }
+}
+
+/// The spelling of a Gemini member the client used: Gemini reads `generation_config` as
+/// `generationConfig`, so a second copy under the other name would be a duplicate field.
+/// The snake_case one when only it is present, else the camelCase one.
+fn spelled<'k>(map: &Map<String, Value>, camel: &'k str, snake: &'k str) -> &'k str {
+    if !map.contains_key(camel) && map.contains_key(snake) {
+        snake
+    } else {
+        camel
+    }
+}
+
+/// The object member `key` of `map`, made an empty object when absent or `null` (a client's
+/// `"reasoning": null` means no settings, not "leave none"); `None` when the client sent
+/// something else there.
+fn object_member<'a>(
+    map: &'a mut Map<String, Value>,
+    key: &str,
+) -> Option<&'a mut Map<String, Value>> {
+    let member = map.entry(key).or_insert(Value::Null);
+    if member.is_null() {
+        *member = json!({});
+    }
+    member.as_object_mut()
 }
 
 /// A Chat message or Responses input item carrying a system prompt (`system` or `developer`).
@@ -402,6 +430,81 @@ mod tests {
 
     fn shaped_json(shaped: &Shaped) -> Value {
         serde_json::from_slice(shaped.body.as_ref().expect("a new body")).expect("json")
+    }
+
+    #[test]
+    fn a_reasoning_suffix_fills_settings_the_client_sent_as_null() {
+        let s = settings(json!({"reasoning_suffixes": true}));
+        let responses = shaped_json(&shape(
+            Protocol::Responses,
+            br#"{"model":"gpt-5-high","input":"x","reasoning":null}"#,
+            &s,
+            Some("gpt-5-high"),
+            "gpt-5-high",
+            None,
+            true,
+        ));
+        assert_eq!(responses["reasoning"], json!({"effort": "high"}));
+        let gemini = shaped_json(&shape(
+            Protocol::Gemini,
+            br#"{"contents":[],"generationConfig":null}"#,
+            &s,
+            None,
+            "g-high",
+            None,
+            true,
+        ));
+        assert_eq!(
+            gemini["generationConfig"],
+            json!({"thinkingConfig": {"thinkingBudget": effort_budget("high")}})
+        );
+    }
+
+    #[test]
+    fn gemini_thinking_goes_into_the_config_the_client_spelled_in_snake_case() {
+        let s = settings(json!({"reasoning_suffixes": true}));
+        let gemini = shaped_json(&shape(
+            Protocol::Gemini,
+            br#"{"contents":[],"generation_config":{"temperature":0.2,"thinking_config":{"thinking_budget":5}}}"#,
+            &s,
+            None,
+            "g-low",
+            None,
+            true,
+        ));
+        assert_eq!(
+            gemini.get("generationConfig"),
+            None,
+            "no second copy: {gemini}"
+        );
+        assert_eq!(
+            gemini["generation_config"],
+            json!({"temperature": 0.2, "thinking_config": {"thinkingBudget": effort_budget("low")}})
+        );
+    }
+
+    #[test]
+    fn gemini_embeddings_and_token_counts_get_no_system_instruction() {
+        let s = settings(json!({"system_prompt": {"mode": "set", "text": "Be brief."}}));
+        let body = br#"{"content":{"parts":[{"text":"hi"}]}}"#;
+        let embed = shape(Protocol::Gemini, body, &s, None, "g", None, false);
+        assert!(
+            embed
+                .body
+                .as_ref()
+                .is_none_or(|b| !String::from_utf8_lossy(b).contains("Be brief.")),
+            "{embed:?}"
+        );
+        let generate = shaped_json(&shape(
+            Protocol::Gemini,
+            br#"{"contents":[]}"#,
+            &s,
+            None,
+            "g",
+            None,
+            true,
+        ));
+        assert!(generate.to_string().contains("Be brief."), "{generate}");
     }
 
     #[test]
