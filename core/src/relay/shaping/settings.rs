@@ -169,11 +169,28 @@ impl ChannelSettings {
         if settings.status_map.len() < before {
             tracing::warn!("a channel's status_map maps statuses other than 400-599; ignored");
         }
+        let before = settings.headers.len();
+        settings.headers.retain(|name, _| !sets_itself(name));
+        if settings.headers.len() < before {
+            tracing::warn!("a channel's header overrides set framing headers; ignored");
+        }
         Ok(settings)
     }
 
     /// What new settings must follow besides [`check`](Self::check).
     fn check_for_writes(&self) -> Result<(), String> {
+        if let Some(name) = self.headers.keys().find(|name| sets_itself(name)) {
+            return Err(format!(
+                "`settings.headers` cannot set `{name}`: Realms sets it on each request itself"
+            ));
+        }
+        if self
+            .organization
+            .as_deref()
+            .is_some_and(|org| axum::http::HeaderValue::from_str(org).is_err())
+        {
+            return Err("`settings.organization` is not a valid header value".into());
+        }
         if self
             .proxy
             .as_deref()
@@ -266,6 +283,29 @@ impl ChannelSettings {
     }
 }
 
+/// Headers Realms sets on every upstream request itself, which an override would break: the
+/// framing (a wrong `content-length` cuts the body short or leaves the upstream waiting), the
+/// connection's own, and `accept-encoding` (Realms asks for an answer it can read usage from).
+const SET_BY_REALMS: [&str; 10] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-connection",
+    "accept-encoding",
+];
+
+/// Whether `name` is one of [`SET_BY_REALMS`] (header names are case-insensitive).
+fn sets_itself(name: &str) -> bool {
+    SET_BY_REALMS
+        .iter()
+        .any(|own| own.eq_ignore_ascii_case(name.trim()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,6 +380,21 @@ mod tests {
                 json!({"body_rules": [{"when": [{"path": "/model"}], "patch": []}]}),
                 "needs `equals` or `exists`",
             ),
+            (
+                "a framing header override",
+                json!({"headers": {"Content-Length": "10"}}),
+                "cannot set `Content-Length`",
+            ),
+            (
+                "an accept-encoding override",
+                json!({"headers": {"accept-encoding": "gzip"}}),
+                "cannot set",
+            ),
+            (
+                "an organization that is no header value",
+                json!({"organization": "org\nx"}),
+                "`settings.organization`",
+            ),
         ];
         for (name, value, needle) in cases {
             let err = ChannelSettings::parse(&value).expect_err(name);
@@ -362,5 +417,14 @@ mod tests {
         assert_eq!(loaded.proxy.as_deref(), Some("socks5h://127.0.0.1:1080"));
         assert_eq!(loaded.status_map.len(), 1, "only the mapping still allowed");
         assert_eq!(loaded.status_map.get(&429), Some(&503));
+
+        let stored = json!({"headers": {"Content-Length": "10", "x-team": "a"}});
+        assert!(
+            ChannelSettings::parse(&stored).is_err(),
+            "refused as a new write"
+        );
+        let loaded = ChannelSettings::load(&stored).expect("still readable");
+        let names: Vec<&String> = loaded.headers.keys().collect();
+        assert_eq!(names, ["x-team"], "the framing override is left out");
     }
 }
