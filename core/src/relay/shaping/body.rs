@@ -167,7 +167,30 @@ fn holds(value: &Value, condition: &super::settings::Condition) -> bool {
         && condition
             .equals
             .as_ref()
-            .is_none_or(|want| found == Some(want))
+            .is_none_or(|want| found.is_some_and(|found| same_value(found, want)))
+}
+
+/// JSON equality as JSON Patch's `test` defines it (RFC 6902 §4.6): numbers are equal when
+/// their values are (`1` and `1.0`), however they are written.
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(x), Some(y)) => x == y,
+            _ => match (x.as_u64(), y.as_u64()) {
+                (Some(x), Some(y)) => x == y,
+                _ => x.as_f64() == y.as_f64(),
+            },
+        },
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_value(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(key, x)| y.get(key).is_some_and(|y| same_value(x, y)))
+        }
+        _ => a == b,
+    }
 }
 
 fn apply_policy(map: &mut Map<String, Value>, field: &str, policy: &FieldPolicy) {
@@ -505,6 +528,36 @@ mod tests {
             true,
         ));
         assert!(generate.to_string().contains("Be brief."), "{generate}");
+    }
+
+    #[test]
+    fn conditions_compare_numbers_by_value() {
+        let rule = |equals: Value| {
+            settings(json!({"body_rules": [{
+                "when": [{"path": "/temperature", "equals": equals}],
+                "patch": [{"op": "add", "path": "/matched", "value": true}],
+            }]}))
+        };
+        let body = br#"{"model":"m","temperature":1.0,"stop":[1,2.0]}"#;
+        for (equals, matched) in [
+            (json!(1), true),
+            (json!(1.0), true),
+            (json!(2), false),
+            (json!("1"), false),
+        ] {
+            let shaped = shaped_json(&shape(
+                Protocol::Chat,
+                body,
+                &rule(equals.clone()),
+                Some("m"),
+                "m",
+                None,
+                true,
+            ));
+            assert_eq!(shaped.get("matched").is_some(), matched, "equals {equals}");
+        }
+        assert!(same_value(&json!({"a": [1, 2]}), &json!({"a": [1.0, 2]})));
+        assert!(!same_value(&json!({"a": 1}), &json!({"a": 1, "b": 2})));
     }
 
     #[test]
