@@ -89,16 +89,17 @@ pub(super) fn observe_whole(protocol: Protocol, stream: &str) -> Observed {
     observe(protocol, [stream.as_bytes()]).0
 }
 
-/// The byte offsets at which each event of `stream` is complete (the last byte of its blank
-/// line), in order.
+/// The byte offsets at which each event of `stream` is complete, in order: the first byte of
+/// its blank line (a `\n`, or the `\r` of a `\r\n`, which ends a blank line whatever follows).
 pub(super) fn event_ends(stream: &str) -> Vec<usize> {
     let separator = if stream.contains("\r\n\r\n") {
         "\r\n\r\n"
     } else {
         "\n\n"
     };
+    let blank_line_at = separator.len() / 2;
     stream
         .match_indices(separator)
-        .map(|(at, _)| at + separator.len() - 1)
+        .map(|(at, _)| at + blank_line_at)
         .collect()
 }
