@@ -353,21 +353,11 @@ fn write_batch(
 mod tests {
     use super::*;
 
-    /// The queue is full (a slow database) when shutdown begins: the records waiting for room
-    /// in their own tasks are written too.
-    #[tokio::test]
-    async fn records_waiting_for_room_in_a_full_queue_are_written_at_shutdown() {
+    /// A recorder started with `config` on an in-memory database, and how to stop it.
+    fn started(config: UsageConfig) -> (Store, UsageSink, TaskTracker, CancellationToken) {
         let store = Store::open_in_memory().expect("store");
         let tasks = TaskTracker::new();
         let shutdown = CancellationToken::new();
-        let config = UsageConfig {
-            queue_capacity: 1,
-            max_batch: 1,
-            batch_min_rows: 1,
-            batch_max_delay_ms: 1,
-            batch_linger_ms: 1,
-            ..UsageConfig::default()
-        };
         let sink = start(
             store.clone(),
             Arc::new(Balances::default()),
@@ -375,6 +365,21 @@ mod tests {
             &tasks,
             shutdown.clone(),
         );
+        (store, sink, tasks, shutdown)
+    }
+
+    /// The queue is full (a slow database) when shutdown begins: the records waiting for room
+    /// in their own tasks are written too.
+    #[tokio::test]
+    async fn records_waiting_for_room_in_a_full_queue_are_written_at_shutdown() {
+        let (store, sink, tasks, shutdown) = started(UsageConfig {
+            queue_capacity: 1,
+            max_batch: 1,
+            batch_min_rows: 1,
+            batch_max_delay_ms: 1,
+            batch_linger_ms: 1,
+            ..UsageConfig::default()
+        });
         for _ in 0..20 {
             sink.record(record());
         }
@@ -480,21 +485,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_noted_owner_is_kept_until_its_row_is_written() {
-        let store = Store::open_in_memory().expect("store");
-        let tasks = TaskTracker::new();
-        let shutdown = CancellationToken::new();
-        let config = UsageConfig {
+        let (store, sink, tasks, shutdown) = started(UsageConfig {
             batch_max_delay_ms: 1,
             batch_linger_ms: 1,
             ..UsageConfig::default()
-        };
-        let sink = start(
-            store.clone(),
-            Arc::new(Balances::default()),
-            &config,
-            &tasks,
-            shutdown.clone(),
-        );
+        });
         let owner = ResponseOwner {
             user_id: 1,
             channel_id: 2,

@@ -312,6 +312,22 @@ impl Setup {
             .await
             .unwrap_or_else(|e| panic!("POST {path}: {e}"))
     }
+
+    /// Creates a stored Responses object through the relay and waits until its owner's row is
+    /// written; returns its id.
+    pub async fn stored_response(&self) -> String {
+        let created = self
+            .post(
+                "/v1/responses",
+                &serde_json::json!({"model": GPT, "input": "hi"}),
+            )
+            .await;
+        let create_id = request_id(&created);
+        let (status, _, body) = read_json(created).await;
+        assert_eq!(status, 200, "{body}");
+        self.admin.usage_event(&create_id).await;
+        body["id"].as_str().expect("a response id").to_owned()
+    }
 }
 
 /// The `X-Request-Id` of an answer (every answer has one).

@@ -90,17 +90,10 @@ async fn hanging_up_before_the_end_is_partial() {
 /// leaves a `client_closed` record, as any other data-plane request does.
 #[tokio::test]
 async fn a_stored_response_call_abandoned_by_the_client_is_recorded() {
-    use e2e::relay::{GPT, Setup, request_id};
     let fake = FakeUpstream::start().await;
     let server = TestServer::start().await;
-    let setup = Setup::new(&server, &fake.url()).await;
-    let created = setup
-        .post("/v1/responses", &json!({"model": GPT, "input": "hi"}))
-        .await;
-    let create_id = request_id(&created);
-    let body: serde_json::Value = created.json().await.expect("json");
-    let id = body["id"].as_str().expect("id").to_owned();
-    setup.admin.usage_event(&create_id).await; // the owner's row is written
+    let setup = e2e::relay::Setup::new(&server, &fake.url()).await;
+    let id = setup.stored_response().await;
     fake.push(
         Script::default_answer()
             .first_byte_delay(std::time::Duration::from_secs(2))

@@ -332,14 +332,7 @@ async fn calls_about_a_stored_response_are_not_shaped_as_new_requests() {
     let fake = FakeUpstream::start().await;
     let server = TestServer::start().await;
     let setup = Setup::new(&server, &fake.url()).await;
-    let created = setup
-        .post("/v1/responses", &json!({"model": GPT, "input": "hi"}))
-        .await;
-    let create_id = e2e::relay::request_id(&created);
-    let (_, _, body) = read(created).await;
-    let body: Value = serde_json::from_slice(&body).expect("json");
-    let id = body["id"].as_str().expect("id").to_owned();
-    setup.admin.usage_event(&create_id).await; // the owner's row is written
+    let id = setup.stored_response().await;
     setup
         .admin
         .ok(
