@@ -50,12 +50,19 @@ impl Inbound {
             .is_some_and(|(_, action)| action == "streamGenerateContent")
     }
 
-    /// Whether the call generates an answer: every call but Gemini's `countTokens` and
-    /// embeddings, whose bodies take no generation settings.
+    /// Whether the call generates an answer: every call but embeddings and token counts
+    /// (Gemini's `countTokens` and embeddings, OpenAI's `input_tokens` and embeddings,
+    /// Anthropic's `count_tokens`), whose bodies take no generation settings or options.
     pub fn generates(&self) -> bool {
-        self.gemini.as_ref().is_none_or(|(_, action)| {
-            matches!(action.as_str(), "generateContent" | "streamGenerateContent")
-        })
+        match &self.gemini {
+            Some((_, action)) => {
+                matches!(action.as_str(), "generateContent" | "streamGenerateContent")
+            }
+            None => !matches!(
+                self.endpoint,
+                "/v1/embeddings" | "/v1/responses/input_tokens" | "/v1/messages/count_tokens"
+            ),
+        }
     }
 
     /// The upstream path: the client's, unless Gemini's model in it is renamed or was sent

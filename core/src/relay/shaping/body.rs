@@ -102,9 +102,20 @@ pub fn shape_body(
     {
         apply_system_prompt(protocol, &mut map, prompt.mode, &prompt.text);
     }
-    apply_policy(&mut map, "service_tier", &settings.service_tier);
-    apply_policy(&mut map, "store", &settings.store);
-    apply_policy(&mut map, "safety_identifier", &settings.safety_identifier);
+    // Request options of the calls that generate: an embedding or a token count takes none
+    // (OpenAI refuses parameters it does not know), and of the other vendors only Anthropic
+    // has one of them (`service_tier`).
+    if generates {
+        match protocol {
+            Protocol::Responses | Protocol::Chat => {
+                apply_policy(&mut map, "service_tier", &settings.service_tier);
+                apply_policy(&mut map, "store", &settings.store);
+                apply_policy(&mut map, "safety_identifier", &settings.safety_identifier);
+            }
+            Protocol::Messages => apply_policy(&mut map, "service_tier", &settings.service_tier),
+            Protocol::Embeddings | Protocol::Gemini => {}
+        }
+    }
     let mut value = Value::Object(map);
     for rule in &settings.body_rules {
         if rule.when.iter().all(|c| holds(&value, c)) {
@@ -561,6 +572,59 @@ mod tests {
     }
 
     #[test]
+    fn request_option_policies_apply_only_where_the_option_exists() {
+        let s = settings(json!({
+            "service_tier": {"action": "set", "value": "flex"},
+            "store": {"action": "set", "value": false},
+            "safety_identifier": {"action": "set", "value": "team-a"},
+        }));
+        let chat = shaped_json(&shape(
+            Protocol::Chat,
+            br#"{"model":"m","messages":[]}"#,
+            &s,
+            Some("m"),
+            "m",
+            None,
+            true,
+        ));
+        assert_eq!(
+            (
+                &chat["service_tier"],
+                &chat["store"],
+                &chat["safety_identifier"]
+            ),
+            (&json!("flex"), &json!(false), &json!("team-a"))
+        );
+        let claude = shaped_json(&shape(
+            Protocol::Messages,
+            br#"{"model":"m","max_tokens":8,"messages":[]}"#,
+            &s,
+            Some("m"),
+            "m",
+            None,
+            true,
+        ));
+        assert_eq!(claude["service_tier"], "flex");
+        assert_eq!(
+            (claude.get("store"), claude.get("safety_identifier")),
+            (None, None)
+        );
+        // embeddings and token counts take no request options
+        for (protocol, body) in [
+            (Protocol::Embeddings, &br#"{"model":"m","input":"x"}"#[..]),
+            (Protocol::Responses, &br#"{"model":"m","input":"x"}"#[..]),
+            (Protocol::Messages, &br#"{"model":"m","messages":[]}"#[..]),
+        ] {
+            let counted = shape(protocol, body, &s, Some("m"), "m", None, false);
+            let sent = counted.body.unwrap_or_else(|| Bytes::copy_from_slice(body));
+            let sent: Value = serde_json::from_slice(&sent).expect("json");
+            for option in ["service_tier", "store", "safety_identifier"] {
+                assert_eq!(sent.get(option), None, "{protocol}: {sent}");
+            }
+        }
+    }
+
+    #[test]
     fn nothing_to_do_keeps_the_clients_bytes() {
         let body = br#"{"model":"gpt","input":"hi","future_field":{"x":1}}"#;
         let shaped = shape(
@@ -910,14 +974,14 @@ mod tests {
     fn the_allow_list_filters_the_client_fields_not_what_the_channel_adds() {
         let s = settings(json!({
             "system_prompt": {"mode": "set", "text": "S"},
-            "store": {"action": "set", "value": false},
+            "service_tier": {"action": "set", "value": "standard_only"},
             "body_allow": ["messages", "max_tokens"],
         }));
         let body = br#"{"model":"m","max_tokens":5,"temperature":1,"messages":[{"role":"user","content":"q"}]}"#;
         let shaped = shape(Protocol::Messages, body, &s, Some("m"), "m", None, true);
         let value: Value = serde_json::from_slice(&shaped.body.expect("reshaped")).expect("json");
         assert_eq!(value["system"], "S", "the channel's prompt stays");
-        assert_eq!(value["store"], false, "and its policy");
+        assert_eq!(value["service_tier"], "standard_only", "and its policy");
         assert_eq!(
             value.get("temperature"),
             None,
