@@ -117,13 +117,19 @@ impl AppState {
     /// every write that changes tokens, users, channels, models or groups.
     pub async fn rebuild_routing(&self) -> Result<Arc<RoutingTable>, StoreError> {
         let _serial = self.relay.rebuild_lock.lock().await;
-        let (rows, balances) = self
-            .store
-            .read(|c| Ok((routing_rows::load(c)?, users::balances(c)?)))
+        // Balances first, so a new user's token never routes before the balance is known. They
+        // are read and swapped in between two commits, in order with the usage batches' own
+        // balance updates (see `Balances`).
+        let memory = Arc::clone(&self.relay.balances);
+        self.store
+            .write_then(
+                |tx| users::balances(tx),
+                move |balances| memory.replace(balances.iter().copied().collect()),
+            )
             .await?;
+        let rows = self.store.read(routing_rows::load).await?;
         let table = Arc::new(build::build(rows, &self.sealer));
         self.relay.table.store(Arc::clone(&table));
-        self.relay.balances.replace(balances.into_iter().collect());
         Ok(table)
     }
 

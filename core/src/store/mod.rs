@@ -154,8 +154,21 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
+        self.write_then(f, |_| {}).await
+    }
+
+    /// [`write`](Self::write), then `committed` with the result once the transaction has
+    /// committed, while no other write can start: what it does is ordered with every other
+    /// write as their commits are. For in-memory copies of stored values (the balances the hot
+    /// path checks), which a copy read before a commit must never overwrite after it.
+    pub async fn write_then<T, F, C>(&self, f: F, committed: C) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+        C: FnOnce(&T) + Send + 'static,
+    {
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || inner.write_blocking(f))
+        tokio::task::spawn_blocking(move || inner.write_blocking(f, committed))
             .await
             .map_err(|e| StoreError::Internal(format!("write task failed: {e}")))?
     }
@@ -205,11 +218,14 @@ impl Inner {
     fn write_blocking<T>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+        committed: impl FnOnce(&T),
     ) -> Result<T, StoreError> {
         let mut conn = self.lock_writer()?;
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let value = f(&tx)?;
         tx.commit()?;
+        // the writer is still held: no other write commits in between
+        committed(&value);
         Ok(value)
     }
 }
@@ -282,6 +298,47 @@ fn migrate_with_backup(conn: &mut Connection, path: &Path) -> Result<OpenReport,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `write_then` runs after its commit is ordered with the other writes as the commit
+    /// is: no other write commits until it is done (the balances rely on it).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn what_runs_after_a_commit_comes_before_any_later_write() {
+        let store = Store::open_in_memory().expect("store");
+        let tasks = tokio_util::task::TaskTracker::new();
+        let (entered, entered_rx) = std::sync::mpsc::channel::<()>();
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let first = tasks.spawn({
+            let store = store.clone();
+            async move {
+                store
+                    .write_then(
+                        |tx| Ok(tx.execute("UPDATE settings SET value = value", [])?),
+                        move |_| {
+                            let _ = entered.send(());
+                            let _ = release_rx.recv();
+                        },
+                    )
+                    .await
+            }
+        });
+        tokio::task::spawn_blocking(move || entered_rx.recv())
+            .await
+            .expect("joined")
+            .expect("the first write committed");
+        let second = tasks.spawn({
+            let store = store.clone();
+            async move {
+                store
+                    .write(|tx| Ok(tx.execute("UPDATE settings SET value = value", [])?))
+                    .await
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(!second.is_finished(), "a later write waits");
+        release.send(()).expect("release");
+        first.await.expect("joined").expect("first");
+        second.await.expect("joined").expect("second");
+    }
 
     #[tokio::test]
     async fn open_creates_file_migrates_and_reopens() {

@@ -37,6 +37,9 @@ pub struct Recorded {
 }
 
 /// In-memory balances the hot path checks before a call; the recorder keeps them current.
+/// Every change is made right after the database commit it copies and before any other write
+/// can commit ([`Store::write_then`]): a rebuild's copy read before a usage batch cannot
+/// overwrite the batch's newer balance, nor a batch's older one a top-up's rebuild.
 #[derive(Debug, Default)]
 pub struct Balances(Mutex<HashMap<i64, Decimal>>);
 
@@ -288,16 +291,21 @@ async fn write(to: &Written, batch: &mut Vec<Recorded>) {
     );
 }
 
-async fn write_records(store: &Store, balances: &Balances, records: &Arc<Vec<Recorded>>) {
+async fn write_records(store: &Store, balances: &Arc<Balances>, records: &Arc<Vec<Recorded>>) {
     for attempt in 1..=MAX_WRITE_ATTEMPTS {
         let shared = Arc::clone(records);
-        match store.write(move |tx| write_batch(tx, &shared)).await {
-            Ok(charged) => {
-                for (user, balance) in charged {
-                    balances.set(user, balance);
-                }
-                return;
+        let balances = Arc::clone(balances);
+        // the new balances are set in commit order with a rebuild's (see `Balances`)
+        let set_balances = move |charged: &Vec<(i64, Decimal)>| {
+            for &(user, balance) in charged {
+                balances.set(user, balance);
             }
+        };
+        match store
+            .write_then(move |tx| write_batch(tx, &shared), set_balances)
+            .await
+        {
+            Ok(_) => return,
             Err(err) => {
                 tracing::warn!(error = %err, attempt, rows = records.len(), "writing usage failed; retrying");
                 tokio::time::sleep(RETRY_DELAY).await;
