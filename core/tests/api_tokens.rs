@@ -565,3 +565,35 @@ async fn deleting_a_tokens_only_channel_group_does_not_widen_it_to_the_user_grou
     .assert_status(StatusCode::OK);
     assert_eq!(routed_groups(&app, &only_cheap), Some(vec![1]));
 }
+
+#[tokio::test]
+async fn a_token_made_without_groups_follows_its_user_groups_groups() {
+    let app = TestApp::new().await;
+    let alice = app.register("alice").await;
+    let created = create(&app, &alice, json!({ "name": "plain" })).await;
+    let key = key_of(&created);
+    assert_eq!(created["channel_groups"], json!([1]), "the user group's");
+    assert_eq!(routed_groups(&app, &key), Some(vec![1]));
+
+    // the user group gains a channel group: the token routes through it too
+    let resp = app
+        .send(
+            Req::post("/api/admin/channel-groups")
+                .admin_key()
+                .json(json!({ "name": "cheap" })),
+        )
+        .await;
+    resp.assert_status(StatusCode::CREATED);
+    let cheap = resp.json()["channel_group"]["id"].as_i64().expect("id");
+    app.send(
+        Req::patch("/api/admin/user-groups/1")
+            .admin_key()
+            .json(json!({ "channel_groups": [1, cheap] })),
+    )
+    .await
+    .assert_status(StatusCode::OK);
+    assert_eq!(routed_groups(&app, &key), Some(vec![1, cheap]));
+    let resp = app.send(Req::get("/api/tokens").session(&alice)).await;
+    resp.assert_status(StatusCode::OK);
+    assert_eq!(resp.json()["items"][0]["channel_groups"], json!([1, cheap]));
+}

@@ -90,17 +90,18 @@ fn check_expiry(expires_at: Option<DateTime<Utc>>) -> Result<Option<i64>, ApiErr
 }
 
 /// Channel groups for a token: the requested ones (each must be allowed for the user's group),
-/// or, when none are given, every group the user's group allows, in id order.
+/// or, when none are given, none of its own: the token follows its user group's groups, also
+/// when the user moves to another user group or the group gains one.
 fn resolve_groups(
     c: &Conn,
     user_id: i64,
     requested: Option<&[i64]>,
 ) -> Result<Result<Vec<i64>, ApiError>, StoreError> {
+    let Some(requested) = requested else {
+        return Ok(Ok(Vec::new()));
+    };
     let user = users::get(c, user_id)?;
     let allowed = user_groups::allowed_channel_groups(c, user.user_group_id)?;
-    let Some(requested) = requested else {
-        return Ok(Ok(allowed));
-    };
     if requested.len() > MAX_TOKEN_GROUPS {
         return Ok(Err(ApiError::invalid(format!(
             "`channel_groups` may list at most {MAX_TOKEN_GROUPS}"

@@ -91,10 +91,24 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Token> {
     })
 }
 
+/// Fills in the token's channel groups: its own list, or (when it has none of its own) its
+/// user group's, which it follows.
 fn with_groups(c: &Conn, mut token: Token) -> Result<Token, StoreError> {
-    let mut stmt = c.prepare_cached(
-        "SELECT channel_group_id FROM token_channel_groups WHERE token_id = ?1 ORDER BY position",
-    )?;
+    let own: bool = c
+        .prepare_cached("SELECT own_channel_groups FROM tokens WHERE id = ?1")?
+        .query_row([token.id], |r| r.get(0))?;
+    let mut stmt = if own {
+        c.prepare_cached(
+            "SELECT channel_group_id FROM token_channel_groups WHERE token_id = ?1 \
+             ORDER BY position",
+        )?
+    } else {
+        c.prepare_cached(
+            "SELECT g.channel_group_id FROM tokens t JOIN users u ON u.id = t.user_id \
+             JOIN user_group_channel_groups g ON g.user_group_id = u.user_group_id \
+             WHERE t.id = ?1 ORDER BY g.channel_group_id",
+        )?
+    };
     token.channel_groups = stmt
         .query_map([token.id], |r| r.get(0))?
         .collect::<Result<Vec<i64>, _>>()?;

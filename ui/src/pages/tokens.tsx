@@ -303,7 +303,9 @@ function TokenForm({ token, onClose, onCreated }: { token?: Token; onClose: () =
     if (token) {
       body.expires_at = exp ?? null;
       body.models = restrict ? allModels : null;
-      if (order) body.channel_groups = groupOrder;
+      // only a changed order is sent: a token without its own order follows its user group's
+      const changed = order && order.join(",") !== token.channel_groups.join(",");
+      if (changed) body.channel_groups = groupOrder;
     } else {
       if (exp) body.expires_at = exp;
       if (restrict) body.models = allModels;

@@ -1,1 +1,0 @@
-import{t as e}from"./usage-view-BzbtMsYq.js";import{Ct as t}from"./index-B6_fWo-Z.js";var n=t();function r(){return(0,n.jsx)(e,{admin:!0})}export{r as default};
