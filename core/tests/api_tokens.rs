@@ -504,26 +504,32 @@ fn routed_groups(app: &TestApp, key: &str) -> Option<Vec<i64>> {
         .map(|token| token.groups.clone())
 }
 
-#[tokio::test]
-async fn deleting_a_tokens_only_channel_group_does_not_widen_it_to_the_user_groups_others() {
-    let app = TestApp::new().await;
-    let alice = app.register("alice").await;
+/// A new channel group `name`, allowed (beside `default`) to the default user group; its id.
+async fn allowed_new_group(app: &TestApp, name: &str) -> i64 {
     let resp = app
         .send(
             Req::post("/api/admin/channel-groups")
                 .admin_key()
-                .json(json!({ "name": "cheap" })),
+                .json(json!({ "name": name })),
         )
         .await;
     resp.assert_status(StatusCode::CREATED);
-    let cheap = resp.json()["channel_group"]["id"].as_i64().expect("id");
+    let id = resp.json()["channel_group"]["id"].as_i64().expect("id");
     app.send(
         Req::patch("/api/admin/user-groups/1")
             .admin_key()
-            .json(json!({ "channel_groups": [1, cheap] })),
+            .json(json!({ "channel_groups": [1, id] })),
     )
     .await
     .assert_status(StatusCode::OK);
+    id
+}
+
+#[tokio::test]
+async fn deleting_a_tokens_only_channel_group_does_not_widen_it_to_the_user_groups_others() {
+    let app = TestApp::new().await;
+    let alice = app.register("alice").await;
+    let cheap = allowed_new_group(&app, "cheap").await;
     let only_cheap = key_of(
         &create(
             &app,
@@ -576,22 +582,7 @@ async fn a_token_made_without_groups_follows_its_user_groups_groups() {
     assert_eq!(routed_groups(&app, &key), Some(vec![1]));
 
     // the user group gains a channel group: the token routes through it too
-    let resp = app
-        .send(
-            Req::post("/api/admin/channel-groups")
-                .admin_key()
-                .json(json!({ "name": "cheap" })),
-        )
-        .await;
-    resp.assert_status(StatusCode::CREATED);
-    let cheap = resp.json()["channel_group"]["id"].as_i64().expect("id");
-    app.send(
-        Req::patch("/api/admin/user-groups/1")
-            .admin_key()
-            .json(json!({ "channel_groups": [1, cheap] })),
-    )
-    .await
-    .assert_status(StatusCode::OK);
+    let cheap = allowed_new_group(&app, "cheap").await;
     assert_eq!(routed_groups(&app, &key), Some(vec![1, cheap]));
     let resp = app.send(Req::get("/api/tokens").session(&alice)).await;
     resp.assert_status(StatusCode::OK);
