@@ -97,6 +97,7 @@ fn bench_recorder(c: &mut Criterion) {
                         event: event(n),
                         charge: false,
                         response_owner: None,
+                        deferred: None,
                     })
                     .collect();
                 total += rt.block_on(async {

@@ -331,6 +331,9 @@ async fn run_stored(
         })?;
     draft.channel_id = Some(channel.id);
     draft.credential_id = Some(owner.credential_id);
+    if reports_the_response(inbound) {
+        bill_if_deferred(state, &table, response_id, draft).await?;
+    }
     let pick = select::Pick {
         channel: Arc::clone(channel),
         credential,
@@ -348,6 +351,41 @@ async fn run_stored(
     )
     .await
     .map_err(|failure| failure.error)
+}
+
+/// Whether a stored-response call answers with the response object itself (and so its usage):
+/// a retrieve or a cancel.
+fn reports_the_response(inbound: &Inbound) -> bool {
+    (inbound.method == axum::http::Method::GET && inbound.endpoint == "/v1/responses/{id}")
+        || inbound.endpoint == "/v1/responses/{id}/cancel"
+}
+
+/// A fetch of a response whose billing was put off (created `background`, without usage) is
+/// priced as its creation would have been; the recorder charges it if it is the first fetch to
+/// report the usage (see [`crate::usage::recorder::Deferred`]).
+async fn bill_if_deferred(
+    state: &AppState,
+    table: &crate::relay::routing::table::RoutingTable,
+    response_id: &str,
+    draft: &mut Draft,
+) -> Result<(), RelayError> {
+    let id = response_id.to_owned();
+    let unbilled = state
+        .store
+        .read(move |c| crate::store::unbilled_responses::get(c, &id))
+        .await
+        .map_err(|err| RelayError::Internal(err.to_string()))?;
+    let Some(unbilled) = unbilled else {
+        return Ok(());
+    };
+    if let Some(route) = table.models.get(&unbilled.model) {
+        draft.prices = route.prices;
+    }
+    draft.model = unbilled.model;
+    draft.multiplier = unbilled.multiplier;
+    draft.charge = !state.settings().feature_disable_billing;
+    draft.settles = Some(response_id.to_owned());
+    Ok(())
 }
 
 /// Session headers clients send (Codex's `session_id`, others' `x-session-id`).

@@ -10,8 +10,9 @@ use rust_decimal::Decimal;
 use super::error::RelayError;
 use super::protocol::Observed;
 use crate::store::response_owners::ResponseOwner;
+use crate::store::unbilled_responses::Unbilled;
 use crate::store::usage::UsageEvent;
-use crate::usage::recorder::{Recorded, UsageSink};
+use crate::usage::recorder::{Deferred, Recorded, UsageSink};
 use crate::usage::{Prices, TokenUsage, cost};
 
 /// A usage record in the making.
@@ -59,6 +60,8 @@ pub struct Draft {
     pub multiplier: Decimal,
     /// Whether the cost is charged to the user's balance.
     pub charge: bool,
+    /// The Responses object whose deferred billing this fetch settles (see [`Deferred`]).
+    pub settles: Option<String>,
 }
 
 impl Draft {
@@ -86,6 +89,7 @@ impl Draft {
             prices: Prices::default(),
             multiplier: Decimal::ONE,
             charge: false,
+            settles: None,
         }
     }
 
@@ -170,12 +174,36 @@ impl Draft {
             .continuable_response_id()
             .map(str::to_owned)
             .zip(self.response_owner());
+        let deferred = self.deferred(response_owner.as_ref().map(|(id, _)| id.as_str()));
         let (event, charge) = self.into_event();
         sink.record(Recorded {
             event,
             charge,
             response_owner,
+            deferred,
         });
+    }
+
+    /// A fetch settles the billing of the response it names; a call that created a stored
+    /// response (`created`) without reporting its usage yet (`background`) puts it off.
+    fn deferred(&self, created: Option<&str>) -> Option<Deferred> {
+        if let Some(response_id) = &self.settles {
+            return Some(Deferred::Settle {
+                response_id: response_id.clone(),
+            });
+        }
+        let unreported = self
+            .observed
+            .usage
+            .is_none_or(|usage| usage.input_tokens + usage.output_tokens == 0);
+        let response_id = created.filter(|_| self.charge && unreported)?;
+        Some(Deferred::Defer {
+            response_id: response_id.to_owned(),
+            unbilled: Unbilled {
+                model: self.model.clone(),
+                multiplier: self.multiplier,
+            },
+        })
     }
 }
 

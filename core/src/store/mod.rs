@@ -17,6 +17,7 @@ pub mod routing;
 pub mod sessions;
 pub mod settings;
 pub mod tokens;
+pub mod unbilled_responses;
 pub mod usage;
 pub mod usage_stats;
 pub mod user_groups;

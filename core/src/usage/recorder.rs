@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::UsageConfig;
 use crate::fast_hash::FastMap;
 use crate::store::response_owners::{self, ResponseOwner};
+use crate::store::unbilled_responses::{self, Unbilled};
 use crate::store::usage::{self, UsageEvent};
 use crate::store::{Store, StoreError, tokens, users};
 use crate::usage::pending_owners::PendingOwners;
@@ -34,6 +35,27 @@ pub struct Recorded {
     pub charge: bool,
     /// A Responses object this request created, and where it lives.
     pub response_owner: Option<(String, ResponseOwner)>,
+    /// Billing put off to a later fetch of a Responses object, or settled by this one.
+    pub deferred: Option<Deferred>,
+}
+
+/// A Responses object billed when its usage is known rather than when it was created (a
+/// `background` response answers `queued`, with no usage; a later fetch reports it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deferred {
+    /// This call created the response without usage: bill it at this when a fetch reports it.
+    Defer {
+        /// The response.
+        response_id: String,
+        /// The model and multiplier it is billed at.
+        unbilled: Unbilled,
+    },
+    /// This call fetched a response still to be billed: it pays if it is the first to report
+    /// the usage, and costs nothing otherwise.
+    Settle {
+        /// The response.
+        response_id: String,
+    },
 }
 
 /// In-memory balances the hot path checks before a call; the recorder keeps them current.
@@ -263,6 +285,34 @@ async fn fill(
     }
 }
 
+/// Notes the responses whose billing is put off and takes those a fetch now reports the usage
+/// of; returns the indexes of fetches that must not pay (their response was billed already).
+fn settle_deferred(
+    tx: &crate::store::Conn,
+    records: &[Recorded],
+) -> Result<Vec<usize>, StoreError> {
+    let mut unpaid = Vec::new();
+    for (i, record) in records.iter().enumerate() {
+        match &record.deferred {
+            Some(Deferred::Defer {
+                response_id,
+                unbilled,
+            }) => unbilled_responses::insert(tx, response_id, unbilled)?,
+            Some(Deferred::Settle { response_id }) => {
+                // a fetch before the response finished reports no usage: it pays nothing, and
+                // the response stays to be billed
+                let event = &record.event;
+                let reported = event.input_tokens + event.output_tokens > 0;
+                if !reported || !unbilled_responses::take(tx, response_id)? {
+                    unpaid.push(i);
+                }
+            }
+            None => {}
+        }
+    }
+    Ok(unpaid)
+}
+
 /// Moves what is already queued into the batch, up to `max` records in all.
 fn take_queued(rx: &mut mpsc::Receiver<Recorded>, batch: &mut Vec<Recorded>, max: usize) {
     while batch.len() < max {
@@ -324,11 +374,33 @@ fn write_batch(
     tx: &crate::store::Conn,
     records: &[Recorded],
 ) -> Result<Vec<(i64, Decimal)>, StoreError> {
-    usage::insert_batch(tx, records.iter().map(|r| &r.event))?;
+    let unpaid = settle_deferred(tx, records)?;
+    // a fetch that found its response already billed records its usage at no cost
+    let free: Vec<(usize, UsageEvent)> = unpaid
+        .iter()
+        .map(|&i| {
+            let event = UsageEvent {
+                cost_usd: Decimal::ZERO,
+                ..records[i].event.clone()
+            };
+            (i, event)
+        })
+        .collect();
+    usage::insert_batch(
+        tx,
+        records.iter().enumerate().map(|(i, r)| {
+            free.iter()
+                .find(|(at, _)| *at == i)
+                .map_or(&r.event, |(_, event)| event)
+        }),
+    )?;
     let mut last_used: FastMap<i64, i64> = FastMap::default();
     let mut charges: FastMap<i64, Decimal> = FastMap::default();
-    for record in records {
+    for (i, record) in records.iter().enumerate() {
         let event = &record.event;
+        if unpaid.contains(&i) {
+            continue;
+        }
         if let Some(token) = event.token_id {
             let at = last_used.entry(token).or_insert(0);
             *at = (*at).max(event.time.timestamp_millis());
@@ -414,6 +486,7 @@ mod tests {
             event: UsageEvent::default(),
             charge: false,
             response_owner: None,
+            deferred: None,
         }
     }
 
@@ -489,6 +562,58 @@ mod tests {
         };
         let (_, waited) = fill_during(&mut rx, cancel, &shutdown).await;
         assert_eq!(waited, Duration::from_millis(7));
+    }
+
+    /// A deferred response is paid by the first fetch that reports usage, not by one before
+    /// it finished, nor by one after.
+    #[tokio::test]
+    async fn deferred_billing_is_settled_by_the_first_fetch_that_reports_usage() {
+        let (store, sink, tasks, shutdown) = started(UsageConfig {
+            batch_max_delay_ms: 1,
+            batch_linger_ms: 1,
+            ..UsageConfig::default()
+        });
+        let fetch = |request_id: &str, tokens: u64| {
+            let mut record = record();
+            record.event.request_id = request_id.to_owned();
+            record.event.input_tokens = tokens;
+            record.event.cost_usd = Decimal::new(tokens as i64, 3);
+            record.deferred = Some(Deferred::Settle {
+                response_id: "resp_bg".into(),
+            });
+            record
+        };
+        let mut create = record();
+        create.deferred = Some(Deferred::Defer {
+            response_id: "resp_bg".into(),
+            unbilled: Unbilled {
+                model: "gpt".into(),
+                multiplier: Decimal::ONE,
+            },
+        });
+        sink.record(create);
+        for (id, tokens) in [("early", 0), ("first", 7), ("again", 7)] {
+            sink.record(fetch(id, tokens));
+        }
+        shutdown.cancel();
+        tasks.close();
+        tasks.wait().await;
+        let costs: Vec<(String, String)> = store
+            .read(|c| {
+                let mut stmt = c.prepare(
+                    "SELECT request_id, cost_usd FROM usage_events WHERE request_id != '' \
+                     ORDER BY id",
+                )?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
+            .expect("rows");
+        let costs: Vec<(&str, &str)> = costs
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        assert_eq!(costs, [("early", "0"), ("first", "0.007"), ("again", "0")]);
     }
 
     #[tokio::test]

@@ -476,3 +476,91 @@ async fn a_client_that_gives_up_before_the_first_byte_is_recorded_too() {
     );
     assert_eq!(event["user_id"], setup.user_id);
 }
+
+/// A `background` response answers `queued`, without usage: it is billed when a fetch first
+/// reports the usage, at the model's prices, and only once however often it is fetched.
+#[tokio::test]
+async fn a_background_response_is_billed_once_when_a_fetch_reports_its_usage() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    let balance = || async {
+        let user = setup
+            .admin
+            .ok(
+                Method::GET,
+                &format!("/users/{}", setup.user_id),
+                Value::Null,
+            )
+            .await;
+        user["user"]["balance_usd"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    // what the same usage costs when the creating call reports it
+    let (_, plain_id, _) = read(
+        setup
+            .post("/v1/responses", &json!({"model": GPT, "input": "hi"}))
+            .await,
+    )
+    .await;
+    let price = setup.admin.usage_event(&plain_id).await["cost_usd"].clone();
+    assert!(!same_decimal(&price, "0"), "{price}");
+    let before = balance().await;
+
+    fake.push(
+        Script::json(
+            200,
+            json!({"id": "resp_bg1", "object": "response", "status": "queued", "background": true,
+                   "model": GPT, "output": [], "usage": null}),
+        )
+        .on_path("/v1/responses"),
+    );
+    let (status, create_id, _) = read(
+        setup
+            .post(
+                "/v1/responses",
+                &json!({"model": GPT, "input": "hi", "background": true}),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(same_decimal(
+        &setup.admin.usage_event(&create_id).await["cost_usd"],
+        "0"
+    ));
+
+    let mut costs = Vec::new();
+    for _ in 0..2 {
+        // the fake answers a fetch with the finished response and its usage
+        let fetched = setup
+            .request(Method::GET, "/v1/responses/resp_bg1")
+            .send()
+            .await
+            .expect("fetch");
+        let (status, fetch_id, _) = read(fetched).await;
+        assert_eq!(status, 200);
+        let event = setup.admin.usage_event(&fetch_id).await;
+        assert!(event["input_tokens"].as_u64() > Some(0), "{event}");
+        if costs.is_empty() {
+            assert_eq!(
+                event["model"], GPT,
+                "the paying fetch names the model: {event}"
+            );
+        }
+        costs.push(event["cost_usd"].clone());
+    }
+    assert!(
+        same_decimal(&costs[0], price.as_str().unwrap_or_default()),
+        "{costs:?}"
+    );
+    assert!(same_decimal(&costs[1], "0"), "billed once: {costs:?}");
+    let after = balance().await;
+    assert_eq!(
+        micro_usd(&before) - micro_usd(&after),
+        micro_usd(price.as_str().unwrap_or_default()),
+        "the balance paid the response once: {before} -> {after}"
+    );
+}
