@@ -274,6 +274,16 @@ async fn every_protocol_is_recorded_with_every_field_normalised_and_priced() {
 
     // Each cost was charged to the user's balance, exactly.
     let left = 100_000_000 - charged_micro_usd;
+    let balance = balance(&setup).await;
+    let want = format!("{}.{:06}", left / 1_000_000, left % 1_000_000);
+    assert!(
+        same_decimal(&json!(balance), &want),
+        "balance {balance} after charges of {charged_micro_usd} µUSD"
+    );
+}
+
+/// The test user's balance as the admin API shows it.
+async fn balance(setup: &Setup) -> String {
     let user = setup
         .admin
         .ok(
@@ -282,12 +292,10 @@ async fn every_protocol_is_recorded_with_every_field_normalised_and_priced() {
             Value::Null,
         )
         .await;
-    let want = format!("{}.{:06}", left / 1_000_000, left % 1_000_000);
-    assert!(
-        same_decimal(&user["user"]["balance_usd"], &want),
-        "balance {} after charges of {charged_micro_usd} µUSD",
-        user["user"]["balance_usd"]
-    );
+    user["user"]["balance_usd"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[tokio::test]
@@ -484,20 +492,6 @@ async fn a_background_response_is_billed_once_when_a_fetch_reports_its_usage() {
     let fake = FakeUpstream::start().await;
     let server = TestServer::start().await;
     let setup = Setup::new(&server, &fake.url()).await;
-    let balance = || async {
-        let user = setup
-            .admin
-            .ok(
-                Method::GET,
-                &format!("/users/{}", setup.user_id),
-                Value::Null,
-            )
-            .await;
-        user["user"]["balance_usd"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    };
     // what the same usage costs when the creating call reports it
     let (_, plain_id, _) = read(
         setup
@@ -507,7 +501,7 @@ async fn a_background_response_is_billed_once_when_a_fetch_reports_its_usage() {
     .await;
     let price = setup.admin.usage_event(&plain_id).await["cost_usd"].clone();
     assert!(!same_decimal(&price, "0"), "{price}");
-    let before = balance().await;
+    let before = balance(&setup).await;
 
     fake.push(
         Script::json(
@@ -557,7 +551,7 @@ async fn a_background_response_is_billed_once_when_a_fetch_reports_its_usage() {
         "{costs:?}"
     );
     assert!(same_decimal(&costs[1], "0"), "billed once: {costs:?}");
-    let after = balance().await;
+    let after = balance(&setup).await;
     assert_eq!(
         micro_usd(&before) - micro_usd(&after),
         micro_usd(price.as_str().unwrap_or_default()),
