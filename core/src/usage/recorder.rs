@@ -398,14 +398,12 @@ fn write_batch(
     let mut charges: FastMap<i64, Decimal> = FastMap::default();
     for (i, record) in records.iter().enumerate() {
         let event = &record.event;
-        if unpaid.contains(&i) {
-            continue;
-        }
         if let Some(token) = event.token_id {
             let at = last_used.entry(token).or_insert(0);
             *at = (*at).max(event.time.timestamp_millis());
         }
         if record.charge
+            && !unpaid.contains(&i)
             && let Some(user) = event.user_id
             && event.cost_usd > Decimal::ZERO
         {
