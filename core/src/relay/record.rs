@@ -184,26 +184,27 @@ impl Draft {
         });
     }
 
-    /// A fetch settles the billing of the response it names; a call that created a stored
-    /// response (`created`) without reporting its usage yet (`background`) puts it off.
-    fn deferred(&self, created: Option<&str>) -> Option<Deferred> {
+    /// A fetch that reports the usage of a response still to be billed settles it (one that
+    /// reports none, before the response finished, leaves it to a later fetch); a call that
+    /// created a stored response (`created`) without reporting its usage (`background`) puts
+    /// its billing off. Boxed: the records of almost every request have none.
+    fn deferred(&self, created: Option<&str>) -> Option<Box<Deferred>> {
+        let reported = self.observed.usage.is_some_and(|usage| usage.is_reported());
         if let Some(response_id) = &self.settles {
-            return Some(Deferred::Settle {
-                response_id: response_id.clone(),
+            return reported.then(|| {
+                Box::new(Deferred::Settle {
+                    response_id: response_id.clone(),
+                })
             });
         }
-        let unreported = self
-            .observed
-            .usage
-            .is_none_or(|usage| usage.input_tokens + usage.output_tokens == 0);
-        let response_id = created.filter(|_| self.charge && unreported)?;
-        Some(Deferred::Defer {
+        let response_id = created.filter(|_| self.charge && !reported)?;
+        Some(Box::new(Deferred::Defer {
             response_id: response_id.to_owned(),
             unbilled: Unbilled {
                 model: self.model.clone(),
                 multiplier: self.multiplier,
             },
-        })
+        }))
     }
 }
 
@@ -223,6 +224,45 @@ mod tests {
             .observed
             .note_response_id(Some(Cow::Borrowed("resp_1")), store);
         draft
+    }
+
+    #[test]
+    fn billing_is_put_off_by_a_creation_without_usage_and_settled_by_a_fetch_with_it() {
+        let usage = |input_tokens| {
+            Some(TokenUsage {
+                input_tokens,
+                ..TokenUsage::default()
+            })
+        };
+        let mut created = served(None);
+        created.charge = true;
+        created.model = "gpt".into();
+        assert!(matches!(
+            created.deferred(Some("resp_1")).as_deref(),
+            Some(Deferred::Defer { response_id, unbilled }) if response_id == "resp_1"
+                && unbilled.model == "gpt"
+        ));
+        created.observed.usage = usage(5);
+        assert_eq!(created.deferred(Some("resp_1")), None, "billed as it is");
+        created.observed.usage = None;
+        created.charge = false;
+        assert_eq!(created.deferred(Some("resp_1")), None, "billing is off");
+
+        let mut fetch = served(None);
+        fetch.settles = Some("resp_1".into());
+        fetch.observed.usage = usage(0);
+        assert_eq!(
+            fetch.deferred(None),
+            None,
+            "not finished: a later fetch pays"
+        );
+        fetch.observed.usage = usage(5);
+        assert_eq!(
+            fetch.deferred(None).as_deref(),
+            Some(&Deferred::Settle {
+                response_id: "resp_1".into()
+            })
+        );
     }
 
     #[tokio::test]

@@ -36,7 +36,7 @@ pub struct Recorded {
     /// A Responses object this request created, and where it lives.
     pub response_owner: Option<(String, ResponseOwner)>,
     /// Billing put off to a later fetch of a Responses object, or settled by this one.
-    pub deferred: Option<Deferred>,
+    pub deferred: Option<Box<Deferred>>,
 }
 
 /// A Responses object billed when its usage is known rather than when it was created (a
@@ -50,8 +50,8 @@ pub enum Deferred {
         /// The model and multiplier it is billed at.
         unbilled: Unbilled,
     },
-    /// This call fetched a response still to be billed: it pays if it is the first to report
-    /// the usage, and costs nothing otherwise.
+    /// This call fetched a response still to be billed and reports its usage: it pays if it is
+    /// the first to, and costs nothing otherwise.
     Settle {
         /// The response.
         response_id: String,
@@ -293,21 +293,17 @@ fn settle_deferred(
 ) -> Result<Vec<usize>, StoreError> {
     let mut unpaid = Vec::new();
     for (i, record) in records.iter().enumerate() {
-        match &record.deferred {
+        match record.deferred.as_deref() {
             Some(Deferred::Defer {
                 response_id,
                 unbilled,
             }) => unbilled_responses::insert(tx, response_id, unbilled)?,
-            Some(Deferred::Settle { response_id }) => {
-                // a fetch before the response finished reports no usage: it pays nothing, and
-                // the response stays to be billed
-                let event = &record.event;
-                let reported = event.input_tokens + event.output_tokens > 0;
-                if !reported || !unbilled_responses::take(tx, response_id)? {
-                    unpaid.push(i);
-                }
+            Some(Deferred::Settle { response_id })
+                if !unbilled_responses::take(tx, response_id)? =>
+            {
+                unpaid.push(i);
             }
-            None => {}
+            Some(Deferred::Settle { .. }) | None => {}
         }
     }
     Ok(unpaid)
@@ -576,19 +572,22 @@ mod tests {
             record.event.request_id = request_id.to_owned();
             record.event.input_tokens = tokens;
             record.event.cost_usd = Decimal::new(tokens as i64, 3);
-            record.deferred = Some(Deferred::Settle {
-                response_id: "resp_bg".into(),
+            // a fetch that reports no usage settles nothing (`Draft::deferred`)
+            record.deferred = (tokens > 0).then(|| {
+                Box::new(Deferred::Settle {
+                    response_id: "resp_bg".into(),
+                })
             });
             record
         };
         let mut create = record();
-        create.deferred = Some(Deferred::Defer {
+        create.deferred = Some(Box::new(Deferred::Defer {
             response_id: "resp_bg".into(),
             unbilled: Unbilled {
                 model: "gpt".into(),
                 multiplier: Decimal::ONE,
             },
-        });
+        }));
         sink.record(create);
         for (id, tokens) in [("early", 0), ("first", 7), ("again", 7)] {
             sink.record(fetch(id, tokens));

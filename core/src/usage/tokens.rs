@@ -24,6 +24,11 @@ pub struct TokenUsage {
 }
 
 impl TokenUsage {
+    /// Whether any tokens were reported (an answer still `queued` reports none).
+    pub fn is_reported(&self) -> bool {
+        self.input_tokens + self.output_tokens > 0
+    }
+
     /// The prompt tokens that were neither read from nor written to a cache, billed at the plain
     /// input price. Saturates at zero so an upstream that reports inconsistent parts (cache
     /// counts larger than the prompt) is never billed a negative amount.
