@@ -258,14 +258,16 @@ pub fn load(c: &Conn) -> Result<RoutingRows, StoreError> {
         // A token's own order applies within what its user's group allows today; the user group
         // may have changed since the token was made. An own list whose groups were all deleted
         // stays empty: it must not widen to every group the user may use.
-        token.groups = match own.get(&token.id) {
-            Some(order) => order
+        token.groups = if *has_own {
+            own.get(&token.id)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
                 .iter()
                 .copied()
                 .filter(|g| allowed.contains(g))
-                .collect(),
-            None if *has_own => Vec::new(),
-            None => allowed.to_vec(),
+                .collect()
+        } else {
+            allowed.to_vec()
         };
     }
     let tokens = tokens.into_iter().map(|(token, _)| token).collect();

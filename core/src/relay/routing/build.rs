@@ -234,7 +234,10 @@ mod tests {
                     "INSERT INTO tokens (id, user_id, name, key_hash, key_sealed, hint, created_at) VALUES (8, 1, 't2', ?1, x'00', 'h', 0)",
                     [&[8u8; 32][..]],
                 )?;
-                tx.execute_batch("INSERT INTO token_channel_groups VALUES (8, 3, 0), (8, 2, 1);")?;
+                tx.execute_batch(
+                    "INSERT INTO token_channel_groups VALUES (8, 3, 0), (8, 2, 1);
+                     UPDATE tokens SET own_channel_groups = 1 WHERE id = 8;",
+                )?;
                 Ok(())
             })
             .await
