@@ -2,11 +2,13 @@
 //! and every page path answered with the app (SPA fallback). API and relay paths never fall back.
 
 use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
 
 use crate::error::{ApiError, ErrorCode};
+use crate::relay::dialect::Dialect;
+use crate::relay::error::RelayError;
 
 #[derive(RustEmbed)]
 #[folder = "$CARGO_MANIFEST_DIR/../ui/dist"]
@@ -21,10 +23,19 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
                    frame-ancestors 'none'; form-action 'self'";
 
 /// Answers a request that no route matched: an asset, the app for a page path, or a 404.
-pub async fn fallback(uri: Uri) -> Response {
+/// Pages are read, never posted to: any other method gets an OpenAI-style 404, so an SDK whose
+/// base URL lacks `/v1` (posting to `/chat/completions`) learns why instead of parsing HTML.
+pub async fn fallback(method: Method, uri: Uri) -> Response {
     let path = uri.path();
+    if method != Method::GET && method != Method::HEAD && !is_api(path) {
+        return RelayError::NotFound(format!(
+            "no API at `{method} {path}`: the relay's routes are under `/v1` (a base URL \
+             ending in `/v1`) and `/v1beta`"
+        ))
+        .into_response_for(Dialect::OpenAi);
+    }
     // `/api/` itself misses the nested API router's fallback; it still gets the API's envelope.
-    if path == "/api" || path.starts_with("/api/") {
+    if is_api(path) {
         return ApiError::new(ErrorCode::NotFound, "no such API route").into_response();
     }
     if NOT_PAGES
@@ -52,6 +63,11 @@ pub async fn fallback(uri: Uri) -> Response {
         Some(index) => asset_response("index.html", index.data.into_owned(), false),
         None => (StatusCode::NOT_FOUND, "the console is not built").into_response(),
     }
+}
+
+/// Whether a path belongs to the console's API.
+fn is_api(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
 }
 
 fn asset_response(file: &str, data: Vec<u8>, immutable: bool) -> Response {

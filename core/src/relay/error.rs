@@ -38,6 +38,9 @@ pub enum RelayError {
     TooLarge(usize),
     /// The body did not arrive within `limits.client_body_timeout_secs` (the value).
     BodyTimeout(u64),
+    /// The body is compressed (`Content-Encoding` other than `identity`; the value): Realms
+    /// reads the model from it and does not inflate bodies.
+    EncodedBody(String),
     /// The user's balance or quota does not cover the request.
     InsufficientQuota(String),
     /// An upstream refused the request for a reason that is the client's (a 4xx other than
@@ -61,6 +64,9 @@ pub enum RelayError {
     UpstreamTimeout(String),
     /// Every candidate is rate limited; seconds until the earliest frees up.
     RateLimited(Option<u64>),
+    /// Every candidate is resting after failures that are not rate limits (errors, timeouts,
+    /// refused keys); seconds until the earliest is tried again.
+    Cooling(u64),
     /// No channel can serve this model for this token right now.
     NoRoute(String),
     /// Our fault; details are logged, not sent.
@@ -70,6 +76,9 @@ pub enum RelayError {
 }
 
 impl RelayError {
+    /// The class of [`Self::RateLimited`]; a cooldown with this reason is a rate limit.
+    pub const RATE_LIMITED: &'static str = "rate_limited";
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         let code = match self {
@@ -79,11 +88,12 @@ impl RelayError {
             Self::ModelNotFound(_) | Self::NotFound(_) => 404,
             Self::TooLarge(_) => 413,
             Self::BodyTimeout(_) => 408,
+            Self::EncodedBody(_) => 415,
             Self::InsufficientQuota(_) => 402,
             Self::UpstreamRejected { status, .. } | Self::UpstreamFailed { status, .. } => *status,
             Self::UpstreamTimeout(_) => 504,
             Self::RateLimited(_) => 429,
-            Self::NoRoute(_) | Self::Paused => 503,
+            Self::NoRoute(_) | Self::Cooling(_) | Self::Paused => 503,
             Self::Internal(_) => 500,
         };
         StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY)
@@ -92,7 +102,9 @@ impl RelayError {
     /// The kind, for the dialect's type names.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::BadRequest(_) | Self::BodyTimeout(_) => ErrorKind::InvalidRequest,
+            Self::BadRequest(_) | Self::BodyTimeout(_) | Self::EncodedBody(_) => {
+                ErrorKind::InvalidRequest
+            }
             Self::Unauthenticated(_) => ErrorKind::Authentication,
             Self::Forbidden(_) => ErrorKind::Permission,
             Self::ModelNotFound(_) | Self::NotFound(_) => ErrorKind::NotFound,
@@ -106,7 +118,7 @@ impl RelayError {
             Self::UpstreamFailed { .. } => ErrorKind::Unavailable,
             Self::UpstreamTimeout(_) => ErrorKind::Timeout,
             Self::RateLimited(_) => ErrorKind::RateLimit,
-            Self::NoRoute(_) | Self::Paused => ErrorKind::Unavailable,
+            Self::NoRoute(_) | Self::Cooling(_) | Self::Paused => ErrorKind::Unavailable,
             Self::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -121,11 +133,13 @@ impl RelayError {
             | Self::NotFound(_)
             | Self::TooLarge(_)
             | Self::BodyTimeout(_)
+            | Self::EncodedBody(_)
             | Self::InsufficientQuota(_)
             | Self::UpstreamRejected { .. } => ErrorSource::Downstream,
-            Self::UpstreamFailed { .. } | Self::UpstreamTimeout(_) | Self::RateLimited(_) => {
-                ErrorSource::Upstream
-            }
+            Self::UpstreamFailed { .. }
+            | Self::UpstreamTimeout(_)
+            | Self::RateLimited(_)
+            | Self::Cooling(_) => ErrorSource::Upstream,
             Self::NoRoute(_) | Self::Internal(_) | Self::Paused => ErrorSource::Internal,
         }
     }
@@ -140,11 +154,13 @@ impl RelayError {
             Self::NotFound(_) => "not_found",
             Self::TooLarge(_) => "too_large",
             Self::BodyTimeout(_) => "body_timeout",
+            Self::EncodedBody(_) => "encoded_body",
             Self::InsufficientQuota(_) => "insufficient_quota",
             Self::UpstreamRejected { .. } => "upstream_rejected",
             Self::UpstreamFailed { .. } => "upstream_failed",
             Self::UpstreamTimeout(_) => "upstream_timeout",
-            Self::RateLimited(_) => "rate_limited",
+            Self::RateLimited(_) => Self::RATE_LIMITED,
+            Self::Cooling(_) => "cooling",
             Self::NoRoute(_) => "no_route",
             Self::Internal(_) => "internal",
             Self::Paused => "paused",
@@ -165,6 +181,9 @@ impl RelayError {
             Self::BodyTimeout(secs) => {
                 format!("the request body did not arrive within {secs} seconds")
             }
+            Self::EncodedBody(encoding) => format!(
+                "the request body is compressed (`Content-Encoding: {encoding}`); send it uncompressed"
+            ),
             Self::UpstreamRejected { status, .. } => {
                 format!("the upstream refused the request ({status})")
             }
@@ -172,6 +191,9 @@ impl RelayError {
             Self::RateLimited(_) => {
                 "every upstream for this model is rate limited; retry later".into()
             }
+            Self::Cooling(secs) => format!(
+                "every upstream for this model failed recently and is resting; retry in {secs} s"
+            ),
             Self::Internal(_) => "internal error".into(),
             Self::Paused => "Realms is paused: resume it to relay requests again".into(),
         }
@@ -183,9 +205,10 @@ impl RelayError {
             Self::ModelNotFound(_) => Some("model_not_found"),
             Self::TooLarge(_) => Some("request_too_large"),
             Self::BodyTimeout(_) => Some("request_timeout"),
+            Self::EncodedBody(_) => Some("unsupported_content_encoding"),
             Self::InsufficientQuota(_) => Some("insufficient_quota"),
             Self::RateLimited(_) => Some("rate_limit_exceeded"),
-            Self::NoRoute(_) => Some("no_available_channel"),
+            Self::NoRoute(_) | Self::Cooling(_) => Some("no_available_channel"),
             Self::Paused => Some("realms_paused"),
             _ => None,
         }
@@ -196,6 +219,7 @@ impl RelayError {
         let status = self.status();
         let retry_after = match &self {
             Self::RateLimited(secs) => *secs,
+            Self::Cooling(secs) => Some(*secs),
             _ => None,
         };
         if let Self::Internal(detail) = &self {

@@ -184,6 +184,27 @@ fn unreadable_body(err: &axum::Error, limit: usize) -> RelayError {
     }
 }
 
+/// Refuses a body from its headers alone, before any of it is read (so before hyper sends a
+/// `100 Continue`): one announced larger than `limit`, or a compressed one.
+fn refuse_unreadable_body(headers: &axum::http::HeaderMap, limit: usize) -> Result<(), RelayError> {
+    let announced = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|length| length > limit as u64) {
+        return Err(RelayError::TooLarge(limit));
+    }
+    let encoding = headers
+        .get(axum::http::header::CONTENT_ENCODING)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned());
+    match encoding {
+        Some(encoding) if !encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity") => {
+            Err(RelayError::EncodedBody(encoding))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The client request as the pipeline sees it, its body read up to `limits.max_body_bytes`.
 async fn inbound(
     State(state): &State<AppState>,
@@ -198,6 +219,7 @@ async fn inbound(
         super::auth::authenticate(&state.relay.table.load(), &parts.headers, parts.uri.query())?;
     let limits = &state.config.limits;
     let limit = limits.max_body_bytes;
+    refuse_unreadable_body(&parts.headers, limit)?;
     let deadline = Duration::from_secs(limits.client_body_timeout_secs);
     let body = match super::deadline::within(deadline, axum::body::to_bytes(body, limit)).await {
         Ok(Ok(body)) => body,
@@ -229,6 +251,17 @@ async fn inbound(
 fn gemini_target(model_and_action: &str) -> Option<(String, String)> {
     let (model, action) = model_and_action.rsplit_once(':')?;
     (!model.is_empty() && !action.is_empty()).then(|| (model.to_owned(), action.to_owned()))
+}
+
+/// Whether a Gemini model from the URL can be put back into an upstream URL as one path
+/// segment: only URL-unreserved characters (RFC 3986 §2.3) and no dot segment. Decoded from
+/// the client's path, `../x` or `m:predict?quotaUser=` would otherwise reach another path or
+/// another method of the upstream API with the channel's key.
+fn is_gemini_model_name(model: &str) -> bool {
+    !matches!(model, "" | "." | "..")
+        && model
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
 }
 
 /// Gemini's native actions (`models/{model}:{action}`) and the endpoint each is recorded as.
@@ -285,6 +318,14 @@ async fn gemini(
     };
     if let Some(endpoint) = gemini_action(&model) {
         let target = gemini_target(&model);
+        if let Some((name, _)) = &target
+            && !is_gemini_model_name(name)
+        {
+            return RelayError::BadRequest(format!(
+                "`{name}` is not a model name: use letters, digits, `-`, `_`, `.` and `~`"
+            ))
+            .into_response_for(Dialect::Gemini);
+        }
         return relay(state, request, Protocol::Gemini, endpoint, target).await;
     }
     if !request.uri().path().starts_with("/v1beta/") {
@@ -328,7 +369,10 @@ pub(crate) fn dialect_of_path(path: &str) -> Dialect {
     let gemini_call = path
         .rsplit_once("/models/")
         .is_some_and(|(_, model)| gemini_action(model).is_some());
-    if path.starts_with("/v1beta") || gemini_call {
+    if path.starts_with("/v1beta/openai/") {
+        // Google's OpenAI-compatible API: its clients are OpenAI SDKs
+        Dialect::OpenAi
+    } else if path.starts_with("/v1beta") || gemini_call {
         Dialect::Gemini
     } else if path.starts_with("/v1/messages") {
         Dialect::Anthropic
@@ -398,6 +442,26 @@ mod tests {
             Some(("m".into(), "generateContent".into()))
         );
         assert_eq!(gemini_target("no-action"), None);
+    }
+
+    #[test]
+    fn gemini_model_names_are_one_plain_path_segment() {
+        for good in ["gemini-2.5-flash", "text-embedding-004", "m_1.5~x"] {
+            assert!(is_gemini_model_name(good), "{good}");
+        }
+        for bad in [
+            "..",
+            ".",
+            "../../x",
+            "a/b",
+            "m:predict?quotaUser=",
+            "m#f",
+            "m%2E",
+            "a b",
+            "",
+        ] {
+            assert!(!is_gemini_model_name(bad), "{bad}");
+        }
     }
 
     /// Every relay call moves its future through the service layers and into a box, copying

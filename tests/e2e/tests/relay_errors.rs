@@ -169,6 +169,24 @@ async fn bad_requests_get_each_protocols_error_and_never_reach_the_upstream() {
             Shape::Gemini,
         ),
         (
+            "gemini model with dot segments",
+            Method::POST,
+            "/v1beta/models/%2E%2E%2F%2E%2E%2Fx:generateContent".into(),
+            b"{}".to_vec(),
+            None,
+            400,
+            Shape::Gemini,
+        ),
+        (
+            "gemini model with a query in it",
+            Method::POST,
+            "/v1beta/models/veo-3:predictLongRunning%3FquotaUser=:generateContent".into(),
+            b"{}".to_vec(),
+            None,
+            400,
+            Shape::Gemini,
+        ),
+        (
             "openai not allowed",
             Method::POST,
             "/v1/responses".into(),
@@ -266,6 +284,24 @@ async fn bad_requests_get_each_protocols_error_and_never_reach_the_upstream() {
             None,
             404,
             Shape::Gemini,
+        ),
+        (
+            "a post outside the API (base URL without /v1)",
+            Method::POST,
+            "/chat/completions".into(),
+            format!("{{\"model\":\"{GPT}\"}}").into_bytes(),
+            None,
+            404,
+            Shape::OpenAi,
+        ),
+        (
+            "google's openai-compatible path",
+            Method::POST,
+            "/v1beta/openai/chat/completions".into(),
+            format!("{{\"model\":\"{GPT}\"}}").into_bytes(),
+            None,
+            404,
+            Shape::OpenAi,
         ),
         (
             "gemini unknown action",
@@ -448,4 +484,69 @@ async fn a_body_that_cannot_be_shaped_is_refused_before_the_upstream() {
         0,
         "never forwarded unshaped"
     );
+}
+
+/// A body announced larger than the limit is refused from its `Content-Length`, before any of
+/// it is read: the client gets the 413 instead of a `100 Continue` and an upload to nowhere.
+#[tokio::test]
+async fn an_announced_oversized_body_is_refused_before_it_is_sent() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    let mut socket = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: realms\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000000000\r\n\
+         Expect: 100-continue\r\n\r\n",
+        setup.token
+    );
+    socket.write_all(head.as_bytes()).await.expect("write");
+    let mut answer = vec![0; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut answer))
+        .await
+        .expect("an answer without the body")
+        .expect("read");
+    let text = String::from_utf8_lossy(&answer[..read]);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(text.contains("request_too_large"), "{text}");
+    assert!(fake.requests().is_empty());
+}
+
+/// Realms reads the model from the body and does not inflate it: a compressed body gets a 415
+/// saying so (not "not valid UTF-8"), in the protocol's shape.
+#[tokio::test]
+async fn a_compressed_body_is_refused_with_its_reason() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    for (path, encoding, shape) in [
+        ("/v1/chat/completions", "gzip", Shape::OpenAi),
+        ("/v1/messages", "zstd", Shape::Anthropic),
+    ] {
+        let response = setup
+            .request(Method::POST, path)
+            .header("content-type", "application/json")
+            .header("content-encoding", encoding)
+            .body(vec![0x1f, 0x8b, 0x08, 0x00])
+            .send()
+            .await
+            .expect("send");
+        let (status, _, body) = read_json(response).await;
+        assert_eq!(status, 415, "{path}: {body}");
+        assert_shape(shape, 415, &body, path);
+        assert!(body.to_string().contains(encoding), "{body}");
+    }
+    let identity = setup
+        .request(Method::POST, "/v1/chat/completions")
+        .header("content-encoding", "identity")
+        .json(&json!({"model": GPT, "messages": []}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(identity.status(), 200, "identity is no encoding");
+    assert_eq!(fake.requests().len(), 1);
 }
