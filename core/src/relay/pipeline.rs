@@ -156,27 +156,33 @@ async fn run(
         }
     }
 
+    // A continuation goes where the response it continues is kept (no other upstream account
+    // knows it), however long ago that was: the owner's row outlives the session table.
+    let mut continued = None;
     if let Some(previous) = facts
         .session_keys
         .iter()
         .find(|key| key.source == SessionSource::PreviousResponseId)
     {
         // boxed, and only here: most requests name no previous response
-        Box::pin(check_previous_response(
+        continued = Box::pin(check_previous_response(
             state,
             &previous.value,
             token.user_id,
         ))
-        .await?;
+        .await?
+        .map(|owner| (owner.channel_id, owner.credential_id));
     }
     let session = facts
         .session_key()
         .map(|key| key.value.clone())
         .or_else(|| session_header(inbound));
     let now = Instant::now();
-    let sticky = session
-        .as_deref()
-        .and_then(|s| state.relay.sticky.get(s, now));
+    let sticky = continued.or_else(|| {
+        session
+            .as_deref()
+            .and_then(|s| state.relay.sticky.get(s, now))
+    });
     let request = select::Request {
         token: &token,
         model: &model,
@@ -209,8 +215,12 @@ async fn run(
                     ))
                 }));
             }
-            Err(NoTarget::AllCooling(secs)) => {
-                return Err(last.unwrap_or(RelayError::RateLimited(Some(secs))));
+            Err(NoTarget::AllCooling { secs, rate_limited }) => {
+                return Err(last.unwrap_or(if rate_limited {
+                    RelayError::RateLimited(Some(secs))
+                } else {
+                    RelayError::Cooling(secs)
+                }));
             }
         };
         tried.push((pick.channel.id, pick.credential().id));
@@ -282,17 +292,18 @@ async fn response_owner(
 }
 
 /// Refuses a continuation of another user's Responses object (the request names it in
-/// `previous_response_id`); an id Realms never relayed is the upstream's to judge.
+/// `previous_response_id`); an id Realms never relayed is the upstream's to judge. Returns the
+/// owner when Realms relayed it.
 async fn check_previous_response(
     state: &AppState,
     previous: &str,
     user_id: i64,
-) -> Result<(), RelayError> {
+) -> Result<Option<ResponseOwner>, RelayError> {
     match response_owner(state, previous).await? {
         Some(owner) if owner.user_id != user_id => Err(RelayError::BadRequest(format!(
             "Previous response with id '{previous}' not found."
         ))),
-        _ => Ok(()),
+        owner => Ok(owner),
     }
 }
 
@@ -331,6 +342,7 @@ async fn run_stored(
         })?;
     draft.channel_id = Some(channel.id);
     draft.credential_id = Some(owner.credential_id);
+    draft.about_stored = true;
     if reports_the_response(inbound) {
         bill_if_deferred(state, &table, response_id, draft).await?;
     }

@@ -62,6 +62,9 @@ pub struct Draft {
     pub charge: bool,
     /// The Responses object whose deferred billing this fetch settles (see [`Deferred`]).
     pub settles: Option<String>,
+    /// A call about a stored Responses object (retrieve, cancel, …): the usage its answer
+    /// repeats is the creation's, recorded again only by the fetch that pays for it.
+    pub about_stored: bool,
 }
 
 impl Draft {
@@ -90,6 +93,7 @@ impl Draft {
             multiplier: Decimal::ONE,
             charge: false,
             settles: None,
+            about_stored: false,
         }
     }
 
@@ -163,9 +167,12 @@ impl Draft {
     }
 
     /// Hands the finished record to the recorder (attributable requests only).
-    pub fn submit(self, sink: &UsageSink) {
+    pub fn submit(mut self, sink: &UsageSink) {
         if !self.is_attributable() {
             return;
+        }
+        if self.about_stored && self.settles.is_none() {
+            self.observed.forget_usage();
         }
         // only a stored response can be fetched or continued later: an unstored one (every
         // Codex turn) needs no owner row, nor a binding restored from it at start

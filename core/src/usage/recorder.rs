@@ -371,12 +371,18 @@ fn write_batch(
     records: &[Recorded],
 ) -> Result<Vec<(i64, Decimal)>, StoreError> {
     let unpaid = settle_deferred(tx, records)?;
-    // a fetch that found its response already billed records its usage at no cost
+    // a fetch that found its response already billed records no usage: the fetch that paid has it
     let free: Vec<(usize, UsageEvent)> = unpaid
         .iter()
         .map(|&i| {
             let event = UsageEvent {
                 cost_usd: Decimal::ZERO,
+                input_tokens: 0,
+                cached_input_tokens: 0,
+                cache_write_tokens: 0,
+                output_tokens: 0,
+                reasoning_tokens: 0,
+                upstream_usage: None,
                 ..records[i].event.clone()
             };
             (i, event)

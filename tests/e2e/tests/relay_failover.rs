@@ -243,6 +243,28 @@ async fn retry_after_is_honoured_and_all_cooling_answers_429_with_retry_after() 
     assert_eq!(fake.requests().len(), 2);
 }
 
+/// A channel resting after a failure that is no rate limit (a 5xx here) is "unavailable" to the
+/// next caller: 503 with `Retry-After`, not a 429 that makes SDKs back off as if their own
+/// quota were spent.
+#[tokio::test]
+async fn all_cooling_after_failures_answers_503_not_429() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::bare(&server).await;
+    openai_channels(&setup, &fake.url(), &[("only", 0, &["key-1"])]).await;
+    fake.push(Script::status(500, "boom"));
+    let (status, _, _) = read(setup.post("/v1/chat/completions", &chat()).await).await;
+    assert_eq!(status, 502);
+
+    let response = setup.post("/v1/chat/completions", &chat()).await;
+    let retry_after = response.headers().get("retry-after").cloned();
+    let (status, _, body) = read_json(response).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "no_available_channel", "{body}");
+    assert!(retry_after.is_some(), "when to try again");
+    assert_eq!(fake.requests().len(), 1, "nothing sent while it rests");
+}
+
 #[tokio::test]
 async fn a_rate_limit_without_retry_after_cools_for_the_wait_its_message_names() {
     // OpenAI's form: no `retry-after` header, the wait is in the message; in a stream's first
@@ -1095,4 +1117,44 @@ async fn a_channel_that_failed_as_a_whole_is_not_retried_with_its_other_keys() {
         .map(|key| calls_with(&fake, key))
         .sum();
     assert_eq!((a_calls, calls_with(&fake, "key-b")), (1, 1));
+}
+
+/// A turn that continues a stored response goes to the channel and key that hold it, even when
+/// its session binding is long gone and a better channel is healthy again: no other upstream
+/// account knows the response ("Previous response not found").
+#[tokio::test]
+async fn a_continuation_goes_where_its_response_is_kept() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start_tuned(|config| {
+        config.routing.channel_cooldown_secs = 1;
+        config.routing.sticky_ttl_secs = 1;
+    })
+    .await;
+    let setup = Setup::bare(&server).await;
+    primary_and_backup(&setup, &fake).await;
+    fake.push(
+        Script::status(500, "{\"error\":{\"message\":\"down\"}}")
+            .when(Match::any().header("authorization", bearer("key-a"))),
+    );
+    let created = setup
+        .post("/v1/responses", &json!({"model": GPT, "input": "hi"}))
+        .await;
+    let (status, request_id, body) = read_json(created).await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["id"].as_str().expect("a response id").to_owned();
+    let event = setup.admin.usage_event(&request_id).await;
+    assert_eq!(calls_with(&fake, "key-b"), 1, "made on the backup: {event}");
+
+    // the primary's cooldown and the session binding have both run out
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let next = json!({"model": GPT, "input": "and then?", "previous_response_id": id});
+    let (status, _, _) = read(setup.post("/v1/responses", &next).await).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        fake.last_request()
+            .expect("request")
+            .header("authorization"),
+        Some(bearer("key-b").as_str()),
+        "continued where the response is kept"
+    );
 }

@@ -537,11 +537,17 @@ async fn a_background_response_is_billed_once_when_a_fetch_reports_its_usage() {
         let (status, fetch_id, _) = read(fetched).await;
         assert_eq!(status, 200);
         let event = setup.admin.usage_event(&fetch_id).await;
-        assert!(event["input_tokens"].as_u64() > Some(0), "{event}");
         if costs.is_empty() {
+            assert!(event["input_tokens"].as_u64() > Some(0), "{event}");
             assert_eq!(
                 event["model"], GPT,
                 "the paying fetch names the model: {event}"
+            );
+        } else {
+            assert_eq!(
+                (&event["input_tokens"], &event["output_tokens"]),
+                (&json!(0), &json!(0)),
+                "a later fetch used no tokens: {event}"
             );
         }
         costs.push(event["cost_usd"].clone());
@@ -557,4 +563,45 @@ async fn a_background_response_is_billed_once_when_a_fetch_reports_its_usage() {
         micro_usd(price.as_str().unwrap_or_default()),
         "the balance paid the response once: {before} -> {after}"
     );
+}
+
+/// Retrieving or cancelling a response answers with the response object and the usage of its
+/// creation: those tokens were recorded (and paid) by the creating call, not again per fetch.
+#[tokio::test]
+async fn fetching_a_stored_response_records_no_tokens_again() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    let id = setup.stored_response().await;
+    let cancel = format!("/v1/responses/{id}/cancel");
+    // a response cancelled after it finished reports its usage too
+    fake.push(
+        Script::json(
+            200,
+            json!({"id": id, "object": "response", "status": "completed", "model": GPT,
+                   "output": [], "usage": {"input_tokens": 10, "output_tokens": 5,
+                   "total_tokens": 15}}),
+        )
+        .on_path(&cancel),
+    );
+    for (method, path) in [
+        (Method::GET, format!("/v1/responses/{id}")),
+        (Method::POST, cancel.clone()),
+    ] {
+        let (status, fetch_id, body) =
+            read(setup.request(method, &path).send().await.expect("fetch")).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            String::from_utf8_lossy(&body).contains("\"input_tokens\""),
+            "the answer repeats the creation's usage"
+        );
+        let event = setup.admin.usage_event(&fetch_id).await;
+        assert_eq!(
+            (&event["input_tokens"], &event["output_tokens"]),
+            (&json!(0), &json!(0)),
+            "{path}: {event}"
+        );
+        assert!(same_decimal(&event["cost_usd"], "0"), "{event}");
+        assert_eq!(event["upstream_usage"], Value::Null, "{event}");
+    }
 }

@@ -42,6 +42,12 @@ impl Observed {
         self.count_usage(protocol);
     }
 
+    /// Drops the usage read: the answer repeats usage that another request is recorded with.
+    pub fn forget_usage(&mut self) {
+        self.usage = None;
+        self.raw_usage = None;
+    }
+
     /// Reads the token counts from the raw usage kept so far (streams keep the newest and
     /// count once, at the end).
     pub(crate) fn count_usage(&mut self, protocol: Protocol) {

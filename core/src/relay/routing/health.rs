@@ -47,6 +47,8 @@ pub struct Cooldown {
     pub strikes: u32,
     /// Why, in a sentence safe to show in the console.
     pub reason: String,
+    /// Whether it is a rate limit (an upstream's 429 or usage limit), not a failure.
+    pub rate_limit: bool,
 }
 
 /// Health state of all targets.
@@ -124,6 +126,19 @@ impl Health {
         .max()
     }
 
+    /// Whether every cooldown of `targets` running now is a rate limit: when nothing is left to
+    /// serve a request, the client is told it is rate limited only if that is the reason.
+    pub fn only_rate_limits(&self, targets: &[Target], now: Instant) -> bool {
+        let Ok(map) = self.cooldowns.lock() else {
+            return false;
+        };
+        targets
+            .iter()
+            .filter_map(|target| map.get(target))
+            .filter(|c| c.until > now)
+            .all(|c| c.rate_limit)
+    }
+
     /// Cools `target` down for `base`, doubled for each consecutive strike up to `caps.doubled`;
     /// an explicit wait (`retry-after`, a quota reset) is used as given up to `caps.explicit`.
     pub fn cool_down(
@@ -152,12 +167,14 @@ impl Health {
         let Some(until) = now.checked_add(wait) else {
             return;
         };
+        let rate_limit = reason == crate::relay::error::RelayError::RATE_LIMITED;
         map.insert(
             target,
             Cooldown {
                 until,
                 strikes,
                 reason,
+                rate_limit,
             },
         );
     }

@@ -57,9 +57,18 @@ impl Pick {
 pub enum NoTarget {
     /// No channel in the token's groups serves this model and protocol.
     NoChannel,
-    /// Channels exist but all are cooling down; the earliest is usable after this many seconds.
-    AllCooling(u64),
+    /// Channels exist but all are cooling down.
+    AllCooling {
+        /// The earliest is usable after this many seconds.
+        secs: u64,
+        /// Every cooldown in the way is a rate limit.
+        rate_limited: bool,
+    },
 }
+
+/// How a candidate ranks, lowest first: not the sticky target, group order, not promoted,
+/// negated priority, rendezvous score.
+type Rank = (bool, usize, bool, i64, f64);
 
 /// A stable hash of a session key and a target id, mapped into (0, 1].
 fn unit_hash(session: &str, id: i64) -> f64 {
@@ -93,9 +102,9 @@ pub fn pick(
     let mut seen = HashSet::new();
     let several_groups = request.token.groups.len() > 1;
     let mut earliest: Option<Instant> = None;
+    let mut rate_limited = true;
     let mut any_channel = false;
-    // (group order, promoted first, priority high first, rendezvous score)
-    let mut best: Option<((usize, bool, i64, f64), Pick)> = None;
+    let mut best: Option<(Rank, Pick)> = None;
 
     for (group_index, group_id) in request.token.groups.iter().enumerate() {
         let Some(group) = table.groups.get(group_id) else {
@@ -117,12 +126,20 @@ pub fn pick(
             any_channel = true;
             if let Some(until) = health.channel_blocked_until(channel.id, request.model, now) {
                 earliest = Some(earliest.map_or(until, |e| e.min(until)));
+                rate_limited &= health.only_rate_limits(
+                    &[
+                        Target::Channel(channel.id),
+                        Target::ChannelModel(channel.id, request.model.to_owned()),
+                    ],
+                    now,
+                );
                 continue;
             }
             let credential = match pick_credential(channel, request, health, tried, now) {
                 Ok(index) => index,
-                Err(Some(until)) => {
+                Err(Some((until, limited))) => {
                     earliest = Some(earliest.map_or(until, |e| e.min(until)));
+                    rate_limited &= limited;
                     continue;
                 }
                 Err(None) => continue,
@@ -134,17 +151,19 @@ pub fn pick(
                 Some(session) => unit_hash(session, channel.id),
                 None => fastrand::f64().max(f64::MIN_POSITIVE),
             };
-            // A live sticky target beats everything else in its group tier.
-            let rank = if sticky {
-                f64::NEG_INFINITY
-            } else {
-                score(u, channel.weight)
-            };
-            let key = (group_index, !channel.promoted, -channel.priority, rank);
+            // A live sticky target beats every other: the session stays where its upstream
+            // cache (or its stored response) is, and yields only while that target is unhealthy.
+            let key = (
+                !sticky,
+                group_index,
+                !channel.promoted,
+                -channel.priority,
+                score(u, channel.weight),
+            );
             let better = best.as_ref().is_none_or(|(k, _)| {
-                (key.0, key.1, key.2)
-                    .cmp(&(k.0, k.1, k.2))
-                    .then(key.3.total_cmp(&k.3))
+                (key.0, key.1, key.2, key.3)
+                    .cmp(&(k.0, k.1, k.2, k.3))
+                    .then(key.4.total_cmp(&k.4))
                     .is_lt()
             });
             if better {
@@ -162,9 +181,10 @@ pub fn pick(
         return Ok(target);
     }
     match earliest {
-        Some(until) if any_channel => Err(NoTarget::AllCooling(
-            until.saturating_duration_since(now).as_secs().max(1),
-        )),
+        Some(until) if any_channel => Err(NoTarget::AllCooling {
+            secs: until.saturating_duration_since(now).as_secs().max(1),
+            rate_limited,
+        }),
         _ => Err(NoTarget::NoChannel),
     }
 }
@@ -186,22 +206,26 @@ fn upstream_model(table: &RoutingTable, channel_id: i64, request: &Request<'_>) 
 }
 
 /// The credential to use: untried and not cooling, fewest in flight, ties broken by the
-/// session's rendezvous hash (or at random). `Err(Some(t))` when all are cooling until `t`.
+/// session's rendezvous hash (or at random). `Err(Some((t, limited)))` when all are cooling
+/// until `t`, `limited` when every one of those cooldowns is a rate limit.
 fn pick_credential(
     channel: &ChannelRoute,
     request: &Request<'_>,
     health: &Health,
     tried: &[(i64, i64)],
     now: Instant,
-) -> Result<usize, Option<Instant>> {
+) -> Result<usize, Option<(Instant, bool)>> {
     let mut earliest: Option<Instant> = None;
+    let mut rate_limited = true;
     let mut best: Option<(u32, f64, usize)> = None;
     for (index, credential) in channel.credentials.iter().enumerate() {
         if tried.contains(&(channel.id, credential.id)) {
             continue;
         }
-        if let Some(until) = health.blocked_until(&Target::Credential(credential.id), now) {
+        let target = Target::Credential(credential.id);
+        if let Some(until) = health.blocked_until(&target, now) {
             earliest = Some(earliest.map_or(until, |e| e.min(until)));
+            rate_limited &= health.only_rate_limits(std::slice::from_ref(&target), now);
             continue;
         }
         let sticky = request.sticky == Some((channel.id, credential.id));
@@ -226,7 +250,8 @@ fn pick_credential(
             best = Some((load, tie, index));
         }
     }
-    best.map(|(_, _, index)| index).ok_or(earliest)
+    best.map(|(_, _, index)| index)
+        .ok_or(earliest.map(|until| (until, rate_limited)))
 }
 
 #[cfg(test)]

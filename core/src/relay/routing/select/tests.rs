@@ -210,6 +210,22 @@ fn a_session_sticks_and_sessions_spread() {
     );
 }
 
+/// A session bound to a lower-priority channel (it was served there while the higher one
+/// rested) stays there: its upstream cache or stored response is there, not on the better one.
+#[test]
+fn a_stored_binding_beats_priority_and_group_order() {
+    let f = fixture(
+        &[(1, 1, 10, 1, true, &[11]), (2, 2, 0, 1, false, &[21])],
+        &[1, 2],
+    );
+    let health = Health::default();
+    let mut req = request(&f.token, Some("s"));
+    assert_eq!(pick_once(&f, &req, &health).expect("pick").channel.id, 1);
+    req.sticky = Some((2, 21));
+    let pick = pick_once(&f, &req, &health).expect("pick");
+    assert_eq!((pick.channel.id, pick.credential().id), (2, 21));
+}
+
 #[test]
 fn a_stored_binding_wins_while_healthy_and_yields_when_cooling() {
     let f = fixture(
@@ -253,7 +269,8 @@ fn cooling_targets_are_skipped_until_all_are_cooling() {
     let now = Instant::now();
     let ten = Duration::from_secs(10);
     let caps = CooldownCaps::of(&crate::config::RoutingConfig::default());
-    health.cool_down(Target::Credential(11), ten, caps, true, "429".into(), now);
+    let limited = crate::relay::error::RelayError::RATE_LIMITED;
+    health.cool_down(Target::Credential(11), ten, caps, true, limited.into(), now);
     assert_eq!(
         pick(&f.table, &request(&f.token, None), &health, &[], now)
             .expect("pick")
@@ -261,16 +278,27 @@ fn cooling_targets_are_skipped_until_all_are_cooling() {
             .id,
         2
     );
-    health.cool_down(
-        Target::ChannelModel(2, "gpt".into()),
-        Duration::from_secs(5),
-        caps,
-        true,
-        "404".into(),
-        now,
-    );
+    let five = Duration::from_secs(5);
+    let model = Target::ChannelModel(2, "gpt".into());
+    health.cool_down(model.clone(), five, caps, true, limited.into(), now);
     let err = pick(&f.table, &request(&f.token, None), &health, &[], now).expect_err("none left");
-    assert_eq!(err, NoTarget::AllCooling(5));
+    assert_eq!(
+        err,
+        NoTarget::AllCooling {
+            secs: 5,
+            rate_limited: true
+        }
+    );
+    // one of them failed instead: the client is not told it is rate limited
+    health.cool_down(model, five, caps, true, "upstream_failed".into(), now);
+    let err = pick(&f.table, &request(&f.token, None), &health, &[], now).expect_err("none left");
+    assert_eq!(
+        err,
+        NoTarget::AllCooling {
+            secs: 5,
+            rate_limited: false
+        }
+    );
 }
 
 #[test]
