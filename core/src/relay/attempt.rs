@@ -322,7 +322,8 @@ async fn failed_status(
     let retry_after = retry_after_secs(&response.headers, std::time::SystemTime::now());
     let content_type = response.headers.get(header::CONTENT_TYPE).cloned();
     let idle = Duration::from_secs(state.config.limits.idle_timeout_secs);
-    // A body that stops arriving is judged by the status alone, so the failover goes on.
+    // A body that is not all there within one idle timeout (stopped, or trickling) is judged
+    // by the status alone, so the failover goes on.
     let body = read_limited(response.body, MAX_ERROR_BODY_BYTES, idle)
         .await
         .unwrap_or_default();
@@ -360,15 +361,13 @@ async fn failed_status(
     Failure { error, verdict }
 }
 
-/// Reads up to `limit` bytes of a body, each read within `idle`; `None` when it is longer,
-/// breaks or stalls.
-async fn read_limited(mut stream: UpstreamBody, limit: usize, idle: Duration) -> Option<Bytes> {
+/// Reads up to `limit` bytes of a body, all of it within `within`; `None` when it is longer,
+/// breaks or takes longer.
+async fn read_limited(mut stream: UpstreamBody, limit: usize, within: Duration) -> Option<Bytes> {
     let mut out = Gathered::default();
     let silent = "the upstream stopped sending its error";
-    while let Some(chunk) = next_read(&mut stream, tokio::time::Instant::now() + idle, silent)
-        .await
-        .ok()?
-    {
+    let deadline = tokio::time::Instant::now() + within;
+    while let Some(chunk) = next_read(&mut stream, deadline, silent).await.ok()? {
         if out.len() + chunk.len() > limit {
             return None;
         }

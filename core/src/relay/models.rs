@@ -84,7 +84,7 @@ fn visible(
 }
 
 /// Enabled models the token may use that are bound to a channel in one of its groups that
-/// serves one of `protocols`.
+/// serves one of `protocols` and has a credential to call with (as routing requires).
 fn reachable(
     table: &RoutingTable,
     token: &TokenRoute,
@@ -96,10 +96,9 @@ fn reachable(
         .filter_map(|g| table.groups.get(g))
         .flat_map(|g| g.channels.iter().copied())
         .filter(|c| {
-            table
-                .channels
-                .get(c)
-                .is_some_and(|channel| protocols.iter().any(|p| channel.serves(*p)))
+            table.channels.get(c).is_some_and(|channel| {
+                !channel.credentials.is_empty() && protocols.iter().any(|p| channel.serves(*p))
+            })
         })
         .collect();
     let mut models: Vec<Arc<ModelRoute>> = table
@@ -129,7 +128,11 @@ fn gemini_entry(model: &ModelRoute) -> Value {
     json!({
         "name": format!("models/{}", model.public_id),
         "displayName": model.public_id,
-        "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"],
+        // every native action Realms relays
+        "supportedGenerationMethods": [
+            "generateContent", "streamGenerateContent", "countTokens", "embedContent",
+            "batchEmbedContents",
+        ],
     })
 }
 

@@ -359,6 +359,15 @@ async fn model_lists_answer_in_each_clients_shape_with_the_models_its_protocols_
     )
     .await;
     assert_eq!(ids(&gemini, "models", "name"), names);
+    let methods = &gemini["models"][0]["supportedGenerationMethods"];
+    for action in ["generateContent", "streamGenerateContent", "embedContent"] {
+        assert!(
+            methods
+                .as_array()
+                .is_some_and(|m| m.contains(&json!(action))),
+            "{action} in {methods}"
+        );
+    }
 
     let (_, _, compat) = read_json(get("/v1beta/openai/models").send().await.expect("send")).await;
     // Gemini's OpenAI-compatible list: the Gemini models, OpenAI-shaped
@@ -399,6 +408,24 @@ async fn model_lists_answer_in_each_clients_shape_with_the_models_its_protocols_
     )
     .await;
     assert_eq!((status, one["id"].as_str()), (200, Some(CLAUDE)));
+
+    // A model whose only channel has no key to call with is not listed: it cannot be served.
+    let keyless = json!({"type": "openai_compatible", "name": "keyless", "base_url": fake.url(),
+                         "api_keys": []});
+    setup
+        .admin
+        .ok(
+            Method::POST,
+            "/models",
+            json!({"public_id": "keyless-model"}),
+        )
+        .await;
+    setup
+        .admin
+        .channel(keyless, &[("keyless-model", None)])
+        .await;
+    let (_, _, openai) = read_json(get("/v1/models").send().await.expect("send")).await;
+    assert_eq!(ids(&openai, "data", "id"), openai_models);
 
     // A token limited to one model sees only that model.
     let (_, limited) = setup

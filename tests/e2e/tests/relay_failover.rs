@@ -102,30 +102,32 @@ async fn server_errors_fail_over_to_the_next_channel_and_cool_the_failed_one() {
 }
 
 #[tokio::test]
-async fn an_error_whose_body_stalls_is_judged_by_its_status_within_the_idle_timeout() {
-    let fake = FakeUpstream::start().await;
-    let server = TestServer::start_tuned(|c| c.limits.idle_timeout_secs = 1).await;
-    let setup = Setup::bare(&server).await;
-    let ids = primary_and_backup(&setup, &fake).await;
-    // headers say 503, then the body never comes
-    fake.push(
-        Script::new(
-            SseScript::new(vec!["data: {}".into()])
-                .status(503)
-                .stall_after(0, Duration::from_secs(60)),
-        )
-        .when(Match::any().header("authorization", bearer("key-a"))),
-    );
+async fn an_error_whose_body_stalls_or_trickles_is_judged_by_its_status_within_the_idle_timeout() {
+    // headers say 503, then the body never comes; or it comes an event every 0.7 s (each read
+    // within the idle timeout, the whole body 40 s)
+    let stalled = SseScript::new(vec!["data: {}".into()])
+        .status(503)
+        .stall_after(0, Duration::from_secs(60));
+    let trickling = SseScript::new(vec!["data: {}".into(); 60])
+        .status(503)
+        .gap(Duration::from_millis(700));
+    for (name, body) in [("stalled", stalled), ("trickling", trickling)] {
+        let fake = FakeUpstream::start().await;
+        let server = TestServer::start_tuned(|c| c.limits.idle_timeout_secs = 1).await;
+        let setup = Setup::bare(&server).await;
+        let ids = primary_and_backup(&setup, &fake).await;
+        fake.push(Script::new(body).when(Match::any().header("authorization", bearer("key-a"))));
 
-    let started = std::time::Instant::now();
-    let (status, id, _) = read(setup.post("/v1/chat/completions", &chat()).await).await;
-    assert_eq!(status, 200, "the next channel answered");
-    assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "the stalled error body held the request for {:?}",
-        started.elapsed()
-    );
-    assert_eq!(setup.admin.usage_event(&id).await["channel_id"], ids[1]);
+        let started = std::time::Instant::now();
+        let (status, id, _) = read(setup.post("/v1/chat/completions", &chat()).await).await;
+        assert_eq!(status, 200, "{name}: the next channel answered");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{name}: the error body held the request for {:?}",
+            started.elapsed()
+        );
+        assert_eq!(setup.admin.usage_event(&id).await["channel_id"], ids[1]);
+    }
 }
 
 #[tokio::test]

@@ -29,8 +29,11 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
         Ipv4Addr::new(a, b, c, d)
     };
     match ip.segments() {
-        // IPv4-mapped `::ffff:a.b.c.d` and the deprecated IPv4-compatible `::a.b.c.d`
-        [0, 0, 0, 0, 0, 0xffff | 0, high, low] => Some(v4(high, low)),
+        // IPv4-mapped `::ffff:a.b.c.d`, the deprecated IPv4-compatible `::a.b.c.d` and
+        // SIIT's IPv4-translated `::ffff:0:a.b.c.d`
+        [0, 0, 0, 0, 0, 0xffff | 0, high, low] | [0, 0, 0, 0, 0xffff, 0, high, low] => {
+            Some(v4(high, low))
+        }
         // NAT64, the well-known prefix
         [0x0064, 0xff9b, 0, 0, 0, 0, high, low] => Some(v4(high, low)),
         // 6to4
@@ -51,6 +54,7 @@ fn is_internal_v4(ip: Ipv4Addr) -> bool {
         || a == 0
         || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT 100.64.0.0/10
         || (a == 192 && b == 0 && ip.octets()[2] == 0) // IETF protocol assignments
+        || (a == 198 && (b & 0xfe) == 18) // benchmarking 198.18.0.0/15 (fake-IP proxies use it)
         || a >= 240 // reserved
 }
 
@@ -61,6 +65,8 @@ fn is_internal_v6(ip: Ipv6Addr) -> bool {
         || ip.is_multicast()
         || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
         || (first & 0xffc0) == 0xfe80 // link local fe80::/10
+        || (first & 0xffc0) == 0xfec0 // site local fec0::/10 (deprecated, still routed inside)
+        || (first == 0x0100 && ip.segments()[1..4] == [0, 0, 0]) // discard-only 100::/64
         || (first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
         || (first == 0x2001 && ip.segments()[1] == 0) // Teredo: an IPv4 address, obfuscated
         || (first == 0x0064 && ip.segments()[1] == 0xff9b && ip.segments()[2] == 1) // local NAT64
@@ -135,6 +141,11 @@ mod tests {
             "64:ff9b:1::1",
             "2002:7f00:1::1",
             "2001:0:4136:e378::1",
+            "198.18.0.1",
+            "198.19.255.254",
+            "fec0::1",
+            "::ffff:0:127.0.0.1",
+            "100::1",
         ] {
             assert!(
                 is_internal(internal.parse().expect("ip")),
@@ -149,6 +160,8 @@ mod tests {
             "100.128.0.1",
             "64:ff9b::808:808",
             "2002:808:808::1",
+            "198.20.0.1",
+            "100:1::1",
         ] {
             assert!(
                 !is_internal(public.parse().expect("ip")),

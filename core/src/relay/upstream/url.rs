@@ -19,17 +19,20 @@ fn is_version_segment(segment: &str) -> bool {
 
 /// Joins `base_url` (no trailing slash) and the client's `path` (starting with `/`) and `query`.
 ///
-/// When the base already ends in a version segment (`https://api.openai.com/v1`,
-/// `https://open.example/api/paas/v4`), the client's own leading version (`/v1`, `/v1beta`) is
-/// dropped, so the vendor's documented base always works.
+/// When the base's path already names a version (`https://api.openai.com/v1`,
+/// `https://open.example/api/paas/v4`, Google's OpenAI-compatible
+/// `https://generativelanguage.googleapis.com/v1beta/openai`, a gateway's
+/// `https://gateway.example/v1/acct/openai`), the client's own leading version (`/v1`,
+/// `/v1beta`) is dropped, so the vendor's documented base always works.
 pub fn join(base_url: &str, path: &str, query: Option<&str>) -> String {
     let base = base_url.trim_end_matches('/');
-    let base_ends_in_version = base
-        .rsplit('/')
-        .next()
-        .is_some_and(|last| is_version_segment(last) && !base.ends_with("//"));
+    let base_path = match base.split_once("://") {
+        Some((_, rest)) => rest.split_once('/').map_or("", |(_, path)| path),
+        None => base,
+    };
+    let base_names_version = base_path.split('/').any(is_version_segment);
     let mut path = path;
-    if base_ends_in_version
+    if base_names_version
         && let Some(rest) = path.strip_prefix('/')
         && let Some((first, _)) = rest.split_once('/')
         && is_version_segment(first)
@@ -123,6 +126,27 @@ mod tests {
             "/v1/messages",
             Some("beta=true"),
             "https://api.anthropic.com/v1/messages?beta=true",
+        ),
+        (
+            "google's openai-compatible base",
+            "https://generativelanguage.googleapis.com/v1beta/openai",
+            "/v1/chat/completions",
+            None,
+            "https://generativelanguage.googleapis.com/v1beta/openai/chat/completions",
+        ),
+        (
+            "a gateway with the version before the vendor",
+            "https://gateway.example/v1/acct/gw/openai",
+            "/v1/chat/completions",
+            None,
+            "https://gateway.example/v1/acct/gw/openai/chat/completions",
+        ),
+        (
+            "a host named like a version",
+            "http://v1:9000",
+            "/v1/chat/completions",
+            None,
+            "http://v1:9000/v1/chat/completions",
         ),
         (
             "not a version",
