@@ -5,6 +5,7 @@
 //! clear refusal of other protocols when only Codex channels could serve. Headers are set in
 //! `upstream::auth::codex`; accounts and tokens live in `crate::codex`.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -105,12 +106,14 @@ pub fn protocol_mismatch(table: &RoutingTable, request: &Request<'_>) -> Option<
     })
 }
 
-/// The terminal event of a Codex stream, if `event` is one.
+/// An event of a Codex stream that [`collect`] acts on.
 enum Terminal {
     /// `response.completed` or `response.incomplete`: the answer.
     Answer(Value),
     /// `response.failed` or `error`.
     Failed,
+    /// `response.output_item.done`: one finished output item and its place in the output.
+    ItemDone(u64, Value),
 }
 
 fn terminal(name: &[u8], data: &[u8]) -> Option<Terminal> {
@@ -129,7 +132,31 @@ fn terminal(name: &[u8], data: &[u8]) -> Option<Terminal> {
             Some(Terminal::Answer(value.get_mut("response")?.take()))
         }
         b"response.failed" | b"error" => Some(Terminal::Failed),
+        b"response.output_item.done" => {
+            let mut value: Value = serde_json::from_slice(data).ok()?;
+            let index = value.get("output_index")?.as_u64()?;
+            Some(Terminal::ItemDone(index, value.get_mut("item")?.take()))
+        }
         _ => None,
+    }
+}
+
+/// Fills an answer's empty `output` with the items the stream finished. The ChatGPT backend
+/// (which stores nothing) often ends with `"output": []`, the items having come only as
+/// `response.output_item.done` events: without them a client that asked for one JSON answer
+/// would get no text.
+fn fill_output(answer: &mut Value, items: BTreeMap<u64, Value>) {
+    let empty = answer
+        .get("output")
+        .is_none_or(|output| output.as_array().is_none_or(Vec::is_empty));
+    if empty
+        && !items.is_empty()
+        && let Some(object) = answer.as_object_mut()
+    {
+        object.insert(
+            "output".to_owned(),
+            Value::Array(items.into_values().collect()),
+        );
     }
 }
 
@@ -149,7 +176,8 @@ pub async fn collect(
     let mut decoder = SseDecoder::new();
     let mut observer = StreamObserver::new(Protocol::Responses);
     let mut read = 0usize;
-    let answer = 'read: loop {
+    let mut items = BTreeMap::new();
+    let mut answer = 'read: loop {
         let wait = if read == 0 {
             first_byte_deadline
         } else {
@@ -176,10 +204,14 @@ pub async fn collect(
             match terminal(event.event, event.data) {
                 Some(Terminal::Answer(answer)) => break 'read answer,
                 Some(Terminal::Failed) => return Err(first_event_error(state, observer)),
+                Some(Terminal::ItemDone(index, item)) => {
+                    items.insert(index, item);
+                }
                 None => {}
             }
         }
     };
+    fill_output(&mut answer, items);
     let body = Bytes::from(serde_json::to_vec(&answer).unwrap_or_default());
     draft.observed = observe_json(Protocol::Responses, &body);
     draft.status_code = 200;
@@ -200,6 +232,8 @@ pub async fn collect(
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -229,6 +263,24 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_output_is_filled_from_the_finished_items_in_order() {
+        let items = BTreeMap::from([(1, json!({"id": "b"})), (0, json!({"id": "a"}))]);
+        let mut empty = json!({"id": "resp_1", "output": []});
+        fill_output(&mut empty, items.clone());
+        assert_eq!(empty["output"], json!([{"id": "a"}, {"id": "b"}]));
+        let mut missing = json!({"id": "resp_1"});
+        fill_output(&mut missing, items.clone());
+        assert_eq!(missing["output"][1]["id"], "b");
+        let mut full = json!({"output": [{"id": "kept"}]});
+        fill_output(&mut full, items);
+        assert_eq!(
+            full["output"],
+            json!([{"id": "kept"}]),
+            "the answer's own output wins"
+        );
+    }
+
+    #[test]
     fn terminal_events_are_found_with_or_without_names() {
         let completed =
             br#"{"type":"response.completed","response":{"id":"resp_1","status":"completed"}}"#;
@@ -245,6 +297,13 @@ mod tests {
             Some(Terminal::Failed)
         ));
         assert!(terminal(b"response.output_text.delta", b"{}").is_none());
+        assert!(matches!(
+            terminal(
+                b"response.output_item.done",
+                br#"{"output_index":1,"item":{"id":"msg_1"}}"#
+            ),
+            Some(Terminal::ItemDone(1, item)) if item["id"] == "msg_1"
+        ));
         assert!(terminal(b"", b"not json").is_none());
     }
 }

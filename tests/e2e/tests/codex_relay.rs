@@ -9,7 +9,7 @@ pub mod codex_common;
 
 use codex_common::{Env, MODEL};
 use fake_upstream::codex::usage_limit_body;
-use fake_upstream::{CodexQuota, DEFAULT_USAGE, OAuthAccount, Script};
+use fake_upstream::{CodexQuota, DEFAULT_USAGE, OAuthAccount, Script, SseScript};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -83,6 +83,50 @@ async fn a_non_streaming_client_gets_one_json_answer_and_the_backend_gets_codex_
     assert_eq!(event["output_tokens"], DEFAULT_USAGE.output);
     assert_eq!(event["is_stream"], false);
     assert_eq!(event["status_code"], 200);
+}
+
+/// The ChatGPT backend often ends a stream with `"output": []`, its items sent only as
+/// `response.output_item.done` events: the collected answer carries them.
+#[tokio::test]
+async fn a_collected_answer_keeps_the_items_the_stream_finished() {
+    let env = Env::start().await;
+    env.sign_in().await;
+    let event = |name: &str, data: Value| format!("event: {name}\ndata: {data}\n\n");
+    let message = json!({"id": "msg_1", "type": "message", "role": "assistant", "status": "completed",
+                         "content": [{"type": "output_text", "text": "hi there", "annotations": []}]});
+    let response = |status: &str| {
+        json!({"id": "resp_c1", "object": "response", "status": status, "model": MODEL,
+               "output": [], "usage": {"input_tokens": 3, "output_tokens": 2, "total_tokens": 5}})
+    };
+    env.fake.push(
+        Script::new(SseScript::new(vec![
+            event(
+                "response.created",
+                json!({"type": "response.created", "response": response("in_progress")}),
+            ),
+            event(
+                "response.output_item.done",
+                json!({"type": "response.output_item.done", "output_index": 0, "item": message}),
+            ),
+            event(
+                "response.completed",
+                json!({"type": "response.completed", "response": response("completed")}),
+            ),
+        ]))
+        .on_path(CODEX_PATH),
+    );
+    let resp = env
+        .relay("/v1/responses", &json!({ "model": MODEL, "input": "hi" }))
+        .send()
+        .await
+        .expect("relay");
+    assert_eq!(resp.status().as_u16(), 200);
+    let answer: Value = resp.json().await.expect("json");
+    assert_eq!(
+        answer["output"][0]["content"][0]["text"], "hi there",
+        "{answer}"
+    );
+    assert_eq!(answer["usage"]["input_tokens"], 3);
 }
 
 async fn usage_events(env: &Env, want: usize) -> Vec<Value> {
