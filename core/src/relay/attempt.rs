@@ -18,7 +18,7 @@ use super::protocol::{Protocol, RequestFacts, SessionSource, StreamObserver, obs
 use super::record::Draft;
 use super::routing::failover::{
     InBandFault, Scope, Verdict, classify_status, classify_transport, in_band_fault, judged_status,
-    retry_after_secs, retry_hint,
+    lacks_endpoint, retry_after_secs, retry_hint,
 };
 use super::routing::health::{CooldownCaps, InflightGuard, Target};
 use super::routing::select::Pick;
@@ -278,7 +278,8 @@ pub async fn send(
             // the access token may have been revoked or rotated elsewhere: refresh it now
             crate::codex::tokens::refresh_rejected(state, pick.credential().id);
         }
-        return Err(Box::pin(failed_status(state, settings, response, codex)).await);
+        let new_request = !pick.upstream_model.is_empty();
+        return Err(Box::pin(failed_status(state, settings, response, codex, new_request)).await);
     }
     let streamed = headers::is_event_stream(&response.headers);
     if codex && streamed && !facts.stream {
@@ -310,12 +311,14 @@ pub async fn send(
     .await
 }
 
-/// Reads an error answer and classifies it.
+/// Reads an error answer and classifies it; `new_request` unless the call is about a stored
+/// object (whose 404 says the object is not there).
 async fn failed_status(
     state: &AppState,
     settings: &crate::relay::shaping::ChannelSettings,
     response: UpstreamResponse,
     codex: bool,
+    new_request: bool,
 ) -> Failure {
     let status = response.status.as_u16();
     let upstream_headers = codex.then(|| response.headers.clone());
@@ -341,7 +344,12 @@ async fn failed_status(
         ),
         None => (judged_status(status, &body), retry_after),
     };
-    let verdict = classify_status(judged, retry_after, mentions_model, &state.config.routing);
+    let verdict = new_request
+        .then(|| lacks_endpoint(judged, mentions_model))
+        .flatten()
+        .unwrap_or_else(|| {
+            classify_status(judged, retry_after, mentions_model, &state.config.routing)
+        });
     let mapped = settings.status_map.get(&status).copied();
     let error = match verdict.scope {
         Scope::Request => RelayError::UpstreamRejected {

@@ -335,6 +335,59 @@ async fn client_faults_are_relayed_verbatim_without_failover() {
     assert_eq!(event["error_class"], "upstream_rejected");
 }
 
+/// A channel without the endpoint (404 not about the model, or 405) sends the request on to the
+/// next channel, and is not cooled: it still serves its other endpoints. A stored object's 404
+/// stays the client's answer.
+#[tokio::test]
+async fn a_channel_without_the_endpoint_passes_the_request_on() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::bare(&server).await;
+    let ids = primary_and_backup(&setup, &fake).await;
+    for (status, body) in [
+        (404, "{\"detail\":\"Not Found\"}"),
+        (405, "Method Not Allowed"),
+    ] {
+        fake.push(
+            Script::status(status, body)
+                .when(Match::any().header("authorization", bearer("key-a"))),
+        );
+        let (answered, id, _) = read(
+            setup
+                .post("/v1/responses", &json!({"model": GPT, "input": "hi"}))
+                .await,
+        )
+        .await;
+        assert_eq!(answered, 200, "{status}: the backup answered");
+        assert_eq!(setup.admin.usage_event(&id).await["channel_id"], ids[1]);
+    }
+    let (status, _, _) = read(setup.post("/v1/chat/completions", &chat()).await).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        fake.last_request()
+            .expect("request")
+            .header("authorization"),
+        Some(bearer("key-a").as_str()),
+        "the primary was not cooled"
+    );
+
+    let id = setup.stored_response().await;
+    fake.push(Script::json(
+        404,
+        json!({"error": {"message": "No response found", "type": "invalid_request_error"}}),
+    ));
+    let (status, _, body) = read(
+        setup
+            .request(reqwest::Method::GET, &format!("/v1/responses/{id}"))
+            .send()
+            .await
+            .expect("fetch"),
+    )
+    .await;
+    assert_eq!(status, 404, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("No response found"));
+}
+
 /// `(name, path, body, the primary's failing script, a marker of the whole answer's end)`.
 type InBandCase = (
     &'static str,

@@ -74,6 +74,18 @@ pub fn classify_status(
     }
 }
 
+/// The verdict on a new request's 404 that is not about the model, or its 405: the upstream
+/// lacks the endpoint (a server without `/v1/responses`, a base URL one path off), which the
+/// next channel may have. Nothing cools down: the channel still serves its other endpoints.
+/// (A 404 about a stored object is the client's: [`classify_status`] judges those.)
+pub fn lacks_endpoint(status: u16, body_mentions_model: bool) -> Option<Verdict> {
+    (status == 405 || (status == 404 && !body_mentions_model)).then_some(Verdict {
+        scope: Scope::Channel,
+        retry: true,
+        cooldown: None,
+    })
+}
+
 /// Markers of a dead or unpaid key in a 400 answer: Gemini answers an invalid or expired key
 /// with 400 `INVALID_ARGUMENT` (reason `API_KEY_INVALID`), Anthropic an empty account with 400
 /// "Your credit balance is too low". Matched without regard to case.
