@@ -215,10 +215,19 @@ pub async fn serve_state(
     {
         tracing::warn!("open streams did not end within the shutdown grace period; ending them");
         state.streams_stop.cancel();
-        workers.drained().await;
+        // A client that stopped reading holds its connection: its answer is never polled
+        // again, so it cannot end itself. Those are dropped with the serving threads below.
+        if tokio::time::timeout(grace, workers.drained())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some clients stopped reading; closing their connections");
+        }
     }
-    // Only now, with every connection closed and every record handed over, the recorder drains.
     state.streams_stop.cancel();
+    // The serving threads end before the recorder drains: a connection still open is dropped
+    // with them, and its record handed over.
+    workers.finish().await;
     state.shutdown.cancel();
     state.tasks.close();
     if tokio::time::timeout(grace, state.tasks.wait())
@@ -227,7 +236,6 @@ pub async fn serve_state(
     {
         tracing::warn!("background tasks did not finish within the shutdown grace period");
     }
-    workers.finish().await;
     Ok(())
 }
 

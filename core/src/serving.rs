@@ -97,7 +97,12 @@ impl Workers {
                 .name(format!("realms-serve-{index}"))
                 .spawn(move || {
                     runtime.block_on(async move {
-                        serve.await;
+                        tokio::select! {
+                            () = serve => {}
+                            // connections that never close (a client that stopped reading) are
+                            // dropped with the runtime, their answers' records handed over
+                            () = finished.cancelled() => return,
+                        }
                         // Tasks that requests started (a token refresh, a record waiting for
                         // room in the queue) keep running here until the shell is done with them.
                         finished.cancelled().await;

@@ -183,6 +183,68 @@ async fn a_graceful_shutdown_ends_open_streams_and_records_their_usage() {
     assert_eq!(row.channel_id, Some(setup.anthropic));
 }
 
+/// A client that stops reading leaves its answer unpolled (the connection's buffers are full),
+/// so the stream cannot end itself: the shutdown closes such connections once its grace is
+/// over, and their records are still written.
+#[tokio::test]
+async fn a_shutdown_closes_a_stream_whose_client_stopped_reading() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let fake = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = config_for(dir.path());
+    config.limits.shutdown_grace_secs = 1;
+    let server = TestServer::start_with(config).await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("small buffer");
+    let mut client = socket.connect(server.addr).await.expect("connect");
+    let body = json!({"model": GPT, "stream": true, "messages": []}).to_string();
+    let head = format!(
+        "POST /v1/chat/completions?events=100000 HTTP/1.1\r\nHost: realms\r\n\
+         Authorization: Bearer {}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        setup.token,
+        body.len()
+    );
+    client.write_all(head.as_bytes()).await.expect("write");
+    let mut start = [0; 12];
+    client
+        .read_exact(&mut start)
+        .await
+        .expect("the answer starts");
+    assert_eq!(&start, b"HTTP/1.1 200");
+    // the client reads no more; every buffer on the way fills up
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(20), server.stop())
+        .await
+        .expect("the stop does not wait for the client")
+        .expect("clean stop");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "stopped after {:?}",
+        started.elapsed()
+    );
+    drop(client);
+
+    let (store, _) = Store::open(&dir.path().join("realms.db"))
+        .await
+        .expect("open the database");
+    let page = store
+        .read(|c| usage::list(c, &usage::UsageFilter::default(), None, 100))
+        .await
+        .expect("usage rows");
+    let row = page
+        .items
+        .iter()
+        .find(|e| e.endpoint == "/v1/chat/completions" && e.is_stream)
+        .expect("the stream's record was written");
+    assert!(row.partial);
+    assert_eq!(row.channel_id, Some(setup.openai));
+}
+
 #[tokio::test]
 async fn a_shutdown_does_not_wait_past_its_grace_for_an_upstream_that_has_not_answered() {
     let fake = FakeUpstream::start().await;
