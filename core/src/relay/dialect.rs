@@ -118,7 +118,9 @@ fn anthropic_type(kind: ErrorKind) -> &'static str {
         ErrorKind::InvalidRequest => "invalid_request_error",
         ErrorKind::TooLarge => "request_too_large",
         ErrorKind::Authentication => "authentication_error",
-        ErrorKind::Permission | ErrorKind::Billing => "permission_error",
+        ErrorKind::Permission => "permission_error",
+        // Anthropic's own type for a 402 (an account out of credit)
+        ErrorKind::Billing => "billing_error",
         ErrorKind::NotFound => "not_found_error",
         ErrorKind::RateLimit => "rate_limit_error",
         ErrorKind::Timeout | ErrorKind::Unavailable => "overloaded_error",
@@ -162,6 +164,8 @@ mod tests {
             parse(&Dialect::Anthropic.error_body(ErrorKind::NotFound, 404, "no model", None));
         assert_eq!(anthropic["type"], "error");
         assert_eq!(anthropic["error"]["type"], "not_found_error");
+        let unpaid = parse(&Dialect::Anthropic.error_body(ErrorKind::Billing, 402, "top up", None));
+        assert_eq!(unpaid["error"]["type"], "billing_error");
         let gemini =
             parse(&Dialect::Gemini.error_body(ErrorKind::InvalidRequest, 400, "bad", None));
         assert_eq!(gemini["error"]["code"], 400);
