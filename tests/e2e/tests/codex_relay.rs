@@ -115,11 +115,7 @@ async fn a_collected_answer_keeps_the_items_the_stream_finished() {
         ]))
         .on_path(CODEX_PATH),
     );
-    let resp = env
-        .relay("/v1/responses", &json!({ "model": MODEL, "input": "hi" }))
-        .send()
-        .await
-        .expect("relay");
+    let resp = env.ask().await;
     assert_eq!(resp.status().as_u16(), 200);
     let answer: Value = resp.json().await.expect("json");
     assert_eq!(
@@ -272,11 +268,7 @@ async fn a_usage_limit_fails_over_to_the_next_account_and_cools_the_first_until_
     env.sign_in().await;
     env.fake
         .push(Script::json(429, usage_limit_body("plus", 1800)).on_path(CODEX_PATH));
-    let resp = env
-        .relay("/v1/responses", &json!({ "model": MODEL, "input": "hi" }))
-        .send()
-        .await
-        .expect("relay");
+    let resp = env.ask().await;
     assert_eq!(resp.status().as_u16(), 200, "the second account answered");
     let sent = env.fake.requests_to(CODEX_PATH);
     assert_eq!(sent.len(), 2);
@@ -339,11 +331,7 @@ async fn a_refused_access_token_is_refreshed_at_once() {
         )
         .on_path(CODEX_PATH),
     );
-    let resp = env
-        .relay("/v1/responses", &json!({ "model": MODEL, "input": "hi" }))
-        .send()
-        .await
-        .expect("relay");
+    let resp = env.ask().await;
     assert!(resp.status().is_server_error(), "{}", resp.status());
     env.eventually("the refresh after a 401", || async {
         env.fake.count("/oauth/token") == before + 1

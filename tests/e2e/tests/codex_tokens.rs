@@ -6,12 +6,12 @@
 
 pub mod codex_common;
 
-use codex_common::{Env, MODEL, contains_any};
+use codex_common::{Env, contains_any};
 use fake_upstream::CodexQuota;
 use fake_upstream::oauth::invalid_grant;
 use realms_core::codex::tokens::{self, Outcome, Trigger};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 #[tokio::test]
 async fn refresh_rotates_the_refresh_token_and_fetches_quota() {
@@ -125,11 +125,7 @@ async fn tokens_about_to_expire_are_refreshed_once_in_the_background() {
         .secret
         .expose()
         .to_owned();
-    let resp = env
-        .relay("/v1/responses", &json!({ "model": MODEL, "input": "hi" }))
-        .send()
-        .await
-        .expect("relay");
+    let resp = env.ask().await;
     assert_eq!(resp.status().as_u16(), 200);
     let sent = env.fake.last_request().expect("codex call");
     assert_eq!(
@@ -163,11 +159,7 @@ async fn invalid_grant_disables_the_account_and_takes_it_out_of_routing() {
             .contains("invalid_grant"),
         "{account}"
     );
-    let resp = env
-        .relay("/v1/responses", &json!({ "model": MODEL, "input": "hi" }))
-        .send()
-        .await
-        .expect("relay");
+    let resp = env.ask().await;
     assert_eq!(resp.status().as_u16(), 503, "no account left to serve");
     assert_eq!(env.fake.count("/backend-api/codex/responses"), 0);
 
@@ -200,11 +192,7 @@ async fn no_token_is_readable_in_the_database_file() {
     let id = env.sign_in().await["id"].as_i64().expect("id");
     let path = env.channel_path(&format!("/codex-accounts/{id}/refresh"));
     env.admin_ok(Method::POST, &path, Value::Null).await;
-    let resp = env
-        .relay("/v1/responses", &json!({ "model": MODEL, "input": "hi" }))
-        .send()
-        .await
-        .expect("relay");
+    let resp = env.ask().await;
     assert_eq!(resp.status().as_u16(), 200);
     let sent = env.fake.last_request().expect("codex call");
     let access = sent

@@ -129,13 +129,30 @@ async fn the_idle_timeout_ends_a_stream_in_band_with_a_partial_record() {
     );
 }
 
+/// A server on `dir` whose shutdown waits one second for open streams.
+async fn start_with_short_grace(dir: &std::path::Path) -> TestServer {
+    let mut config = config_for(dir);
+    config.limits.shutdown_grace_secs = 1;
+    TestServer::start_with(config).await
+}
+
+/// The usage rows a stopped server on `dir` left in its database.
+async fn rows_written(dir: &std::path::Path) -> Vec<usage::UsageEvent> {
+    let (store, _) = Store::open(&dir.join("realms.db"))
+        .await
+        .expect("open the database");
+    store
+        .read(|c| usage::list(c, &usage::UsageFilter::default(), None, 100))
+        .await
+        .expect("usage rows")
+        .items
+}
+
 #[tokio::test]
 async fn a_graceful_shutdown_ends_open_streams_and_records_their_usage() {
     let fake = FakeUpstream::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = config_for(dir.path());
-    config.limits.shutdown_grace_secs = 1;
-    let server = TestServer::start_with(config).await;
+    let server = start_with_short_grace(dir.path()).await;
     let setup = Setup::new(&server, &fake.url()).await;
     let events = anthropic::messages_sse(CLAUDE, &"word ".repeat(40), DEFAULT_USAGE);
     fake.push(Script::new(
@@ -166,15 +183,8 @@ async fn a_graceful_shutdown_ends_open_streams_and_records_their_usage() {
         "the stream was ended in-band: {rest}"
     );
 
-    let (store, _) = Store::open(&dir.path().join("realms.db"))
-        .await
-        .expect("open the database");
-    let page = store
-        .read(|c| usage::list(c, &usage::UsageFilter::default(), None, 100))
-        .await
-        .expect("usage rows");
-    let row = page
-        .items
+    let rows = rows_written(dir.path()).await;
+    let row = rows
         .iter()
         .find(|e| e.request_id == id)
         .expect("the stream's usage row was written before the process ended");
@@ -192,9 +202,7 @@ async fn a_shutdown_closes_a_stream_whose_client_stopped_reading() {
 
     let fake = FakeUpstream::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = config_for(dir.path());
-    config.limits.shutdown_grace_secs = 1;
-    let server = TestServer::start_with(config).await;
+    let server = start_with_short_grace(dir.path()).await;
     let setup = Setup::new(&server, &fake.url()).await;
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
     socket.set_recv_buffer_size(4096).expect("small buffer");
@@ -229,15 +237,8 @@ async fn a_shutdown_closes_a_stream_whose_client_stopped_reading() {
     );
     drop(client);
 
-    let (store, _) = Store::open(&dir.path().join("realms.db"))
-        .await
-        .expect("open the database");
-    let page = store
-        .read(|c| usage::list(c, &usage::UsageFilter::default(), None, 100))
-        .await
-        .expect("usage rows");
-    let row = page
-        .items
+    let rows = rows_written(dir.path()).await;
+    let row = rows
         .iter()
         .find(|e| e.endpoint == "/v1/chat/completions" && e.is_stream)
         .expect("the stream's record was written");
@@ -249,9 +250,7 @@ async fn a_shutdown_closes_a_stream_whose_client_stopped_reading() {
 async fn a_shutdown_does_not_wait_past_its_grace_for_an_upstream_that_has_not_answered() {
     let fake = FakeUpstream::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = config_for(dir.path());
-    config.limits.shutdown_grace_secs = 1;
-    let server = TestServer::start_with(config).await;
+    let server = start_with_short_grace(dir.path()).await;
     let setup = Setup::new(&server, &fake.url()).await;
     fake.push(Script::default_answer().first_byte_delay(Duration::from_secs(8)));
 
@@ -273,15 +272,8 @@ async fn a_shutdown_does_not_wait_past_its_grace_for_an_upstream_that_has_not_an
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["type"], "upstream_error");
 
-    let (store, _) = Store::open(&dir.path().join("realms.db"))
-        .await
-        .expect("open the database");
-    let page = store
-        .read(|c| usage::list(c, &usage::UsageFilter::default(), None, 100))
-        .await
-        .expect("usage rows");
-    let row = page
-        .items
+    let rows = rows_written(dir.path()).await;
+    let row = rows
         .iter()
         .find(|e| e.request_id == id)
         .expect("the request was recorded before the process ended");

@@ -216,6 +216,14 @@ impl Env {
             .json(body)
     }
 
+    /// Sends the plainest Responses call (`MODEL`, input "hi") through the relay.
+    pub async fn ask(&self) -> reqwest::Response {
+        self.relay("/v1/responses", &json!({ "model": MODEL, "input": "hi" }))
+            .send()
+            .await
+            .expect("relay")
+    }
+
     /// Polls `check` every 50 ms for up to 5 s.
     pub async fn eventually<F, Fut>(&self, what: &str, mut check: F)
     where
