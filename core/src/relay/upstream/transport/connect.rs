@@ -1,6 +1,7 @@
 //! Opening a direct upstream connection: resolve the host (through the address guard when it is
-//! on), connect over TCP with `TCP_NODELAY`, and for `https` do the TLS handshake with rustls
-//! (ALPN `http/1.1`, the platform's roots as reqwest uses them), all within the connect timeout.
+//! on), connect over TCP with `TCP_NODELAY` (racing the addresses, RFC 8305 style), and for
+//! `https` do the TLS handshake with rustls (ALPN `http/1.1`, the platform's roots as reqwest
+//! uses them), all within the connect timeout.
 
 use std::io;
 use std::net::SocketAddr;
@@ -63,14 +64,7 @@ impl Connector {
 
     async fn open(&self, key: &Key) -> Result<Io, TransportError> {
         let addrs = resolve(key).await?;
-        let mut tcp = None;
-        for addr in addrs {
-            if let Ok(stream) = TcpStream::connect(addr).await {
-                tcp = Some(stream);
-                break;
-            }
-        }
-        let tcp = tcp.ok_or(TransportError::Connect)?;
+        let tcp = connect_first(addrs).await.ok_or(TransportError::Connect)?;
         // Small requests and SSE reads must not wait behind Nagle.
         tcp.set_nodelay(true).map_err(|_| TransportError::Connect)?;
         if !key.https {
@@ -88,6 +82,63 @@ impl Connector {
             .map_err(|_| TransportError::Connect)?;
         Ok(Io::Tls(Box::new(tls)))
     }
+}
+
+/// How long an address has to connect before the next one is tried beside it (RFC 8305's
+/// "connection attempt delay"; reqwest waits 300 ms).
+const NEXT_ADDRESS_DELAY: Duration = Duration::from_millis(250);
+
+/// The first of `addrs` to accept a TCP connection. One that has not connected within
+/// [`NEXT_ADDRESS_DELAY`] (a route that drops packets: broken IPv6, a firewall) gets the next
+/// address started beside it, and a refusal starts the next at once; the families alternate,
+/// so one family's dead addresses cannot hold back the other's.
+async fn connect_first(addrs: Vec<SocketAddr>) -> Option<TcpStream> {
+    use futures_util::StreamExt;
+    use futures_util::stream::FuturesUnordered;
+
+    let mut waiting = alternate_families(addrs).into_iter();
+    let mut attempts = FuturesUnordered::new();
+    attempts.push(TcpStream::connect(waiting.next()?));
+    loop {
+        let more = waiting.len() > 0;
+        tokio::select! {
+            Some(attempt) = attempts.next() => match attempt {
+                Ok(stream) => return Some(stream),
+                Err(_) => {
+                    if let Some(addr) = waiting.next() {
+                        attempts.push(TcpStream::connect(addr));
+                    } else if attempts.is_empty() {
+                        return None;
+                    }
+                }
+            },
+            () = tokio::time::sleep(NEXT_ADDRESS_DELAY), if more => {
+                if let Some(addr) = waiting.next() {
+                    attempts.push(TcpStream::connect(addr));
+                }
+            }
+            else => return None,
+        }
+    }
+}
+
+/// `addrs` reordered to alternate between IPv6 and IPv4, starting with the first's family and
+/// otherwise in the resolver's order.
+fn alternate_families(addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
+    let Some(first) = addrs.first() else {
+        return addrs;
+    };
+    let first_v6 = first.is_ipv6();
+    let (mut preferred, mut other): (Vec<_>, Vec<_>) =
+        addrs.into_iter().partition(|a| a.is_ipv6() == first_v6);
+    preferred.reverse();
+    other.reverse();
+    let mut out = Vec::with_capacity(preferred.len() + other.len());
+    while !preferred.is_empty() || !other.is_empty() {
+        out.extend(preferred.pop());
+        out.extend(other.pop());
+    }
+    out
 }
 
 /// The addresses to try: an IP literal as it is, a name through DNS; with the guard on, only
@@ -195,5 +246,88 @@ impl AsyncWrite for Io {
             Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Self::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    /// A listener whose accept queue is full: a connection to it waits, its SYNs dropped, as
+    /// through a route that loses packets. Kept alive with the listener and the queued client.
+    async fn black_hole() -> (SocketAddr, tokio::net::TcpListener, TcpStream) {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind("127.0.0.1:0".parse().expect("addr"))
+            .expect("bind");
+        let listener = socket.listen(0).expect("listen");
+        let addr = listener.local_addr().expect("addr");
+        let queued = TcpStream::connect(addr).await.expect("fills the queue");
+        (addr, listener, queued)
+    }
+
+    #[tokio::test]
+    async fn an_address_that_does_not_answer_does_not_hold_back_the_next() {
+        let (dead, _listener, _queued) = black_hole().await;
+        let alive = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let alive_addr = alive.local_addr().expect("addr");
+        let started = Instant::now();
+        let stream = tokio::time::timeout(
+            Duration::from_secs(5),
+            connect_first(vec![dead, alive_addr]),
+        )
+        .await
+        .expect("connected before the timeout")
+        .expect("connected");
+        assert_eq!(stream.peer_addr().expect("peer"), alive_addr);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn refused_addresses_fall_through_and_none_left_is_none() {
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            listener.local_addr().expect("addr")
+        };
+        assert!(connect_first(vec![closed]).await.is_none());
+        assert!(connect_first(Vec::new()).await.is_none());
+        let alive = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let alive_addr = alive.local_addr().expect("addr");
+        let stream = connect_first(vec![closed, alive_addr])
+            .await
+            .expect("the second answers");
+        assert_eq!(stream.peer_addr().expect("peer"), alive_addr);
+    }
+
+    #[test]
+    fn families_alternate_from_the_first() {
+        let a = |s: &str| s.parse::<SocketAddr>().expect("addr");
+        let ordered = alternate_families(vec![
+            a("[::1]:1"),
+            a("[::2]:1"),
+            a("[::3]:1"),
+            a("1.0.0.1:1"),
+            a("1.0.0.2:1"),
+        ]);
+        assert_eq!(
+            ordered,
+            [
+                a("[::1]:1"),
+                a("1.0.0.1:1"),
+                a("[::2]:1"),
+                a("1.0.0.2:1"),
+                a("[::3]:1")
+            ]
+        );
     }
 }
