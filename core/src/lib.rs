@@ -198,7 +198,10 @@ pub async fn serve_state(
     let mut workers = serving::Workers::start(
         state.config.serve_thread_count(),
         app(state.clone()),
-        Duration::from_secs(state.config.limits.client_header_timeout_secs),
+        idle_watch::ConnectionLimits {
+            idle: Duration::from_secs(state.config.limits.client_header_timeout_secs),
+            unread: Duration::from_secs(state.config.limits.client_write_timeout_secs),
+        },
         &draining,
     )?;
     tokio::select! {

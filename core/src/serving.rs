@@ -9,7 +9,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
@@ -21,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::App;
-use crate::idle_watch::{Activity, Tracked};
+use crate::idle_watch::{Activity, Closed, ConnectionLimits, Tracked, Watched};
 
 /// Binds `addr` for serving with a listen queue of `backlog` connections (the kernel caps it at
 /// `net.core.somaxconn`). Tokio's `TcpListener::bind` queues 128, like the standard library's:
@@ -65,11 +64,12 @@ pub(crate) struct Workers {
 impl Workers {
     /// Starts `count` serving threads (at least one) for `app`. `drain` stops them taking new
     /// connections and closes each open one once its requests are answered. A connection idle for
-    /// `header_timeout` (no request in flight, none started: see `idle_watch`) is closed.
+    /// `limits.idle` (no request in flight, none started), or whose client has not read for
+    /// `limits.unread` while an answer waited, is closed (see `idle_watch`).
     pub(crate) fn start(
         count: usize,
         app: App,
-        header_timeout: Duration,
+        limits: ConnectionLimits,
         drain: &CancellationToken,
     ) -> std::io::Result<Self> {
         // Built as it goes, so a failure part-way ends the threads already started (`Drop`).
@@ -85,13 +85,7 @@ impl Workers {
                 .enable_all()
                 .thread_name(format!("realms-serve-{index}"))
                 .build()?;
-            let serve = serve_thread(
-                inbox,
-                app.clone(),
-                header_timeout,
-                drain.clone(),
-                drained_tx,
-            );
+            let serve = serve_thread(inbox, app.clone(), limits, drain.clone(), drained_tx);
             let finished = started.finish.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("realms-serve-{index}"))
@@ -224,7 +218,7 @@ fn is_connection_error(err: &std::io::Error) -> bool {
 async fn serve_thread(
     mut inbox: mpsc::UnboundedReceiver<Accepted>,
     app: App,
-    header_timeout: Duration,
+    limits: ConnectionLimits,
     drain: CancellationToken,
     drained: oneshot::Sender<()>,
 ) {
@@ -261,7 +255,8 @@ async fn serve_thread(
                 answer.map(|response| response.map(|body| Tracked::new(body, in_flight)))
             })
         });
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let io = TokioIo::new(Watched::new(stream, Arc::clone(&activity)));
+        let connection = builder.serve_connection_with_upgrades(io, service);
         let connection = graceful.watch(connection.into_owned());
         #[expect(
             clippy::disallowed_methods,
@@ -272,10 +267,12 @@ async fn serve_thread(
                 ended = connection => if let Err(err) = ended {
                     tracing::trace!(error = %err, "connection ended with an error");
                 },
-                // a silent client, half a request head, or a kept-alive connection unused
-                () = activity.idle_for(header_timeout) => {
-                    tracing::trace!("closed a connection idle for the header timeout");
-                }
+                // a silent client, half a request head, a kept-alive connection unused, or a
+                // client that stopped reading its answer
+                closed = activity.watch(limits) => match closed {
+                    Closed::Idle => tracing::trace!("closed a connection idle for the header timeout"),
+                    Closed::Unread => tracing::debug!("closed a connection whose client stopped reading"),
+                },
             }
         });
     }
@@ -335,6 +332,14 @@ mod tests {
     /// The header timeout of the tests that do not test it.
     const HEADER_TIMEOUT: Duration = Duration::from_secs(60);
 
+    /// Connections closed after `header_timeout` idle, or a minute unread.
+    fn limits(header_timeout: Duration) -> ConnectionLimits {
+        ConnectionLimits {
+            idle: header_timeout,
+            unread: Duration::from_secs(60),
+        }
+    }
+
     /// Serving threads and a port-0 listener for them.
     async fn setup(
         threads: usize,
@@ -351,7 +356,7 @@ mod tests {
         let addr = listener.local_addr().expect("addr");
         let drain = CancellationToken::new();
         let workers =
-            Workers::start(threads, app(), header_timeout, &drain).expect("threads start");
+            Workers::start(threads, app(), limits(header_timeout), &drain).expect("threads start");
         (listener, addr, workers, drain)
     }
 
@@ -424,7 +429,8 @@ mod tests {
     #[tokio::test]
     async fn threads_end_when_the_workers_are_dropped_unfinished() {
         let drain = CancellationToken::new();
-        let mut workers = Workers::start(2, app(), HEADER_TIMEOUT, &drain).expect("threads start");
+        let mut workers =
+            Workers::start(2, app(), limits(HEADER_TIMEOUT), &drain).expect("threads start");
         let threads: Vec<_> = std::mem::take(&mut workers.workers)
             .into_iter()
             .map(|worker| worker.thread)

@@ -21,6 +21,11 @@ pub struct LimitsConfig {
     /// connection unused). It is closed after between this and a quarter more (what a slow or
     /// silent client would otherwise hold forever).
     pub client_header_timeout_secs: u64,
+    /// How long a client may leave its answer unread, in seconds: a connection whose write has
+    /// waited this long for room (the client stopped reading, its buffers full) is closed and
+    /// its request recorded as ended by the client. Such a client would otherwise hold its
+    /// upstream connection and its credential's place forever.
+    pub client_write_timeout_secs: u64,
     /// Time a client has to send a relay request's whole body once its head arrived, in
     /// seconds; past it the request is refused with 408.
     pub client_body_timeout_secs: u64,
@@ -52,6 +57,7 @@ impl Default for LimitsConfig {
             api_timeout_secs: 60,
             client_header_timeout_secs: 60,
             client_body_timeout_secs: 120,
+            client_write_timeout_secs: 60,
             connect_timeout_secs: 10,
             first_byte_timeout_secs: 300,
             idle_timeout_secs: 300,
@@ -77,6 +83,10 @@ impl LimitsConfig {
             (
                 "limits.client_body_timeout_secs",
                 self.client_body_timeout_secs,
+            ),
+            (
+                "limits.client_write_timeout_secs",
+                self.client_write_timeout_secs,
             ),
             ("limits.connect_timeout_secs", self.connect_timeout_secs),
             (

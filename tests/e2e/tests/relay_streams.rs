@@ -193,17 +193,11 @@ async fn a_graceful_shutdown_ends_open_streams_and_records_their_usage() {
     assert_eq!(row.channel_id, Some(setup.anthropic));
 }
 
-/// A client that stops reading leaves its answer unpolled (the connection's buffers are full),
-/// so the stream cannot end itself: the shutdown closes such connections once its grace is
-/// over, and their records are still written.
-#[tokio::test]
-async fn a_shutdown_closes_a_stream_whose_client_stopped_reading() {
+/// Opens a long Chat stream from a client with a tiny receive buffer that reads the status line
+/// and nothing more: every buffer on the way fills up and Realms' writes wait.
+async fn unread_stream(server: &TestServer, setup: &Setup) -> tokio::net::TcpStream {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let fake = FakeUpstream::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = start_with_short_grace(dir.path()).await;
-    let setup = Setup::new(&server, &fake.url()).await;
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
     socket.set_recv_buffer_size(4096).expect("small buffer");
     let mut client = socket.connect(server.addr).await.expect("connect");
@@ -222,6 +216,34 @@ async fn a_shutdown_closes_a_stream_whose_client_stopped_reading() {
         .await
         .expect("the answer starts");
     assert_eq!(&start, b"HTTP/1.1 200");
+    client
+}
+
+/// A client that stops reading is closed once its answer has waited
+/// `limits.client_write_timeout_secs` for it, and the request is recorded as ended by the
+/// client, its upstream call ended: it does not hold them until the server stops.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_after_the_write_timeout() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start_tuned(|c| c.limits.client_write_timeout_secs = 1).await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    let client = unread_stream(&server, &setup).await;
+    let events = server.wait_for_usage(1).await;
+    assert_eq!(events[0]["error_class"], "client_closed", "{}", events[0]);
+    assert_eq!(events[0]["partial"], true);
+    drop(client);
+}
+
+/// A client that stops reading leaves its answer unpolled (the connection's buffers are full),
+/// so the stream cannot end itself: the shutdown closes such connections once its grace is
+/// over, and their records are still written.
+#[tokio::test]
+async fn a_shutdown_closes_a_stream_whose_client_stopped_reading() {
+    let fake = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = start_with_short_grace(dir.path()).await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    let client = unread_stream(&server, &setup).await;
     // the client reads no more; every buffer on the way fills up
     tokio::time::sleep(Duration::from_millis(500)).await;
 
