@@ -217,6 +217,13 @@ async fn inbound(
     // Before the body: a caller without a valid token never makes Realms buffer one.
     let token =
         super::auth::authenticate(&state.relay.table.load(), &parts.headers, parts.uri.query())?;
+    if let Some((model, _)) = &gemini
+        && !is_gemini_model_name(model)
+    {
+        return Err(RelayError::BadRequest(format!(
+            "`{model}` is not a model name: use letters, digits, `-`, `_`, `.` and `~`"
+        )));
+    }
     let limits = &state.config.limits;
     let limit = limits.max_body_bytes;
     refuse_unreadable_body(&parts.headers, limit)?;
@@ -318,14 +325,6 @@ async fn gemini(
     };
     if let Some(endpoint) = gemini_action(&model) {
         let target = gemini_target(&model);
-        if let Some((name, _)) = &target
-            && !is_gemini_model_name(name)
-        {
-            return RelayError::BadRequest(format!(
-                "`{name}` is not a model name: use letters, digits, `-`, `_`, `.` and `~`"
-            ))
-            .into_response_for(Dialect::Gemini);
-        }
         return relay(state, request, Protocol::Gemini, endpoint, target).await;
     }
     if !request.uri().path().starts_with("/v1beta/") {

@@ -178,6 +178,15 @@ async fn bad_requests_get_each_protocols_error_and_never_reach_the_upstream() {
             Shape::Gemini,
         ),
         (
+            "gemini model with dot segments, without a valid token",
+            Method::POST,
+            "/v1beta/models/%2E%2E%2F%2E%2E%2Fx:generateContent".into(),
+            b"{}".to_vec(),
+            Some("sk_not_a_token"),
+            401,
+            Shape::Gemini,
+        ),
+        (
             "gemini model with a query in it",
             Method::POST,
             "/v1beta/models/veo-3:predictLongRunning%3FquotaUser=:generateContent".into(),
