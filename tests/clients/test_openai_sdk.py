@@ -45,6 +45,24 @@ def test_chat_stream(client: openai.OpenAI, realms: Realms, mark: int) -> None:
     assert_usage(event, realms, model="gpt-fake", endpoint="/v1/chat/completions", stream=True)
 
 
+def test_chat_stream_without_asking_for_usage(
+    client: openai.OpenAI, realms: Realms, mark: int
+) -> None:
+    """Realms asks the upstream for usage itself; a client that did not ask gets no chunk
+    without choices, so code reading `choices[0]` of every chunk works, and the call is still
+    recorded with its tokens."""
+    stream = client.chat.completions.create(
+        model="gpt-fake", messages=[{"role": "user", "content": "say hi"}], stream=True
+    )
+    text = ""
+    for chunk in stream:
+        assert chunk.usage is None
+        text += chunk.choices[0].delta.content or ""
+    assert text == FAKE_TEXT
+    event = realms.wait_one(mark)
+    assert_usage(event, realms, model="gpt-fake", endpoint="/v1/chat/completions", stream=True)
+
+
 def test_responses(client: openai.OpenAI, realms: Realms, mark: int) -> None:
     out = client.responses.create(model="gpt-fake", input="say hi")
     assert out.output_text == FAKE_TEXT

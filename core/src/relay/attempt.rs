@@ -292,7 +292,13 @@ pub async fn send(
         .await;
     }
     let observer = if streamed {
-        StreamObserver::new(inbound.protocol)
+        let observer = StreamObserver::new(inbound.protocol);
+        // the usage-only chunk was asked for on the client's behalf: it does not see it
+        if stream == Some(UsageAsked::No) && !settings.raw_passthrough {
+            observer.hiding_usage_chunk()
+        } else {
+            observer
+        }
     } else if inbound.gemini_stream() {
         // `streamGenerateContent` without `alt=sse`: one JSON array, written as it is generated
         StreamObserver::json_array(inbound.protocol)

@@ -146,12 +146,18 @@ impl RelayStream {
             None => bytes,
         };
         let tail = self.unfinished_len();
-        if tail > 0 && tail <= bytes.len() && tail <= self.max_held {
+        let send = if tail > 0 && tail <= bytes.len() && tail <= self.max_held {
             let mut send = bytes;
             self.held = Some(send.split_off(send.len() - tail));
-            return (!send.is_empty()).then_some(send);
-        }
-        (!bytes.is_empty()).then_some(bytes)
+            send
+        } else {
+            bytes
+        };
+        let send = match &self.observer {
+            Some(observer) => observer.client_copy(send),
+            None => send,
+        };
+        (!send.is_empty()).then_some(send)
     }
 
     /// Bytes of the upstream's unfinished event (0 without an observer).

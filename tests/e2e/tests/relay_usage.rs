@@ -318,10 +318,22 @@ async fn chat_streams_are_asked_for_usage_and_recorded() {
         "the client's option kept"
     );
     assert_eq!(sent["messages"], body["messages"]);
-    assert!(String::from_utf8_lossy(&answer).contains("\"prompt_tokens\":120"));
+    // the usage chunk was asked for on the client's behalf: the client does not get it
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    assert!(!answer.contains("\"prompt_tokens\""), "{answer}");
+    assert!(!answer.contains("\"choices\":[]"), "{answer}");
+    assert!(answer.contains("\"finish_reason\":\"stop\""), "{answer}");
+    assert!(answer.ends_with("data: [DONE]\n\n"), "{answer}");
     let event = setup.admin.usage_event(&id).await;
     assert_eq!(event["input_tokens"], 120);
     assert_eq!(event["output_tokens"], 48);
+
+    // a client that asks for usage gets its chunk
+    let mut asked = body.clone();
+    asked["stream_options"]["include_usage"] = json!(true);
+    let (status, _, answer) = read(setup.post("/v1/chat/completions", &asked).await).await;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&answer).contains("\"prompt_tokens\":120"));
 }
 
 #[tokio::test]

@@ -39,6 +39,33 @@ pub(crate) fn has_non_null(json: &[u8], key: &Key) -> bool {
     has_value(json, key, |b| b != b'n')
 }
 
+/// Whether `json` has `key` with an empty array value (`"choices": []`).
+pub(crate) fn has_empty_array(json: &[u8], key: &Key) -> bool {
+    let finder: &Finder<'static> = key;
+    let needle = finder.needle().len();
+    let mut from = 0;
+    while let Some(found) = finder.find(&json[from..]) {
+        let after = from + found + needle;
+        if value_start(json, after) == Some(b'[') {
+            let opened = json[after..]
+                .iter()
+                .position(|&b| b == b'[')
+                .map(|i| after + i + 1);
+            let closes_at_once = opened.and_then(|open| {
+                json[open..]
+                    .iter()
+                    .copied()
+                    .find(|b| !b.is_ascii_whitespace())
+            }) == Some(b']');
+            if closes_at_once {
+                return true;
+            }
+        }
+        from = after;
+    }
+    false
+}
+
 /// The first byte of the value after a key ending at `at`, if a `:` follows the key.
 fn value_start(json: &[u8], at: usize) -> Option<u8> {
     let mut rest = json
@@ -53,6 +80,7 @@ fn value_start(json: &[u8], at: usize) -> Option<u8> {
 }
 
 pub(crate) static USAGE: Key = LazyLock::new(|| Finder::new(b"\"usage\""));
+pub(crate) static CHOICES: Key = LazyLock::new(|| Finder::new(b"\"choices\""));
 pub(crate) static ERROR: Key = LazyLock::new(|| Finder::new(b"\"error\""));
 pub(crate) static USAGE_METADATA: Key = LazyLock::new(|| Finder::new(b"\"usageMetadata\""));
 pub(crate) static FINISH_REASON: Key = LazyLock::new(|| Finder::new(b"\"finishReason\""));
@@ -76,6 +104,15 @@ mod tests {
         assert!(!has_object(br#"{"kind":"usage","usage":null}"#, &USAGE));
         // a later real key is still found after a false start
         assert!(has_object(br#"{"kind":"usage","usage":{}}"#, &USAGE));
+    }
+
+    #[test]
+    fn empty_arrays_are_told_from_full_ones() {
+        assert!(has_empty_array(br#"{"choices":[],"usage":{}}"#, &CHOICES));
+        assert!(has_empty_array(b"{\"choices\" : [ \n ]}", &CHOICES));
+        assert!(!has_empty_array(br#"{"choices":[{"index":0}]}"#, &CHOICES));
+        assert!(!has_empty_array(br#"{"choices":null}"#, &CHOICES));
+        assert!(!has_empty_array(br#"{"text":"\"choices\":[]"}"#, &CHOICES));
     }
 
     #[test]

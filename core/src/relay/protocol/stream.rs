@@ -122,6 +122,7 @@ pub struct StreamObserver {
     progress: Progress,
     seen_event: bool,
     seen_committable: bool,
+    hide_usage_chunk: bool,
 }
 
 impl StreamObserver {
@@ -151,6 +152,24 @@ impl StreamObserver {
             progress: Progress::default(),
             seen_event: false,
             seen_committable: false,
+            hide_usage_chunk: false,
+        }
+    }
+
+    /// The same observer, whose client copy of a Chat stream leaves out the usage-only chunk
+    /// Realms asked for (see [`Self::client_copy`]).
+    pub fn hiding_usage_chunk(mut self) -> Self {
+        self.hide_usage_chunk = self.protocol == Protocol::Chat;
+        self
+    }
+
+    /// What of `events` (whole events already fed) the client gets: all of it, but for the
+    /// usage-only chunk of a Chat stream whose client did not ask for usage.
+    pub fn client_copy(&self, events: bytes::Bytes) -> bytes::Bytes {
+        if self.hide_usage_chunk {
+            super::openai::chat::without_usage_chunk(events)
+        } else {
+            events
         }
     }
 
