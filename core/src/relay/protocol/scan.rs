@@ -12,15 +12,16 @@ use memchr::memmem::Finder;
 /// A quoted JSON key (quotes included) with its prebuilt SIMD finder.
 pub(crate) type Key = LazyLock<Finder<'static>>;
 
-/// Whether `json` has `key` with a value starting with a byte `accept` allows.
-fn has_value(json: &[u8], key: &Key, accept: impl Fn(u8) -> bool) -> bool {
+/// Whether `json` has `key` with a value `accept` allows; it sees the value's bytes from its
+/// first (non-blank) byte to the end of `json`.
+fn has_value(json: &[u8], key: &Key, accept: impl Fn(&[u8]) -> bool) -> bool {
     let finder: &Finder<'static> = key;
     let needle = finder.needle().len();
     let mut from = 0;
     while let Some(found) = finder.find(&json[from..]) {
         let after = from + found + needle;
-        if let Some(first) = value_start(json, after)
-            && accept(first)
+        if let Some(value) = value_at(json, after)
+            && accept(value)
         {
             return true;
         }
@@ -31,52 +32,36 @@ fn has_value(json: &[u8], key: &Key, accept: impl Fn(u8) -> bool) -> bool {
 
 /// Whether `json` has `key` with an object value (`"usage": {`).
 pub(crate) fn has_object(json: &[u8], key: &Key) -> bool {
-    has_value(json, key, |b| b == b'{')
+    has_value(json, key, |value| value[0] == b'{')
 }
 
 /// Whether `json` has `key` with any value but `null`.
 pub(crate) fn has_non_null(json: &[u8], key: &Key) -> bool {
-    has_value(json, key, |b| b != b'n')
+    has_value(json, key, |value| value[0] != b'n')
 }
 
 /// Whether `json` has `key` with an empty array value (`"choices": []`).
 pub(crate) fn has_empty_array(json: &[u8], key: &Key) -> bool {
-    let finder: &Finder<'static> = key;
-    let needle = finder.needle().len();
-    let mut from = 0;
-    while let Some(found) = finder.find(&json[from..]) {
-        let after = from + found + needle;
-        if value_start(json, after) == Some(b'[') {
-            let opened = json[after..]
-                .iter()
-                .position(|&b| b == b'[')
-                .map(|i| after + i + 1);
-            let closes_at_once = opened.and_then(|open| {
-                json[open..]
-                    .iter()
-                    .copied()
-                    .find(|b| !b.is_ascii_whitespace())
-            }) == Some(b']');
-            if closes_at_once {
-                return true;
-            }
-        }
-        from = after;
-    }
-    false
+    has_value(json, key, |value| {
+        value[0] == b'[' && first_non_blank(&value[1..]).is_some_and(|i| value[1 + i] == b']')
+    })
 }
 
-/// The first byte of the value after a key ending at `at`, if a `:` follows the key.
-fn value_start(json: &[u8], at: usize) -> Option<u8> {
-    let mut rest = json
-        .get(at..)?
-        .iter()
-        .copied()
-        .skip_while(u8::is_ascii_whitespace);
-    if rest.next()? != b':' {
+/// The value after a key ending at `at` (from its first byte on), if a `:` follows the key
+/// and a value starts after it.
+fn value_at(json: &[u8], at: usize) -> Option<&[u8]> {
+    let rest = json.get(at..)?;
+    let colon = first_non_blank(rest)?;
+    if rest[colon] != b':' {
         return None;
     }
-    rest.find(|b| !b.is_ascii_whitespace())
+    let after = &rest[colon + 1..];
+    Some(&after[first_non_blank(after)?..])
+}
+
+/// Where the first byte that is not JSON whitespace is.
+fn first_non_blank(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|b| !b.is_ascii_whitespace())
 }
 
 pub(crate) static USAGE: Key = LazyLock::new(|| Finder::new(b"\"usage\""));
