@@ -2,6 +2,25 @@
 
 use super::*;
 
+/// [`shape`] of a non-streamed call that generates, its body naming `body_model`.
+fn shape_call(
+    protocol: Protocol,
+    body: &[u8],
+    settings: &ChannelSettings,
+    body_model: &str,
+    upstream_model: &str,
+) -> Shaped {
+    shape(
+        protocol,
+        body,
+        settings,
+        Some(body_model),
+        upstream_model,
+        None,
+        true,
+    )
+}
+
 /// [`shape_body`] of a body it can read.
 fn shape(
     protocol: Protocol,
@@ -67,14 +86,12 @@ fn shaped_json(shaped: &Shaped) -> Value {
 #[test]
 fn a_reasoning_suffix_fills_settings_the_client_sent_as_null() {
     let s = settings(json!({"reasoning_suffixes": true}));
-    let responses = shaped_json(&shape(
+    let responses = shaped_json(&shape_call(
         Protocol::Responses,
         br#"{"model":"gpt-5-high","input":"x","reasoning":null}"#,
         &s,
-        Some("gpt-5-high"),
         "gpt-5-high",
-        None,
-        true,
+        "gpt-5-high",
     ));
     assert_eq!(responses["reasoning"], json!({"effort": "high"}));
     let gemini = shaped_json(&shape(
@@ -154,14 +171,12 @@ fn conditions_compare_numbers_by_value() {
         (json!(2), false),
         (json!("1"), false),
     ] {
-        let shaped = shaped_json(&shape(
+        let shaped = shaped_json(&shape_call(
             Protocol::Chat,
             body,
             &rule(equals.clone()),
-            Some("m"),
             "m",
-            None,
-            true,
+            "m",
         ));
         assert_eq!(shaped.get("matched").is_some(), matched, "equals {equals}");
     }
@@ -176,14 +191,12 @@ fn request_option_policies_apply_only_where_the_option_exists() {
         "store": {"action": "set", "value": false},
         "safety_identifier": {"action": "set", "value": "team-a"},
     }));
-    let chat = shaped_json(&shape(
+    let chat = shaped_json(&shape_call(
         Protocol::Chat,
         br#"{"model":"m","messages":[]}"#,
         &s,
-        Some("m"),
         "m",
-        None,
-        true,
+        "m",
     ));
     assert_eq!(
         (
@@ -193,14 +206,12 @@ fn request_option_policies_apply_only_where_the_option_exists() {
         ),
         (&json!("flex"), &json!(false), &json!("team-a"))
     );
-    let claude = shaped_json(&shape(
+    let claude = shaped_json(&shape_call(
         Protocol::Messages,
         br#"{"model":"m","max_tokens":8,"messages":[]}"#,
         &s,
-        Some("m"),
         "m",
-        None,
-        true,
+        "m",
     ));
     assert_eq!(claude["service_tier"], "flex");
     assert_eq!(
@@ -225,14 +236,12 @@ fn request_option_policies_apply_only_where_the_option_exists() {
 #[test]
 fn nothing_to_do_keeps_the_clients_bytes() {
     let body = br#"{"model":"gpt","input":"hi","future_field":{"x":1}}"#;
-    let shaped = shape(
+    let shaped = shape_call(
         Protocol::Responses,
         body,
         &ChannelSettings::default(),
-        Some("gpt"),
         "gpt",
-        None,
-        true,
+        "gpt",
     );
     assert_eq!(
         shaped,
@@ -246,14 +255,12 @@ fn nothing_to_do_keeps_the_clients_bytes() {
 #[test]
 fn rename_keeps_every_other_field() {
     let body = br#"{"model":"gpt","input":"hi","future_field":{"x":1}}"#;
-    let shaped = shape(
+    let shaped = shape_call(
         Protocol::Responses,
         body,
         &ChannelSettings::default(),
-        Some("gpt"),
+        "gpt",
         "gpt-up",
-        None,
-        true,
     );
     let value = shaped_json(&shaped);
     assert_eq!(value["model"], "gpt-up");
@@ -281,14 +288,12 @@ fn raw_passthrough_changes_nothing_even_a_rename() {
 #[test]
 fn reasoning_suffix_becomes_an_effort() {
     let s = settings(json!({"reasoning_suffixes": true}));
-    let shaped = shape(
+    let shaped = shape_call(
         Protocol::Responses,
         br#"{"model":"gpt-5-high","input":"x"}"#,
         &s,
-        Some("gpt-5-high"),
         "gpt-5-high",
-        None,
-        true,
+        "gpt-5-high",
     );
     assert_eq!(shaped.model, "gpt-5");
     let value = shaped_json(&shaped);
@@ -299,28 +304,18 @@ fn reasoning_suffix_becomes_an_effort() {
         ),
         (Some("gpt-5"), Some("high"))
     );
-    let chat = shape(
+    let chat = shape_call(
         Protocol::Chat,
         br#"{"model":"o4-mini-low"}"#,
         &s,
-        Some("o4-mini-low"),
         "o4-mini-low",
-        None,
-        true,
+        "o4-mini-low",
     );
     assert_eq!(shaped_json(&chat)["reasoning_effort"], "low");
 
     // Anthropic: a thinking budget below max_tokens, or thinking off
     let claude = |model: &str, body: &[u8]| {
-        shaped_json(&shape(
-            Protocol::Messages,
-            body,
-            &s,
-            Some(model),
-            model,
-            None,
-            true,
-        ))
+        shaped_json(&shape_call(Protocol::Messages, body, &s, model, model))
     };
     let high = claude(
         "claude-x-high",
@@ -381,14 +376,12 @@ fn reasoning_suffix_becomes_an_effort() {
             .is_none_or(|b| !String::from_utf8_lossy(b).contains("generationConfig")),
         "countTokens takes no generation settings"
     );
-    let plain = shape(
+    let plain = shape_call(
         Protocol::Chat,
         br#"{"model":"gpt-4o"}"#,
         &s,
-        Some("gpt-4o"),
         "gpt-4o",
-        None,
-        true,
+        "gpt-4o",
     );
     assert!(plain.body.is_some() && plain.model == "gpt-4o");
 }
@@ -397,25 +390,21 @@ fn reasoning_suffix_becomes_an_effort() {
 fn system_prompts_per_protocol() {
     let prepend = settings(json!({"system_prompt": {"mode": "prepend", "text": "RULES"}}));
     let set = settings(json!({"system_prompt": {"mode": "set", "text": "ONLY"}}));
-    let responses = shape(
+    let responses = shape_call(
         Protocol::Responses,
         br#"{"model":"m","instructions":"mine"}"#,
         &prepend,
-        Some("m"),
         "m",
-        None,
-        true,
+        "m",
     );
     assert_eq!(shaped_json(&responses)["instructions"], "RULES\n\nmine");
     // set: the client's `developer`/`system` input items go too, the rest stays
-    let responses_set = shape(
+    let responses_set = shape_call(
         Protocol::Responses,
         br#"{"model":"m","instructions":"mine","input":[{"role":"developer","content":"dev"},{"type":"message","role":"system","content":"sys"},{"role":"user","content":"q"},{"type":"function_call_output","call_id":"c","output":"o"}]}"#,
         &set,
-        Some("m"),
         "m",
-        None,
-        true,
+        "m",
     );
     let shaped = shaped_json(&responses_set);
     assert_eq!(shaped["instructions"], "ONLY");
@@ -424,14 +413,12 @@ fn system_prompts_per_protocol() {
         json!([{"role":"user","content":"q"},{"type":"function_call_output","call_id":"c","output":"o"}])
     );
     // a string input is left as it is
-    let responses_text = shape(
+    let responses_text = shape_call(
         Protocol::Responses,
         br#"{"model":"m","input":"q"}"#,
         &set,
-        Some("m"),
         "m",
-        None,
-        true,
+        "m",
     );
     assert_eq!(shaped_json(&responses_text)["input"], "q");
     let chat = shape(Protocol::Chat, br#"{"model":"m","messages":[{"role":"system","content":"mine"},{"role":"user","content":"q"}]}"#, &set, Some("m"), "m", None, true);
@@ -439,14 +426,12 @@ fn system_prompts_per_protocol() {
         shaped_json(&chat)["messages"],
         json!([{"role":"system","content":"ONLY"},{"role":"user","content":"q"}])
     );
-    let anthropic = shape(
+    let anthropic = shape_call(
         Protocol::Messages,
         br#"{"model":"m","system":[{"type":"text","text":"mine"}]}"#,
         &prepend,
-        Some("m"),
         "m",
-        None,
-        true,
+        "m",
     );
     assert_eq!(shaped_json(&anthropic)["system"][0]["text"], "RULES");
     let gemini = shape(
@@ -478,15 +463,7 @@ fn policies_lists_and_rules() {
     }));
     let body =
         br#"{"model":"m","service_tier":"priority","store":true,"metadata":{"a":1},"input":"x"}"#;
-    let value = shaped_json(&shape(
-        Protocol::Responses,
-        body,
-        &s,
-        Some("m"),
-        "m",
-        None,
-        true,
-    ));
+    let value = shaped_json(&shape_call(Protocol::Responses, body, &s, "m", "m"));
     assert!(value.get("service_tier").is_none() && value.get("metadata").is_none());
     assert_eq!(value["store"], false);
     assert_eq!(value["temperature"], 0.2);
@@ -496,15 +473,7 @@ fn policies_lists_and_rules() {
         "a failing rule is skipped whole"
     );
     let allow = settings(json!({"body_allow": ["input"]}));
-    let value = shaped_json(&shape(
-        Protocol::Responses,
-        body,
-        &allow,
-        Some("m"),
-        "m",
-        None,
-        true,
-    ));
+    let value = shaped_json(&shape_call(Protocol::Responses, body, &allow, "m", "m"));
     let mut keys: Vec<&String> = value.as_object().expect("object").keys().collect();
     keys.sort();
     assert_eq!(keys, ["input", "model"]);
