@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderName, header};
 
 use super::error::RelayError;
 use super::routing::table::{RoutingTable, TokenRoute};
@@ -40,6 +40,11 @@ pub fn authenticate(
     Ok(Arc::clone(token))
 }
 
+/// Anthropic's key header.
+static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+/// Gemini's key header.
+static X_GOOG_API_KEY: HeaderName = HeaderName::from_static("x-goog-api-key");
+
 /// The credentials the client presented, in the order they are tried: `Authorization: Bearer`,
 /// `x-api-key`, `x-goog-api-key`, `?key=`; empty ones are skipped.
 pub fn presented_tokens<'a>(
@@ -53,7 +58,7 @@ pub fn presented_tokens<'a>(
             let (scheme, rest) = v.split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then_some(rest.trim())
         });
-    let from_header = |name: &str| {
+    let from_header = |name: &HeaderName| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
@@ -68,8 +73,8 @@ pub fn presented_tokens<'a>(
     });
     [
         from_bearer,
-        from_header("x-api-key"),
-        from_header("x-goog-api-key"),
+        from_header(&X_API_KEY),
+        from_header(&X_GOOG_API_KEY),
         from_query,
     ]
     .into_iter()
