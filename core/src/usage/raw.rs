@@ -1,19 +1,25 @@
 //! [`RawUsage`]: an upstream's usage object kept as the JSON text that arrived. It is stored
 //! and served as that text, so the hot path never builds (or re-serialises) a JSON map for it.
 
-use serde::Serialize;
+use serde::ser::Error as _;
+use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 
 /// An upstream usage object, verbatim: key order, numbers and members as the upstream wrote
-/// them. Equal when the texts are equal.
-#[derive(Debug, Clone, Serialize)]
-#[serde(transparent)]
-pub struct RawUsage(Box<RawValue>);
+/// them. Always one JSON value (every constructor has it parsed). Equal when the texts are equal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawUsage(Box<str>);
 
 impl RawUsage {
     /// Keeps `raw` (a value already parsed as JSON).
     pub fn new(raw: &RawValue) -> Self {
-        Self(raw.to_owned())
+        Self(raw.get().into())
+    }
+
+    /// Keeps `text`, which the caller has just parsed whole as one JSON value (the hot path
+    /// reads the counts and keeps the text in one pass).
+    pub(crate) fn parsed(text: &str) -> Self {
+        Self(text.into())
     }
 
     /// Checks that `text` is one JSON value and keeps it.
@@ -21,23 +27,22 @@ impl RawUsage {
     /// # Errors
     /// serde_json's error when it is not.
     pub fn from_text(text: String) -> Result<Self, serde_json::Error> {
-        RawValue::from_string(text).map(Self)
-    }
-
-    /// The value as a [`RawValue`], for reading it.
-    pub fn raw(&self) -> &RawValue {
-        &self.0
+        serde_json::from_str::<&RawValue>(&text)?;
+        Ok(Self(text.into_boxed_str()))
     }
 
     /// The JSON text.
     pub fn text(&self) -> &str {
-        self.0.get()
+        &self.0
     }
 }
 
-impl PartialEq for RawUsage {
-    fn eq(&self, other: &Self) -> bool {
-        self.text() == other.text()
+impl Serialize for RawUsage {
+    /// Embedded as the JSON it is, not as a string.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serde_json::from_str::<&RawValue>(&self.0)
+            .map_err(S::Error::custom)?
+            .serialize(serializer)
     }
 }
 
@@ -45,7 +50,7 @@ impl From<&serde_json::Value> for RawUsage {
     /// The compact text of `value` (tests, and usage merged from several events).
     fn from(value: &serde_json::Value) -> Self {
         // writing a `Value` cannot fail: it holds only JSON
-        serde_json::value::to_raw_value(value).map_or_else(|_| Self::new(RawValue::NULL), Self)
+        Self(serde_json::to_string(value).map_or_else(|_| "null".into(), String::into_boxed_str))
     }
 }
 

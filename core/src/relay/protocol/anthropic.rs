@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 use super::observed::{ErrorMember, StreamError};
 use super::sse::SseEvent;
 use super::stream::{Effect, Progress, event_type};
-use super::{Observed, Protocol};
+use super::{Observed, Protocol, skim};
 use crate::usage::RawUsage;
 
 /// The members of a message (or an error body) that accounting reads.
@@ -47,8 +47,14 @@ struct ErrorEvent<'a> {
     error: Option<ErrorMember<'a>>,
 }
 
-/// Reads a whole Messages answer (or an Anthropic error body).
+/// Reads a whole Messages answer (or an Anthropic error body): from its ends when they
+/// suffice ([`skim::answer`]), else the whole text.
 pub(crate) fn observe_json(body: &[u8]) -> Observed {
+    skim::answer(Protocol::Messages, body).unwrap_or_else(|| read_whole(body))
+}
+
+/// Reads `model`, `usage`, `type` and `error` by parsing the whole answer (skipping the rest).
+fn read_whole(body: &[u8]) -> Observed {
     let mut observed = Observed::default();
     let Ok(message) = serde_json::from_slice::<Message<'_>>(body) else {
         return observed;
@@ -137,13 +143,13 @@ fn merge_usage(raw: &mut Option<RawUsage>, update: Option<&RawValue>) {
     let Some(update) = update else {
         return;
     };
-    let object = |raw: &RawValue| match serde_json::from_str::<Value>(raw.get()) {
+    let object = |raw: &str| match serde_json::from_str::<Value>(raw) {
         Ok(Value::Object(members)) => Some(members),
         _ => None,
     };
     let merged = raw.as_ref().and_then(|base| {
-        let mut base = object(base.raw())?;
-        for (key, value) in object(update)? {
+        let mut base = object(base.text())?;
+        for (key, value) in object(update.get())? {
             let lower = match (base.get(&key), &value) {
                 (Some(Value::Number(kept)), Value::Number(new)) => new.as_f64() < kept.as_f64(),
                 _ => false,
@@ -165,6 +171,25 @@ mod tests {
 
     fn raw(value: &Value) -> Box<RawValue> {
         serde_json::value::to_raw_value(value).expect("raw")
+    }
+
+    #[test]
+    fn a_message_is_read_from_its_ends_as_the_whole_reading_would() {
+        let message = br#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-x","content":[{"type":"text","text":"the \"model\": \"y\""}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":10,"cache_read_input_tokens":5,"output_tokens":2}}"#;
+        let skimmed = skim::answer(Protocol::Messages, message).expect("the ends decide");
+        assert_eq!(skimmed, read_whole(message));
+        assert_eq!(skimmed.upstream_model.as_deref(), Some("claude-x"));
+        assert_eq!(skimmed.usage.map(|u| u.input_tokens), Some(15));
+
+        let error =
+            br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+        assert_eq!(skim::answer(Protocol::Messages, error), None);
+        let observed = observe_json(error);
+        assert_eq!(
+            observed.error.map(|e| e.kind).as_deref(),
+            Some("overloaded_error")
+        );
+        assert!(!observed.completed);
     }
 
     #[test]

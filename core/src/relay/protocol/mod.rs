@@ -15,6 +15,7 @@ mod openai;
 mod request;
 mod rewrite;
 mod scan;
+mod skim;
 pub mod sse;
 mod stream;
 

@@ -17,19 +17,34 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
 
 use super::Protocol;
 use crate::usage::TokenUsage;
 
-/// Normalises `raw`, the upstream's own usage object of `protocol`, as it arrived. Read with
-/// typed visitors (no map is built): only the members below are looked at.
-pub fn normalise(protocol: Protocol, raw: &RawValue) -> TokenUsage {
-    let members = serde_json::from_str::<Members>(raw.get()).unwrap_or_default();
+/// Normalises `raw`, the upstream's own usage object of `protocol`, as it arrived (JSON text).
+/// Read with typed visitors (no map is built): only the members below are looked at.
+pub fn normalise(protocol: Protocol, raw: &str) -> TokenUsage {
+    let members = serde_json::from_str::<Members>(raw).unwrap_or_default();
+    reduce(protocol, &members)
+}
+
+/// Reads the usage object that starts `json` (more text may follow it) and normalises it:
+/// the counts and the length of the object's text. `None` unless an object starts there.
+pub(crate) fn normalise_leading(protocol: Protocol, json: &[u8]) -> Option<(TokenUsage, usize)> {
+    if json.first() != Some(&b'{') {
+        return None;
+    }
+    let mut values = serde_json::Deserializer::from_slice(json).into_iter::<Members>();
+    let members = values.next()?.ok()?;
+    Some((reduce(protocol, &members), values.byte_offset()))
+}
+
+/// The token counts of the members read.
+fn reduce(protocol: Protocol, members: &Members) -> TokenUsage {
     match protocol {
-        Protocol::Responses | Protocol::Chat | Protocol::Embeddings => openai(&members),
-        Protocol::Messages => anthropic(&members),
-        Protocol::Gemini => gemini(&members),
+        Protocol::Responses | Protocol::Chat | Protocol::Embeddings => openai(members),
+        Protocol::Messages => anthropic(members),
+        Protocol::Gemini => gemini(members),
     }
 }
 
@@ -412,18 +427,22 @@ mod tests {
         #[case] raw: Value,
         #[case] expected: TokenUsage,
     ) {
-        let raw = serde_json::value::to_raw_value(&raw).expect("raw");
+        let raw = raw.to_string();
         assert_eq!(normalise(protocol, &raw), expected);
+        let followed = format!("{raw} ,\"next\":1}}");
+        let leading = raw.starts_with('{').then_some((expected, raw.len()));
+        assert_eq!(
+            normalise_leading(protocol, followed.as_bytes()),
+            leading,
+            "an object is read in one pass where more text follows"
+        );
     }
 
     /// Text only a raw reading sees: a repeated member (the last one counts, as when the
     /// object was a map) and an escaped member name.
     #[test]
     fn repeated_and_escaped_member_names() {
-        let raw = RawValue::from_string(
-            r#"{"prompt_tokens": 1, "prompt_tokens": 7, "completion_\u0074okens": 5}"#.to_owned(),
-        )
-        .expect("raw");
-        assert_eq!(normalise(Protocol::Chat, &raw), usage(7, 0, 0, 5, 0));
+        let raw = r#"{"prompt_tokens": 1, "prompt_tokens": 7, "completion_\u0074okens": 5}"#;
+        assert_eq!(normalise(Protocol::Chat, raw), usage(7, 0, 0, 5, 0));
     }
 }

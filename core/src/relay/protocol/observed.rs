@@ -54,7 +54,7 @@ impl Observed {
         self.usage = self
             .raw_usage
             .as_ref()
-            .map(|raw| normalise(protocol, raw.raw()));
+            .map(|raw| normalise(protocol, raw.text()));
     }
 
     /// Records a Responses id unless one is known already, and whether the object is stored

@@ -66,6 +66,7 @@ fn first_non_blank(bytes: &[u8]) -> Option<usize> {
 
 pub(crate) static USAGE: Key = LazyLock::new(|| Finder::new(b"\"usage\""));
 pub(crate) static CHOICES: Key = LazyLock::new(|| Finder::new(b"\"choices\""));
+pub(crate) static MODEL: Key = LazyLock::new(|| Finder::new(b"\"model\""));
 pub(crate) static ERROR: Key = LazyLock::new(|| Finder::new(b"\"error\""));
 pub(crate) static USAGE_METADATA: Key = LazyLock::new(|| Finder::new(b"\"usageMetadata\""));
 pub(crate) static FINISH_REASON: Key = LazyLock::new(|| Finder::new(b"\"finishReason\""));

@@ -1,0 +1,244 @@
+//! Reading a few top-level members of a whole JSON answer without walking the rest of it.
+//!
+//! A Chat completion or an embeddings list puts `usage` after `choices` or `data`, which is most
+//! of the answer (megabytes of floats for embeddings); a full parse spends nearly all its time
+//! skipping them. Here the member is found by a byte search, and the text from it to the end is
+//! parsed as an object of its own (`{` + that text). That parse succeeding is the proof: the
+//! text then closes exactly one object and ends the document, so the member belongs to the
+//! outermost object. Any doubt (the key is not found, is escaped, or the parse fails) gives
+//! `None`, and the caller parses the whole answer as before.
+//!
+//! Like the prefilters in `scan`, this relies on a `"` inside a JSON string always being
+//! escaped: the bytes `"usage"` with an unescaped first quote are a string token `usage`.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use memchr::memmem::FinderRev;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use super::normalise::normalise_leading;
+use super::scan::{ERROR, Key, MODEL};
+use super::{Observed, Protocol};
+use crate::usage::RawUsage;
+
+/// A quoted JSON key (quotes included) with its prebuilt reverse finder.
+pub(crate) type LastKey = LazyLock<FinderRev<'static>>;
+
+pub(crate) static LAST_USAGE: LastKey = LazyLock::new(|| FinderRev::new(b"\"usage\""));
+pub(crate) static LAST_MODEL: LastKey = LazyLock::new(|| FinderRev::new(b"\"model\""));
+
+/// Whether the `"` at `at` is a real quote: not preceded by an odd run of backslashes.
+fn unescaped(json: &[u8], at: usize) -> bool {
+    json[..at].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 0
+}
+
+/// Where the value after a key ending at `after` starts, if a `:` follows the key.
+fn value_start(json: &[u8], after: usize) -> Option<usize> {
+    let blank = |b: &&u8| b.is_ascii_whitespace();
+    let colon = after + json.get(after..)?.iter().take_while(blank).count();
+    if json.get(colon) != Some(&b':') {
+        return None;
+    }
+    let value = colon + 1;
+    Some(value + json[value..].iter().take_while(blank).count())
+}
+
+/// The last member named by `key`: where its quoted key and where its value start. It is the
+/// last occurrence of the quoted key that is a real key (unescaped, a colon after it); whether
+/// it is a member of the outermost object is for a parse of [`reopened`] text to prove.
+pub(crate) fn last_member(body: &[u8], key: &LastKey) -> Option<(usize, usize)> {
+    let finder: &FinderRev<'static> = key;
+    let needle = finder.needle().len();
+    let mut end = body.len();
+    loop {
+        let at = finder.rfind(&body[..end])?;
+        if unescaped(body, at)
+            && let Some(value) = value_start(body, at + needle)
+        {
+            return Some((at, value));
+        }
+        end = at;
+    }
+}
+
+/// `members`, text that runs from one member's key to the next member's key of the same
+/// object, closed as an object: `{` + `members` + `"":0}`. It parses only when `members` is
+/// whole members each followed by a comma, so the first of them is in the same object as the
+/// member after them.
+pub(crate) fn enclosed(members: &[u8]) -> Vec<u8> {
+    const CLOSING: &[u8] = br#""":0}"#;
+    let mut text = Vec::with_capacity(1 + members.len() + CLOSING.len());
+    text.push(b'{');
+    text.extend_from_slice(members);
+    text.extend_from_slice(CLOSING);
+    text
+}
+
+/// `rest`, the text after a member's value, re-opened as an object: `{"":0` + `rest`. It
+/// parses only when `rest` is the remaining members of the object the member is in, its `}`,
+/// and the end of the document: then that object is the outermost one.
+pub(crate) fn reopened(rest: &[u8]) -> Vec<u8> {
+    const OPENING: &[u8] = br#"{"":0"#;
+    let mut text = Vec::with_capacity(OPENING.len() + rest.len());
+    text.extend_from_slice(OPENING);
+    text.extend_from_slice(rest);
+    text
+}
+
+/// The text of the object `body` up to the end of the value of the first member named by
+/// `key`, closed: `{"id":"x","object":"chat.completion","model":"gpt-4o"}`. Only a parse of
+/// the result proves the member is top-level (one more `}` closes exactly one object).
+pub(crate) fn head_through(body: &[u8], key: &Key) -> Option<Vec<u8>> {
+    let needle = key.needle().len();
+    let mut from = 0;
+    loop {
+        let at = from + key.find(&body[from..])?;
+        if unescaped(body, at)
+            && let Some(value) = value_start(body, at + needle)
+        {
+            let mut values =
+                serde_json::Deserializer::from_slice(&body[value..]).into_iter::<IgnoredAny>();
+            values.next()?.ok()?;
+            let end = value + values.byte_offset();
+            let mut head = Vec::with_capacity(end + 1);
+            head.extend_from_slice(&body[..end]);
+            head.push(b'}');
+            return Some(head);
+        }
+        from = at + needle;
+    }
+}
+
+/// Reads a whole answer of `protocol` (a Chat completion, an embeddings list, an Anthropic
+/// message) from its ends: `usage` (and `model`, when it follows) from its end and, if `model`
+/// comes first, `model` from its head; never `choices`, `data` or `content`. The usage object is read once, for
+/// its counts and its text together. `None` when the answer holds the bytes `"error"` anywhere
+/// (an error member must be read where it is), when `usage` is not an object, or when either
+/// end does not prove to be top-level.
+pub(crate) fn answer(protocol: Protocol, body: &[u8]) -> Option<Observed> {
+    if ERROR.find(body).is_some() {
+        return None;
+    }
+    let (usage_key, start) = last_member(body, &LAST_USAGE)?;
+    let (usage, length) = normalise_leading(protocol, &body[start..])?;
+    let end = start + length;
+    let rest = reopened(&body[end..]);
+    let rest = serde_json::from_slice::<Ends<'_>>(&rest).ok()?;
+    let mut observed = Observed::default();
+    match rest.model {
+        Some(model) => observed.note_model(Some(model)),
+        None => observed.note_model(model_before(body, usage_key)?),
+    }
+    observed.raw_usage = Some(RawUsage::parsed(
+        std::str::from_utf8(&body[start..end]).ok()?,
+    ));
+    observed.usage = Some(usage);
+    observed.completed = true;
+    Some(observed)
+}
+
+/// The top-level `model` of an answer whose top-level `usage` key is at `usage_key` and has
+/// no `model` after it: `Some(None)` when there is none at all. Read from whichever text is
+/// shorter to parse: the head up to the first `model` (Chat, Anthropic: `model` comes before
+/// the content), or the members from the last `model` to `usage` (embeddings: `model` comes
+/// after `data`). `None` when the one chosen does not prove to be top-level.
+fn model_before(body: &[u8], usage_key: usize) -> Option<Option<Cow<'_, str>>> {
+    let Some(first) = MODEL.find(body) else {
+        return Some(None);
+    };
+    // only a `model` nearer to `usage` than the first one is to the start is worth looking for
+    let near = usage_key.saturating_sub(first);
+    let text = match last_member(&body[near..usage_key], &LAST_MODEL) {
+        Some((last, _)) => enclosed(&body[near + last..usage_key]),
+        None => head_through(body, &MODEL)?,
+    };
+    let ends = serde_json::from_slice::<Ends<'_>>(&text).ok()?;
+    Some(ends.model.map(|model| Cow::Owned(model.into_owned())))
+}
+
+/// The members read from the ends of an answer besides `usage`.
+#[derive(Debug, Deserialize)]
+struct Ends<'a> {
+    #[serde(borrow, default)]
+    model: Option<Cow<'a, str>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relay::protocol::scan::USAGE;
+
+    /// The last `usage` value's text, if the text after it proves it top-level.
+    fn top_level_usage(body: &str) -> Option<&str> {
+        let (_, start) = last_member(body.as_bytes(), &LAST_USAGE)?;
+        let mut values =
+            serde_json::Deserializer::from_str(&body[start..]).into_iter::<IgnoredAny>();
+        values.next()?.ok()?;
+        let end = start + values.byte_offset();
+        serde_json::from_slice::<IgnoredAny>(&reopened(&body.as_bytes()[end..])).ok()?;
+        Some(&body[start..end])
+    }
+
+    #[test]
+    fn a_top_level_member_is_proved_by_the_text_after_it() {
+        let body =
+            r#"{"choices":[{"message":{"content":"hi"}}],"usage": {"a":1} , "x":[1,{"b":2}]}"#;
+        assert_eq!(top_level_usage(body), Some(r#"{"a":1}"#));
+        assert_eq!(
+            top_level_usage("{\"usage\":{\"a\":2}}\n"),
+            Some(r#"{"a":2}"#)
+        );
+        assert_eq!(top_level_usage(r#"{"usage":3}"#), Some("3"));
+    }
+
+    #[test]
+    fn a_nested_member_last_is_not() {
+        // the last "usage" is inside `meta`: the text after it closes two objects
+        assert_eq!(
+            top_level_usage(r#"{"usage":{"a":1},"meta":{"usage":{"a":9}}}"#),
+            None
+        );
+        assert_eq!(top_level_usage(r#"[{"usage":{"a":9}}]"#), None);
+        assert_eq!(top_level_usage(r#"{"usage":{"a":9}} trailing"#), None);
+    }
+
+    #[test]
+    fn text_that_looks_like_the_key_is_passed_over() {
+        // an escaped quote starts the last match: text in a string, passed over for the key
+        let body = r#"{"usage":{"a":1},"note":"say \"usage"}"#;
+        assert_eq!(last_member(body.as_bytes(), &LAST_USAGE), Some((1, 9)));
+        assert_eq!(top_level_usage(body), Some(r#"{"a":1}"#));
+        // a value "usage" has no colon after it
+        assert_eq!(
+            top_level_usage(r#"{"usage":{"a":1},"kind":"usage"}"#),
+            Some(r#"{"a":1}"#)
+        );
+        // an even run of backslashes leaves the quote real
+        assert!(unescaped(br#""a\\"#, 4));
+        assert!(!unescaped(br#""a\"#, 3));
+        assert_eq!(top_level_usage(r#"{"kind":"x"}"#), None);
+    }
+
+    #[test]
+    fn the_head_closes_one_object_only_for_a_top_level_member() {
+        let head = |body: &str| {
+            head_through(body.as_bytes(), &USAGE).map(|h| String::from_utf8(h).expect("utf-8"))
+        };
+        assert_eq!(
+            head(r#"{"id":"x","usage" : {"a":[1]},"rest":[]}"#).as_deref(),
+            Some(r#"{"id":"x","usage" : {"a":[1]}}"#)
+        );
+        assert_eq!(
+            head(r#"{"usage":12,"x":1}"#).as_deref(),
+            Some(r#"{"usage":12}"#)
+        );
+        // nested first: the head is cut inside `meta` and will not parse
+        let nested = head(r#"{"meta":{"usage":1},"usage":2}"#).expect("found");
+        assert!(serde_json::from_str::<IgnoredAny>(&nested).is_err());
+        // a value that does not end: nothing
+        assert_eq!(head(r#"{"usage":"unterminated"#), None);
+        assert_eq!(head(r#"{"a":"\"usage\""}"#), None);
+    }
+}
