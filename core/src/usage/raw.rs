@@ -27,8 +27,13 @@ impl RawUsage {
     /// # Errors
     /// serde_json's error when it is not.
     pub fn from_text(text: String) -> Result<Self, serde_json::Error> {
-        serde_json::from_str::<&RawValue>(&text)?;
-        Ok(Self(text.into_boxed_str()))
+        let raw = serde_json::from_str::<&RawValue>(&text)?;
+        // the value without the blanks around it, as `RawValue` keeps it
+        Ok(if raw.get().len() == text.len() {
+            Self(text.into_boxed_str())
+        } else {
+            Self(raw.get().into())
+        })
     }
 
     /// The JSON text.
@@ -70,6 +75,12 @@ mod tests {
         );
         assert!(RawUsage::from_text("{\"a\":".to_owned()).is_err());
         assert!(RawUsage::from_text("1 2".to_owned()).is_err());
+        assert_eq!(
+            RawUsage::from_text(" {} \n".to_owned())
+                .expect("json")
+                .text(),
+            "{}"
+        );
     }
 
     #[test]

@@ -9,7 +9,12 @@
 //! `None`, and the caller parses the whole answer as before.
 //!
 //! Like the prefilters in `scan`, this relies on a `"` inside a JSON string always being
-//! escaped: the bytes `"usage"` with an unescaped first quote are a string token `usage`.
+//! escaped: the bytes `"usage"` with an unescaped first quote are a string token `usage`, so
+//! nothing a model writes (always inside strings) can pose as a member. Two things are assumed
+//! of the upstream's encoder rather than checked, as every JSON encoder in use does them: key
+//! names are written as plain text (not `"\u0075sage"`), and the answer is well-formed before
+//! its `usage` too (that text is what is not walked; an answer broken there has its usage
+//! recorded where a whole parse would have recorded none).
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
@@ -34,9 +39,13 @@ fn unescaped(json: &[u8], at: usize) -> bool {
     json[..at].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 0
 }
 
+/// Whether `byte` is JSON whitespace (space, tab, line feed, carriage return; not form feed).
+fn blank(byte: &&u8) -> bool {
+    matches!(**byte, b' ' | b'\t' | b'\n' | b'\r')
+}
+
 /// Where the value after a key ending at `after` starts, if a `:` follows the key.
 fn value_start(json: &[u8], after: usize) -> Option<usize> {
-    let blank = |b: &&u8| b.is_ascii_whitespace();
     let colon = after + json.get(after..)?.iter().take_while(blank).count();
     if json.get(colon) != Some(&b':') {
         return None;
@@ -45,15 +54,16 @@ fn value_start(json: &[u8], after: usize) -> Option<usize> {
     Some(value + json[value..].iter().take_while(blank).count())
 }
 
-/// The last member named by `key`: where its quoted key and where its value start. It is the
-/// last occurrence of the quoted key that is a real key (unescaped, a colon after it); whether
-/// it is a member of the outermost object is for a parse of [`reopened`] text to prove.
-pub(crate) fn last_member(body: &[u8], key: &LastKey) -> Option<(usize, usize)> {
+/// The last member named by `key` that starts in `body[from..]`: where its quoted key and
+/// where its value start. It is the last occurrence of the quoted key that is a real key
+/// (unescaped, judged on the whole of `body`; a colon after it); whether it is a member of the
+/// outermost object is for a parse of [`reopened`] text to prove.
+pub(crate) fn last_member(body: &[u8], from: usize, key: &LastKey) -> Option<(usize, usize)> {
     let finder: &FinderRev<'static> = key;
     let needle = finder.needle().len();
     let mut end = body.len();
     loop {
-        let at = finder.rfind(&body[..end])?;
+        let at = from + finder.rfind(body.get(from..end)?)?;
         if unescaped(body, at)
             && let Some(value) = value_start(body, at + needle)
         {
@@ -76,11 +86,12 @@ pub(crate) fn enclosed(members: &[u8]) -> Vec<u8> {
     text
 }
 
-/// `rest`, the text after a member's value, re-opened as an object: `{"":0` + `rest`. It
+/// `rest`, the text after a member's value, re-opened as an object: `{"":null` + `rest`
+/// (`null`, which no text can continue: after a number, `rest` = `.5}` would parse). It
 /// parses only when `rest` is the remaining members of the object the member is in, its `}`,
 /// and the end of the document: then that object is the outermost one.
 pub(crate) fn reopened(rest: &[u8]) -> Vec<u8> {
-    const OPENING: &[u8] = br#"{"":0"#;
+    const OPENING: &[u8] = br#"{"":null"#;
     let mut text = Vec::with_capacity(OPENING.len() + rest.len());
     text.extend_from_slice(OPENING);
     text.extend_from_slice(rest);
@@ -121,7 +132,7 @@ pub(crate) fn answer(protocol: Protocol, body: &[u8]) -> Option<Observed> {
     if ERROR.find(body).is_some() {
         return None;
     }
-    let (usage_key, start) = last_member(body, &LAST_USAGE)?;
+    let (usage_key, start) = last_member(body, 0, &LAST_USAGE)?;
     let (usage, length) = normalise_leading(protocol, &body[start..])?;
     let end = start + length;
     let rest = reopened(&body[end..]);
@@ -150,8 +161,8 @@ fn model_before(body: &[u8], usage_key: usize) -> Option<Option<Cow<'_, str>>> {
     };
     // only a `model` nearer to `usage` than the first one is to the start is worth looking for
     let near = usage_key.saturating_sub(first);
-    let text = match last_member(&body[near..usage_key], &LAST_MODEL) {
-        Some((last, _)) => enclosed(&body[near + last..usage_key]),
+    let text = match last_member(&body[..usage_key], near, &LAST_MODEL) {
+        Some((last, _)) => enclosed(&body[last..usage_key]),
         None => head_through(body, &MODEL)?,
     };
     let ends = serde_json::from_slice::<Ends<'_>>(&text).ok()?;
@@ -172,7 +183,7 @@ mod tests {
 
     /// The last `usage` value's text, if the text after it proves it top-level.
     fn top_level_usage(body: &str) -> Option<&str> {
-        let (_, start) = last_member(body.as_bytes(), &LAST_USAGE)?;
+        let (_, start) = last_member(body.as_bytes(), 0, &LAST_USAGE)?;
         let mut values =
             serde_json::Deserializer::from_str(&body[start..]).into_iter::<IgnoredAny>();
         values.next()?.ok()?;
@@ -202,14 +213,22 @@ mod tests {
         );
         assert_eq!(top_level_usage(r#"[{"usage":{"a":9}}]"#), None);
         assert_eq!(top_level_usage(r#"{"usage":{"a":9}} trailing"#), None);
+        // text that only a number before it would make valid
+        assert_eq!(top_level_usage(r#"{"usage":{"a":9}.5}"#), None);
+        assert_eq!(top_level_usage(r#"{"usage":{"a":9}e5}"#), None);
+        // form feed is not JSON whitespace
+        assert_eq!(top_level_usage("{\"usage\"\x0c:{\"a\":9}}"), None);
     }
 
     #[test]
     fn text_that_looks_like_the_key_is_passed_over() {
         // an escaped quote starts the last match: text in a string, passed over for the key
         let body = r#"{"usage":{"a":1},"note":"say \"usage"}"#;
-        assert_eq!(last_member(body.as_bytes(), &LAST_USAGE), Some((1, 9)));
+        assert_eq!(last_member(body.as_bytes(), 0, &LAST_USAGE), Some((1, 9)));
         assert_eq!(top_level_usage(body), Some(r#"{"a":1}"#));
+        // escaping is judged on the whole body, not on the part searched
+        let escaped = br#"{"x\"usage":1}"#;
+        assert_eq!(last_member(escaped, 3, &LAST_USAGE), None);
         // a value "usage" has no colon after it
         assert_eq!(
             top_level_usage(r#"{"usage":{"a":1},"kind":"usage"}"#),

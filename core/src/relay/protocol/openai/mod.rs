@@ -58,6 +58,9 @@ mod tests {
     #[case::chat(CHAT)]
     #[case::model_after_usage(r#"{"choices":[],"usage":{"prompt_tokens":1},"model":"m"}"#)]
     #[case::model_between(r#"{"object":"list","data":[{"embedding":[0.5,1e-3],"index":0},{"embedding":[0.25],"index":1}],"model":"text-embedding-3-small" ,"usage":{"prompt_tokens":7,"total_tokens":7}}"#)]
+    // the escaped quote of `x\"model` is exactly where the search for a `model` near `usage`
+    // begins: the backslash before it must still count
+    #[case::escaped_key_near_usage(r#"{"id":"chatcmpl-0123456789abcdefghij0123","object":"chat.completion","model":"real","choices":[],"x\"model":"eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee","usage":{"prompt_tokens":1}}"#)]
     #[case::no_model(r#"{"object":"list","data":[{"embedding":[0.1,-2e-3]}],"usage":{"prompt_tokens":7,"total_tokens":7}}"#)]
     #[case::blanks(" {\n \"model\" : \"m\" ,\"data\":[], \"usage\" : {\"prompt_tokens\" : 3} }\n")]
     #[case::model_escaped("{\"model\":\"g\\u00e9\\\"x\",\"usage\":{\"prompt_tokens\":2}}")]
