@@ -21,6 +21,7 @@ pub mod web;
 mod access_log;
 mod fast_hash;
 mod idle_watch;
+mod panic_guard;
 mod request_id;
 mod serving;
 
@@ -31,7 +32,6 @@ use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
-use tower_http::catch_panic::CatchPanicLayer;
 
 pub use config::Config;
 pub use state::AppState;
@@ -79,18 +79,10 @@ pub fn app(state: AppState) -> App {
         .map_response(axum::response::IntoResponse::into_response)
         .layer(request_id::RequestIdLayer)
         .layer(access_log::AccessLogLayer)
-        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(panic_guard::PanicGuardLayer)
         .layer(relay::pause::PauseGateLayer::new(state))
         .service(router);
     App::new(service)
-}
-
-/// A handler panicked: the bug is logged, the caller gets the console API's JSON error (relay
-/// clients also understand an OpenAI-shaped `error` object).
-fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    tracing::error!("a request handler panicked");
-    error::ApiError::new(error::ErrorCode::Internal, "internal error").into_response()
 }
 
 /// Opens the database (migrating, with a backup first), resolves the master key, creates the

@@ -36,7 +36,7 @@ pub fn is_paused(state: &AppState) -> bool {
 }
 
 /// The paths of the data plane: `/v1`, `/v1/*`, `/v1beta` and `/v1beta/*`.
-fn is_data_plane(path: &str) -> bool {
+pub(crate) fn is_data_plane(path: &str) -> bool {
     ["/v1", "/v1beta"].iter().any(|root| {
         path.strip_prefix(root)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
@@ -98,7 +98,7 @@ where
 }
 
 /// The caller's dialect: by path, and for the shared model-list paths by its headers.
-fn dialect_of(request: &Request) -> Dialect {
+pub(crate) fn dialect_of(request: &Request) -> Dialect {
     let path = request.uri().path();
     let by_path = dialect_of_path(path);
     if by_path == Dialect::OpenAi && (path == "/v1/models" || path.starts_with("/v1/models/")) {
