@@ -96,6 +96,7 @@ fn bench_recorder(c: &mut Criterion) {
                     .map(|n| Recorded {
                         event: event(n),
                         charge: false,
+                        held: rust_decimal::Decimal::ZERO,
                         response_owner: None,
                         deferred: None,
                     })

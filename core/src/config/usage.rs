@@ -1,4 +1,4 @@
-//! The usage recorder's queue and batching.
+//! The usage recorder's queue and batching, and the hold put on a balance before a call.
 
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +26,11 @@ pub struct UsageConfig {
     /// Most owners of just-created Responses objects kept in memory until the recorder writes
     /// their rows (see `usage::pending_owners`); past it, a new one is found once written.
     pub pending_owners_max: usize,
+    /// Output tokens a charged request is assumed to produce when its cost is held against the
+    /// balance before the call (with its body's bytes / 4 as prompt tokens, at the model's
+    /// prices). The hold is what stops concurrent calls from spending a balance several times
+    /// over; the exact cost is charged when the request is recorded, and the hold released.
+    pub hold_output_tokens: u64,
 }
 
 impl Default for UsageConfig {
@@ -37,6 +42,7 @@ impl Default for UsageConfig {
             batch_max_delay_ms: 100,
             batch_linger_ms: 5,
             pending_owners_max: 65_536,
+            hold_output_tokens: 4_096,
         }
     }
 }

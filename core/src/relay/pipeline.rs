@@ -20,6 +20,20 @@ use crate::state::AppState;
 use crate::store::response_owners::ResponseOwner;
 use crate::usage::recorder::UsageSink;
 
+/// Prompt tokens a body of this many bytes is assumed to hold, for the hold's estimate only.
+const BYTES_PER_TOKEN: u64 = 4;
+
+/// The cost held against the balance before the call: the body's bytes as prompt and
+/// `output_tokens` of output, at the model's prices (the group multiplier is not known yet).
+fn hold_estimate(draft: &Draft, output_tokens: u64) -> rust_decimal::Decimal {
+    let usage = crate::usage::TokenUsage {
+        input_tokens: draft.request_bytes / BYTES_PER_TOKEN,
+        output_tokens,
+        ..crate::usage::TokenUsage::default()
+    };
+    crate::usage::cost(&usage, &draft.prices, rust_decimal::Decimal::ONE)
+}
+
 /// The request's usage record until it is handed over. If the handler is dropped first — the
 /// client went away while an attempt was still in flight, before anything was committed — the
 /// request is still recorded, as `client_closed`.
@@ -149,11 +163,19 @@ async fn run(
     }
     if !settings.feature_disable_billing {
         draft.charge = true;
-        if state.relay.balances.get(token.user_id) <= rust_decimal::Decimal::ZERO {
-            return Err(RelayError::InsufficientQuota(
-                "your balance is used up; top up to continue".into(),
-            ));
-        }
+        draft.held = state
+            .relay
+            .balances
+            .hold(
+                token.user_id,
+                hold_estimate(draft, state.relay.hold_output_tokens),
+            )
+            .ok_or_else(|| {
+                RelayError::InsufficientQuota(
+                    "your balance is used up (or held by calls in flight); top up to continue"
+                        .into(),
+                )
+            })?;
     }
 
     // A continuation goes where the response it continues is kept (no other upstream account

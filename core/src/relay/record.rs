@@ -60,6 +60,8 @@ pub struct Draft {
     pub multiplier: Decimal,
     /// Whether the cost is charged to the user's balance.
     pub charge: bool,
+    /// What the call holds against the user's balance until its record is written.
+    pub held: Decimal,
     /// The Responses object whose deferred billing this fetch settles (see [`Deferred`]).
     pub settles: Option<String>,
     /// A call about a stored Responses object (retrieve, cancel, …): the usage its answer
@@ -92,6 +94,7 @@ impl Draft {
             prices: Prices::default(),
             multiplier: Decimal::ONE,
             charge: false,
+            held: Decimal::ZERO,
             settles: None,
             about_stored: false,
         }
@@ -182,10 +185,12 @@ impl Draft {
             .map(str::to_owned)
             .zip(self.response_owner());
         let deferred = self.deferred(response_owner.as_ref().map(|(id, _)| id.as_str()));
+        let held = self.held;
         let (event, charge) = self.into_event();
         sink.record(Recorded {
             event,
             charge,
+            held,
             response_owner,
             deferred,
         });

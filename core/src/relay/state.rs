@@ -26,8 +26,10 @@ pub struct RelayState {
     pub upstreams: Upstreams,
     /// Where finished requests are recorded.
     pub usage: UsageSink,
-    /// Users' balances for the pre-call check.
+    /// Users' balances for the pre-call check, and what in-flight calls hold of them.
     pub balances: Arc<Balances>,
+    /// Output tokens a call's hold assumes (`usage.hold_output_tokens`).
+    pub hold_output_tokens: u64,
     /// Serialises rebuilds so an older table never replaces a newer one.
     pub rebuild_lock: tokio::sync::Mutex<()>,
     /// Set while the data plane is paused; see [`super::pause`].
@@ -47,6 +49,7 @@ impl RelayState {
             upstreams: Upstreams::new(&config.limits),
             usage,
             balances,
+            hold_output_tokens: config.usage.hold_output_tokens,
             rebuild_lock: tokio::sync::Mutex::new(()),
             paused: AtomicBool::new(false),
         }

@@ -2,6 +2,7 @@
 //! and the cost of a call. The recorder task and the `usage_events` table live elsewhere
 //! (`usage::recorder`, `store::usage`); nothing here touches the database or the network.
 
+pub mod balances;
 pub mod cost;
 pub mod pending_owners;
 pub mod raw;

@@ -3,9 +3,8 @@
 //! rows, the tokens' last use, and the balance charge in full mode) and drains the queue on
 //! shutdown. A full queue makes the sender wait on a tracked task, so no record is dropped.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rust_decimal::Decimal;
@@ -19,6 +18,7 @@ use crate::store::response_owners::{self, ResponseOwner};
 use crate::store::unbilled_responses::{self, Unbilled};
 use crate::store::usage::{self, UsageEvent};
 use crate::store::{Store, StoreError, tokens, users};
+pub use crate::usage::balances::Balances;
 use crate::usage::pending_owners::PendingOwners;
 
 /// Pause before retrying a batch the database refused.
@@ -33,6 +33,9 @@ pub struct Recorded {
     pub event: UsageEvent,
     /// Whether `cost_usd` is charged to the user's balance (full mode with billing on).
     pub charge: bool,
+    /// What the call held against the user's balance (see [`Balances::hold`]), released when
+    /// the record is written (or given up on).
+    pub held: Decimal,
     /// A Responses object this request created, and where it lives.
     pub response_owner: Option<(String, ResponseOwner)>,
     /// Billing put off to a later fetch of a Responses object, or settled by this one.
@@ -56,37 +59,6 @@ pub enum Deferred {
         /// The response.
         response_id: String,
     },
-}
-
-/// In-memory balances the hot path checks before a call; the recorder keeps them current.
-/// Every change is made right after the database commit it copies and before any other write
-/// can commit ([`Store::write_then`]): a rebuild's copy read before a usage batch cannot
-/// overwrite the batch's newer balance, nor a batch's older one a top-up's rebuild.
-#[derive(Debug, Default)]
-pub struct Balances(Mutex<HashMap<i64, Decimal>>);
-
-impl Balances {
-    /// The user's balance as last known.
-    pub fn get(&self, user_id: i64) -> Decimal {
-        self.0
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&user_id).copied())
-            .unwrap_or_default()
-    }
-
-    /// Replaces every balance (after a rebuild from the database).
-    pub fn replace(&self, all: HashMap<i64, Decimal>) {
-        if let Ok(mut map) = self.0.lock() {
-            *map = all;
-        }
-    }
-
-    fn set(&self, user_id: i64, balance: Decimal) {
-        if let Ok(mut map) = self.0.lock() {
-            map.insert(user_id, balance);
-        }
-    }
 }
 
 /// The sending side, held by the relay.
@@ -338,17 +310,22 @@ async fn write(to: &Written, batch: &mut Vec<Recorded>) {
 }
 
 async fn write_records(store: &Store, balances: &Arc<Balances>, records: &Arc<Vec<Recorded>>) {
+    let released: Arc<Vec<(i64, Decimal)>> = Arc::new(
+        records
+            .iter()
+            .filter(|r| r.held > Decimal::ZERO)
+            .filter_map(|r| Some((r.event.user_id?, r.held)))
+            .collect(),
+    );
     for attempt in 1..=MAX_WRITE_ATTEMPTS {
         let shared = Arc::clone(records);
         let balances = Arc::clone(balances);
-        // the new balances are set in commit order with a rebuild's (see `Balances`)
-        let set_balances = move |charged: &Vec<(i64, Decimal)>| {
-            for &(user, balance) in charged {
-                balances.set(user, balance);
-            }
-        };
+        let released = Arc::clone(&released);
+        // the new balances are set in commit order with a rebuild's (see `Balances`), and
+        // the calls' holds released in the same step
+        let settle = move |charged: &Vec<(i64, Decimal)>| balances.settle(&released, charged);
         match store
-            .write_then(move |tx| write_batch(tx, &shared), set_balances)
+            .write_then(move |tx| write_batch(tx, &shared), settle)
             .await
         {
             Ok(_) => return,
@@ -362,6 +339,8 @@ async fn write_records(store: &Store, balances: &Arc<Balances>, records: &Arc<Ve
         rows = records.len(),
         "usage rows could not be written and are lost"
     );
+    // their calls are over: what they held is free again
+    balances.settle(&released, &[]);
 }
 
 /// One transaction: the rows, each token's last use, and each charged user's new balance
@@ -485,6 +464,7 @@ mod tests {
         Recorded {
             event: UsageEvent::default(),
             charge: false,
+            held: Decimal::ZERO,
             response_owner: None,
             deferred: None,
         }

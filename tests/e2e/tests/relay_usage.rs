@@ -617,3 +617,65 @@ async fn fetching_a_stored_response_records_no_tokens_again() {
         assert_eq!(event["upstream_usage"], Value::Null, "{event}");
     }
 }
+
+/// Adds `amount_usd` (may be negative) to the test user's balance.
+async fn add_balance(setup: &Setup, amount_usd: &str) {
+    setup
+        .admin
+        .ok(
+            Method::POST,
+            &format!("/users/{}/balance", setup.user_id),
+            json!({"amount_usd": amount_usd}),
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn calls_started_at_once_cannot_spend_a_balance_twice() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    // 0.0004 USD left: less than one call's cost (0.000576), so one call holds all of it
+    add_balance(&setup, "-99.9996").await;
+    let body = json!({"model": GPT, "messages": [{"role": "user", "content": "hi"}]});
+    let call = || async {
+        let response = setup
+            .request(Method::POST, "/v1/chat/completions")
+            .header("x-fake-first-byte-ms", "600")
+            .json(&body)
+            .send()
+            .await
+            .expect("send");
+        read_json(response).await
+    };
+    let answers = tokio::join!(call(), call(), call(), call());
+    let answers = [answers.0, answers.1, answers.2, answers.3];
+    let served: Vec<_> = answers
+        .iter()
+        .filter(|(status, _, _)| *status == 200)
+        .collect();
+    assert_eq!(
+        served.len(),
+        1,
+        "one call holds the whole balance: {answers:?}"
+    );
+    for (status, _, body) in answers.iter().filter(|(status, _, _)| *status != 200) {
+        assert_eq!(*status, 402, "{body}");
+        assert_eq!(body["error"]["code"], "insufficient_quota", "{body}");
+    }
+    assert_eq!(
+        fake.count("/v1/chat/completions"),
+        1,
+        "refused calls never went upstream"
+    );
+
+    // the served call is charged (down to zero) and its hold released: a top-up of exactly
+    // the held amount admits the next call, which a hold left behind would still refuse
+    let (_, served_id, _) = served[0];
+    let event = setup.admin.usage_event(served_id).await;
+    assert_eq!(event["status_code"], 200);
+    assert!(same_decimal(&json!(balance(&setup).await), "0"));
+    add_balance(&setup, "0.0004").await;
+    let (status, _, body) = read_json(setup.post("/v1/chat/completions", &body).await).await;
+    assert_eq!(status, 200, "{body}");
+}

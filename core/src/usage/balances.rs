@@ -1,0 +1,143 @@
+//! [`Balances`]: users' balances in memory for the check before a call, and the holds in-flight
+//! calls put on them.
+//!
+//! A charged call holds its estimated cost before it goes upstream and is admitted only while
+//! the balance has something left beyond what is already held; the recorder charges the exact
+//! cost when it writes the call's record and releases the hold in the same step. Without holds,
+//! any number of calls started at once on a nearly empty balance all passed the check, and the
+//! cost beyond the balance was never paid (a charge stops at zero).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use rust_decimal::Decimal;
+
+/// In-memory balances the hot path checks before a call; the recorder keeps them current.
+/// Every change is made right after the database commit it copies and before any other write
+/// can commit ([`crate::store::Store::write_then`]): a rebuild's copy read before a usage batch
+/// cannot overwrite the batch's newer balance, nor a batch's older one a top-up's rebuild.
+#[derive(Debug, Default)]
+pub struct Balances(Mutex<Books>);
+
+#[derive(Debug, Default)]
+struct Books {
+    balances: HashMap<i64, Decimal>,
+    /// What in-flight calls hold, per user (no entry: nothing).
+    held: HashMap<i64, Decimal>,
+}
+
+impl Books {
+    fn release(&mut self, user_id: i64, amount: Decimal) {
+        if let Some(held) = self.held.get_mut(&user_id) {
+            *held -= amount;
+            if *held <= Decimal::ZERO {
+                self.held.remove(&user_id);
+            }
+        }
+    }
+}
+
+impl Balances {
+    /// The user's balance as last known.
+    pub fn get(&self, user_id: i64) -> Decimal {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|books| books.balances.get(&user_id).copied())
+            .unwrap_or_default()
+    }
+
+    /// Holds up to `estimate` for a call, if the balance has anything left beyond what other
+    /// calls hold; returns the amount held (all that is left when that is less than the
+    /// estimate: the call may cost less). `None`: nothing is left, refuse the call.
+    pub fn hold(&self, user_id: i64, estimate: Decimal) -> Option<Decimal> {
+        let mut books = self.0.lock().ok()?;
+        let balance = books.balances.get(&user_id).copied().unwrap_or_default();
+        let held = books.held.get(&user_id).copied().unwrap_or_default();
+        let left = balance - held;
+        if left <= Decimal::ZERO {
+            return None;
+        }
+        let amount = estimate.max(Decimal::ZERO).min(left);
+        if amount > Decimal::ZERO {
+            *books.held.entry(user_id).or_default() += amount;
+        }
+        Some(amount)
+    }
+
+    /// Releases holds whose calls are recorded, and sets the balances the same write charged.
+    pub fn settle(&self, released: &[(i64, Decimal)], charged: &[(i64, Decimal)]) {
+        if let Ok(mut books) = self.0.lock() {
+            for &(user_id, amount) in released {
+                books.release(user_id, amount);
+            }
+            for &(user_id, balance) in charged {
+                books.balances.insert(user_id, balance);
+            }
+        }
+    }
+
+    /// Replaces every balance (after a rebuild from the database); holds stay.
+    pub fn replace(&self, all: HashMap<i64, Decimal>) {
+        if let Ok(mut books) = self.0.lock() {
+            books.balances = all;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dec(text: &str) -> Decimal {
+        text.parse().expect("a decimal")
+    }
+
+    fn with_balance(user_id: i64, balance: Decimal) -> Balances {
+        let balances = Balances::default();
+        balances.replace(HashMap::from([(user_id, balance)]));
+        balances
+    }
+
+    #[test]
+    fn calls_are_admitted_only_while_something_is_left_beyond_the_holds() {
+        let balances = with_balance(1, dec("0.05"));
+        assert_eq!(balances.hold(1, dec("0.02")), Some(dec("0.02")));
+        assert_eq!(balances.hold(1, dec("0.02")), Some(dec("0.02")));
+        // the rest only: the call may cost less than estimated
+        assert_eq!(balances.hold(1, dec("0.02")), Some(dec("0.01")));
+        assert_eq!(balances.hold(1, dec("0.02")), None, "all of it is held");
+        assert_eq!(balances.hold(2, dec("0.02")), None, "no balance at all");
+        assert_eq!(balances.get(1), dec("0.05"), "holding charges nothing");
+    }
+
+    #[test]
+    fn settling_releases_the_hold_and_sets_the_charged_balance_at_once() {
+        let balances = with_balance(1, dec("0.05"));
+        let held = balances.hold(1, dec("0.05")).expect("held");
+        assert_eq!(balances.hold(1, dec("0.01")), None);
+        // the call cost 0.03: the write charged it and the hold goes
+        balances.settle(&[(1, held)], &[(1, dec("0.02"))]);
+        assert_eq!(balances.get(1), dec("0.02"));
+        assert_eq!(balances.hold(1, dec("0.05")), Some(dec("0.02")));
+        // a release larger than what is held (never expected) leaves nothing held, not credit
+        balances.settle(&[(1, dec("1"))], &[]);
+        assert_eq!(balances.hold(1, dec("0.05")), Some(dec("0.02")));
+    }
+
+    #[test]
+    fn a_rebuild_keeps_the_holds() {
+        let balances = with_balance(1, dec("0.05"));
+        balances.hold(1, dec("0.04")).expect("held");
+        balances.replace(HashMap::from([(1, dec("0.06"))]));
+        assert_eq!(balances.hold(1, dec("1")), Some(dec("0.02")));
+    }
+
+    #[test]
+    fn a_free_estimate_holds_nothing_but_needs_a_balance() {
+        let balances = with_balance(1, dec("0.01"));
+        assert_eq!(balances.hold(1, Decimal::ZERO), Some(Decimal::ZERO));
+        assert_eq!(balances.hold(1, dec("-1")), Some(Decimal::ZERO));
+        assert_eq!(balances.hold(1, dec("0.01")), Some(dec("0.01")));
+    }
+}
