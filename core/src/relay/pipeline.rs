@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::HeaderName;
 use axum::response::Response;
+use rust_decimal::Decimal;
 
 use super::attempt::{self, Failure};
 use super::error::RelayError;
@@ -16,6 +17,7 @@ use super::protocol::{RequestFacts, SessionSource, inspect_request};
 use super::record::Draft;
 use super::routing::failover::Scope;
 use super::routing::select::{self, NoTarget};
+use super::routing::table::TokenRoute;
 use crate::state::AppState;
 use crate::store::response_owners::ResponseOwner;
 use crate::usage::recorder::UsageSink;
@@ -23,15 +25,33 @@ use crate::usage::recorder::UsageSink;
 /// Prompt tokens a body of this many bytes is assumed to hold, for the hold's estimate only.
 const BYTES_PER_TOKEN: u64 = 4;
 
-/// The cost held against the balance before the call: the body's bytes as prompt and
-/// `output_tokens` of output, at the model's prices (the group multiplier is not known yet).
-fn hold_estimate(draft: &Draft, output_tokens: u64) -> rust_decimal::Decimal {
+/// The cost held against the balance before the call: the body's bytes as prompt and, for a
+/// call that generates, `usage.hold_output_tokens` of output, at the model's prices times the
+/// largest multiplier of the token's groups (which group serves is not known yet).
+fn hold_estimate(
+    state: &AppState,
+    inbound: &Inbound,
+    draft: &Draft,
+    token: &TokenRoute,
+) -> Decimal {
+    let table = state.relay.table.load();
+    let multiplier = token
+        .groups
+        .iter()
+        .filter_map(|id| table.groups.get(id))
+        .map(|group| group.multiplier)
+        .max()
+        .unwrap_or(Decimal::ONE);
     let usage = crate::usage::TokenUsage {
         input_tokens: draft.request_bytes / BYTES_PER_TOKEN,
-        output_tokens,
+        output_tokens: if inbound.generates() {
+            state.relay.hold_output_tokens
+        } else {
+            0
+        },
         ..crate::usage::TokenUsage::default()
     };
-    crate::usage::cost(&usage, &draft.prices, rust_decimal::Decimal::ONE)
+    crate::usage::cost(&usage, &draft.prices, multiplier)
 }
 
 /// The request's usage record until it is handed over. If the handler is dropped first — the
@@ -166,10 +186,7 @@ async fn run(
         draft.held = state
             .relay
             .balances
-            .hold(
-                token.user_id,
-                hold_estimate(draft, state.relay.hold_output_tokens),
-            )
+            .hold(token.user_id, hold_estimate(state, inbound, draft, &token))
             .ok_or_else(|| {
                 RelayError::InsufficientQuota(
                     "your balance is used up (or held by calls in flight); top up to continue"

@@ -65,6 +65,20 @@ impl Balances {
         Some(amount)
     }
 
+    /// Changes a call's hold from `from` to `to`: a finished call holds its exact cost until
+    /// the recorder charges it (the balance still counts it, and no more than it).
+    pub fn reprice(&self, user_id: i64, from: Decimal, to: Decimal) {
+        if from == to {
+            return;
+        }
+        if let Ok(mut books) = self.0.lock() {
+            books.release(user_id, from);
+            if to > Decimal::ZERO {
+                *books.held.entry(user_id).or_default() += to;
+            }
+        }
+    }
+
     /// Releases holds whose calls are recorded, and sets the balances the same write charged.
     pub fn settle(&self, released: &[(i64, Decimal)], charged: &[(i64, Decimal)]) {
         if let Ok(mut books) = self.0.lock() {
@@ -123,6 +137,23 @@ mod tests {
         // a release larger than what is held (never expected) leaves nothing held, not credit
         balances.settle(&[(1, dec("1"))], &[]);
         assert_eq!(balances.hold(1, dec("0.05")), Some(dec("0.02")));
+    }
+
+    #[test]
+    fn a_finished_call_holds_its_exact_cost_until_charged() {
+        let balances = with_balance(1, dec("0.05"));
+        let held = balances.hold(1, dec("0.05")).expect("held");
+        assert_eq!(balances.hold(1, dec("0.01")), None);
+        // it cost 0.01: the next call may use the other 0.04 before the charge is written
+        balances.reprice(1, held, dec("0.01"));
+        assert_eq!(balances.hold(1, dec("1")), Some(dec("0.04")));
+        // a cost above the estimate holds more than was left: the next calls wait for the charge
+        let other = with_balance(2, dec("0.05"));
+        let held = other.hold(2, dec("0.01")).expect("held");
+        other.reprice(2, held, dec("0.09"));
+        assert_eq!(other.hold(2, dec("0.01")), None);
+        other.settle(&[(2, dec("0.09"))], &[(2, Decimal::ZERO)]);
+        assert_eq!(other.get(2), Decimal::ZERO);
     }
 
     #[test]

@@ -65,6 +65,7 @@ pub enum Deferred {
 #[derive(Debug, Clone)]
 pub struct UsageSink {
     tx: mpsc::Sender<Recorded>,
+    balances: Arc<Balances>,
     tasks: TaskTracker,
     owners: Arc<PendingOwners>,
     overflow: Arc<Overflow>,
@@ -82,7 +83,18 @@ struct Overflow {
 
 impl UsageSink {
     /// Queues a record without waiting; when the queue is full a tracked task waits instead.
-    pub fn record(&self, record: Recorded) {
+    /// The call's hold on the balance becomes its exact cost (nothing when it is not charged)
+    /// until the record is written and the cost charged.
+    pub fn record(&self, mut record: Recorded) {
+        let cost = if record.charge {
+            record.event.cost_usd.max(Decimal::ZERO)
+        } else {
+            Decimal::ZERO
+        };
+        if let Some(user_id) = record.event.user_id {
+            self.balances.reprice(user_id, record.held, cost);
+            record.held = cost;
+        }
         match self.tx.try_send(record) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(record)) => {
@@ -125,6 +137,7 @@ impl UsageSink {
         (
             Self {
                 tx,
+                balances: Arc::default(),
                 tasks: TaskTracker::new(),
                 owners: Arc::new(PendingOwners::new(config.pending_owners_max)),
                 overflow: Arc::default(),
@@ -153,13 +166,14 @@ pub fn start(
     let owners = Arc::new(PendingOwners::new(config.pending_owners_max));
     let written = Written {
         store,
-        balances,
+        balances: Arc::clone(&balances),
         owners: Arc::clone(&owners),
     };
     let overflow = Arc::new(Overflow::default());
     tasks.spawn(run(written, rx, shutdown, batching, Arc::clone(&overflow)));
     UsageSink {
         tx,
+        balances,
         tasks: tasks.clone(),
         owners,
         overflow,

@@ -679,3 +679,33 @@ async fn calls_started_at_once_cannot_spend_a_balance_twice() {
     let (status, _, body) = read_json(setup.post("/v1/chat/completions", &body).await).await;
     assert_eq!(status, 200, "{body}");
 }
+
+#[tokio::test]
+async fn a_finished_call_holds_only_its_cost_until_it_is_charged() {
+    let fake = FakeUpstream::start().await;
+    // the recorder writes late: a call's hold must not outlive its call as the whole estimate
+    let server = TestServer::start_tuned(|config| {
+        config.usage.batch_max_delay_ms = 3_000;
+    })
+    .await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    // 0.002 USD: each call costs 0.000576 but is estimated far above (4096 output tokens)
+    add_balance(&setup, "-99.998").await;
+    let body = json!({"model": GPT, "messages": [{"role": "user", "content": "hi"}]});
+    for n in 0..3 {
+        let (status, _, answer) = read_json(setup.post("/v1/chat/completions", &body).await).await;
+        assert_eq!(
+            status, 200,
+            "call {n}, before any charge is written: {answer}"
+        );
+    }
+    // 0.002 - 3 × 0.000576 = 0.000272 is left unheld: a fourth call is admitted, a fifth is not
+    let (status, _, answer) = read_json(setup.post("/v1/chat/completions", &body).await).await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, _, answer) = read_json(setup.post("/v1/chat/completions", &body).await).await;
+    assert_eq!(status, 402, "{answer}");
+    assert!(
+        setup.admin.usage_events().await.len() < 5,
+        "the calls were decided before their charges were written"
+    );
+}
