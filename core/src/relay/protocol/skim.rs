@@ -124,10 +124,10 @@ pub(crate) fn head_through(body: &[u8], key: &Key) -> Option<Vec<u8>> {
 
 /// Reads a whole answer of `protocol` (a Chat completion, an embeddings list, an Anthropic
 /// message) from its ends: `usage` (and `model`, when it follows) from its end and, if `model`
-/// comes first, `model` from its head; never `choices`, `data` or `content`. The usage object is read once, for
-/// its counts and its text together. `None` when the answer holds the bytes `"error"` anywhere
-/// (an error member must be read where it is), when `usage` is not an object, or when either
-/// end does not prove to be top-level.
+/// comes first, `model` from its head; never `choices`, `data` or `content`. The usage object
+/// is read once, for its counts and its text together. `None` when the answer holds the bytes
+/// `"error"` anywhere (an error member must be read where it is), when `usage` is not an
+/// object, or when either end does not prove to be top-level.
 pub(crate) fn answer(protocol: Protocol, body: &[u8]) -> Option<Observed> {
     if ERROR.find(body).is_some() {
         return None;
