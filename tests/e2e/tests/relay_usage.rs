@@ -709,3 +709,34 @@ async fn a_finished_call_holds_only_its_cost_until_it_is_charged() {
         "the calls were decided before their charges were written"
     );
 }
+
+#[tokio::test]
+async fn a_call_that_generates_nothing_holds_no_output() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    // 0.0004 USD: a generating call's estimate (4096 output tokens) would hold all of it
+    add_balance(&setup, "-99.9996").await;
+    let count = async {
+        let response = setup
+            .request(Method::POST, "/v1/messages/count_tokens")
+            .header("x-fake-first-byte-ms", "800")
+            .json(&json!({"model": CLAUDE, "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .expect("send");
+        read_json(response).await
+    };
+    let chat = async {
+        // while the count waits for its answer
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let body = json!({"model": GPT, "messages": [{"role": "user", "content": "hi"}]});
+        read_json(setup.post("/v1/chat/completions", &body).await).await
+    };
+    let ((count_status, _, count_body), (chat_status, _, chat_body)) = tokio::join!(count, chat);
+    assert_eq!(count_status, 200, "{count_body}");
+    assert_eq!(
+        chat_status, 200,
+        "the count in flight held only its prompt's cost: {chat_body}"
+    );
+}
