@@ -50,18 +50,34 @@ pub(crate) fn has_empty_array(json: &[u8], key: &Key) -> bool {
 /// The value after a key ending at `at` (from its first byte on), if a `:` follows the key
 /// and a value starts after it.
 fn value_at(json: &[u8], at: usize) -> Option<&[u8]> {
-    let rest = json.get(at..)?;
-    let colon = first_non_blank(rest)?;
-    if rest[colon] != b':' {
+    json.get(value_start(json, at)?..)
+        .filter(|value| !value.is_empty())
+}
+
+/// Where the value after a key ending at `after` starts (the end of `json` when nothing
+/// follows the colon), if a `:` follows the key.
+pub(crate) fn value_start(json: &[u8], after: usize) -> Option<usize> {
+    let colon = after
+        + json
+            .get(after..)?
+            .iter()
+            .take_while(|&&b| is_blank(b))
+            .count();
+    if json.get(colon) != Some(&b':') {
         return None;
     }
-    let after = &rest[colon + 1..];
-    Some(&after[first_non_blank(after)?..])
+    let value = colon + 1;
+    Some(value + json[value..].iter().take_while(|&&b| is_blank(b)).count())
 }
 
 /// Where the first byte that is not JSON whitespace is.
 fn first_non_blank(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|b| !b.is_ascii_whitespace())
+    bytes.iter().position(|&b| !is_blank(b))
+}
+
+/// Whether `byte` is JSON whitespace (space, tab, line feed, carriage return; not form feed).
+fn is_blank(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
 }
 
 pub(crate) static USAGE: Key = LazyLock::new(|| Finder::new(b"\"usage\""));

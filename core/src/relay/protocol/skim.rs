@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::normalise::normalise_leading;
-use super::scan::{ERROR, Key, MODEL};
+use super::scan::{ERROR, Key, MODEL, value_start};
 use super::{Observed, Protocol};
 use crate::usage::RawUsage;
 
@@ -37,21 +37,6 @@ pub(crate) static LAST_MODEL: LastKey = LazyLock::new(|| FinderRev::new(b"\"mode
 /// Whether the `"` at `at` is a real quote: not preceded by an odd run of backslashes.
 fn unescaped(json: &[u8], at: usize) -> bool {
     json[..at].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 0
-}
-
-/// Whether `byte` is JSON whitespace (space, tab, line feed, carriage return; not form feed).
-fn blank(byte: &&u8) -> bool {
-    matches!(**byte, b' ' | b'\t' | b'\n' | b'\r')
-}
-
-/// Where the value after a key ending at `after` starts, if a `:` follows the key.
-fn value_start(json: &[u8], after: usize) -> Option<usize> {
-    let colon = after + json.get(after..)?.iter().take_while(blank).count();
-    if json.get(colon) != Some(&b':') {
-        return None;
-    }
-    let value = colon + 1;
-    Some(value + json[value..].iter().take_while(blank).count())
 }
 
 /// The last member named by `key` that starts in `body[from..]`: where its quoted key and
