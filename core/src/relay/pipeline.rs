@@ -17,7 +17,7 @@ use super::protocol::{RequestFacts, SessionSource, inspect_request};
 use super::record::Draft;
 use super::routing::failover::Scope;
 use super::routing::select::{self, NoTarget};
-use super::routing::table::TokenRoute;
+use super::routing::table::{RoutingTable, TokenRoute};
 use crate::state::AppState;
 use crate::store::response_owners::ResponseOwner;
 use crate::usage::recorder::UsageSink;
@@ -30,11 +30,11 @@ const BYTES_PER_TOKEN: u64 = 4;
 /// largest multiplier of the token's groups (which group serves is not known yet).
 fn hold_estimate(
     state: &AppState,
+    table: &RoutingTable,
     inbound: &Inbound,
     draft: &Draft,
     token: &TokenRoute,
 ) -> Decimal {
-    let table = state.relay.table.load();
     let multiplier = token
         .groups
         .iter()
@@ -186,7 +186,10 @@ async fn run(
         draft.held = state
             .relay
             .balances
-            .hold(token.user_id, hold_estimate(state, inbound, draft, &token))
+            .hold(
+                token.user_id,
+                hold_estimate(state, &table, inbound, draft, &token),
+            )
             .ok_or_else(|| {
                 RelayError::InsufficientQuota(
                     "your balance is used up (or held by calls in flight); top up to continue"
