@@ -618,6 +618,23 @@ async fn fetching_a_stored_response_records_no_tokens_again() {
     }
 }
 
+/// `POST path` through the relay, which the fake answers only after `first_byte_ms`.
+async fn post_answered_late(
+    setup: &Setup,
+    path: &str,
+    body: &Value,
+    first_byte_ms: u64,
+) -> (u16, String, Value) {
+    let response = setup
+        .request(Method::POST, path)
+        .header("x-fake-first-byte-ms", first_byte_ms.to_string())
+        .json(body)
+        .send()
+        .await
+        .expect("send");
+    read_json(response).await
+}
+
 /// Adds `amount_usd` (may be negative) to the test user's balance.
 async fn add_balance(setup: &Setup, amount_usd: &str) {
     setup
@@ -638,16 +655,7 @@ async fn calls_started_at_once_cannot_spend_a_balance_twice() {
     // 0.0004 USD left: less than one call's cost (0.000576), so one call holds all of it
     add_balance(&setup, "-99.9996").await;
     let body = json!({"model": GPT, "messages": [{"role": "user", "content": "hi"}]});
-    let call = || async {
-        let response = setup
-            .request(Method::POST, "/v1/chat/completions")
-            .header("x-fake-first-byte-ms", "600")
-            .json(&body)
-            .send()
-            .await
-            .expect("send");
-        read_json(response).await
-    };
+    let call = || post_answered_late(&setup, "/v1/chat/completions", &body, 600);
     let answers = tokio::join!(call(), call(), call(), call());
     let answers = [answers.0, answers.1, answers.2, answers.3];
     let served: Vec<_> = answers
@@ -717,16 +725,8 @@ async fn a_call_that_generates_nothing_holds_no_output() {
     let setup = Setup::new(&server, &fake.url()).await;
     // 0.0004 USD: a generating call's estimate (4096 output tokens) would hold all of it
     add_balance(&setup, "-99.9996").await;
-    let count = async {
-        let response = setup
-            .request(Method::POST, "/v1/messages/count_tokens")
-            .header("x-fake-first-byte-ms", "800")
-            .json(&json!({"model": CLAUDE, "messages": [{"role": "user", "content": "hi"}]}))
-            .send()
-            .await
-            .expect("send");
-        read_json(response).await
-    };
+    let count_body = json!({"model": CLAUDE, "messages": [{"role": "user", "content": "hi"}]});
+    let count = post_answered_late(&setup, "/v1/messages/count_tokens", &count_body, 800);
     let chat = async {
         // while the count waits for its answer
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
