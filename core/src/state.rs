@@ -81,6 +81,7 @@ impl AppState {
         }));
         state.rebuild_routing().await?;
         state.restore_response_bindings().await?;
+        state.hold_unbilled_again().await?;
         upkeep::start(&state);
         Ok(state)
     }
@@ -108,6 +109,23 @@ impl AppState {
             tracing::info!(
                 responses = owners.len(),
                 "restored the bindings of recent Responses objects"
+            );
+        }
+        Ok(())
+    }
+
+    /// Holds again what the creating calls of responses still to be billed held before a
+    /// restart: those holds live in memory, their amounts in `unbilled_responses`.
+    async fn hold_unbilled_again(&self) -> Result<(), StoreError> {
+        let holds = self
+            .store
+            .read(crate::store::unbilled_responses::holds)
+            .await?;
+        self.relay.balances.hold_again(&holds);
+        if !holds.is_empty() {
+            tracing::info!(
+                responses = holds.len(),
+                "held again what responses still to be billed hold"
             );
         }
         Ok(())

@@ -5,7 +5,9 @@
 //! the balance has something left beyond what is already held; the recorder charges the exact
 //! cost when it writes the call's record and releases the hold in the same step. Without holds,
 //! any number of calls started at once on a nearly empty balance all passed the check, and the
-//! cost beyond the balance was never paid (a charge stops at zero).
+//! cost beyond the balance was never paid (a charge stops at zero). A `background` Responses
+//! call reports no usage when it is created: its hold stays (noted in `unbilled_responses`, held
+//! again after a restart) until the fetch that bills the response releases it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -91,6 +93,16 @@ impl Balances {
         }
     }
 
+    /// Holds again what the creating calls of responses still to be billed held before a
+    /// restart (see [`crate::store::unbilled_responses`]).
+    pub fn hold_again(&self, holds: &[crate::store::unbilled_responses::Hold]) {
+        if let Ok(mut books) = self.0.lock() {
+            for hold in holds.iter().filter(|h| h.amount > Decimal::ZERO) {
+                *books.held.entry(hold.user_id).or_default() += hold.amount;
+            }
+        }
+    }
+
     /// Replaces every balance (after a rebuild from the database); holds stay.
     pub fn replace(&self, all: HashMap<i64, Decimal>) {
         if let Ok(mut books) = self.0.lock() {
@@ -154,6 +166,23 @@ mod tests {
         assert_eq!(other.hold(2, dec("0.01")), None);
         other.settle(&[(2, dec("0.09"))], &[(2, Decimal::ZERO)]);
         assert_eq!(other.get(2), Decimal::ZERO);
+    }
+
+    #[test]
+    fn holds_noted_before_a_restart_are_held_again() {
+        use crate::store::unbilled_responses::Hold;
+        let balances = with_balance(1, dec("0.05"));
+        balances.hold_again(&[
+            Hold {
+                user_id: 1,
+                amount: dec("0.01"),
+            },
+            Hold {
+                user_id: 1,
+                amount: dec("0.03"),
+            },
+        ]);
+        assert_eq!(balances.hold(1, dec("1")), Some(dec("0.01")));
     }
 
     #[test]

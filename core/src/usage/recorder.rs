@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::UsageConfig;
 use crate::fast_hash::FastMap;
 use crate::store::response_owners::{self, ResponseOwner};
-use crate::store::unbilled_responses::{self, Unbilled};
+use crate::store::unbilled_responses::{self, Hold, Unbilled};
 use crate::store::usage::{self, UsageEvent};
 use crate::store::{Store, StoreError, tokens, users};
 pub use crate::usage::balances::Balances;
@@ -34,7 +34,8 @@ pub struct Recorded {
     /// Whether `cost_usd` is charged to the user's balance (full mode with billing on).
     pub charge: bool,
     /// What the call held against the user's balance (see [`Balances::hold`]), released when
-    /// the record is written (or given up on).
+    /// the record is written (or given up on); a response billed later keeps it until the fetch
+    /// that bills it is written.
     pub held: Decimal,
     /// A Responses object this request created, and where it lives.
     pub response_owner: Option<(String, ResponseOwner)>,
@@ -91,7 +92,9 @@ impl UsageSink {
         } else {
             Decimal::ZERO
         };
-        if let Some(user_id) = record.event.user_id {
+        // a response billed later keeps what its creating call held until a fetch bills it
+        let keeps_hold = matches!(record.deferred.as_deref(), Some(Deferred::Defer { .. }));
+        if !keeps_hold && let Some(user_id) = record.event.user_id {
             self.balances.reprice(user_id, record.held, cost);
             record.held = cost;
         }
@@ -271,28 +274,52 @@ async fn fill(
     }
 }
 
-/// Notes the responses whose billing is put off and takes those a fetch now reports the usage
-/// of; returns the indexes of fetches that must not pay (their response was billed already).
+/// What putting off and settling the batch's deferred billing decided.
+#[derive(Debug, Default)]
+struct DeferredOutcome {
+    /// Fetches that must not pay (their response was billed already), by index.
+    unpaid: Vec<usize>,
+    /// Creating calls whose hold stays until a fetch bills their response, by index.
+    holding: Vec<usize>,
+    /// Holds of responses billed now, kept since their creation.
+    released: Vec<(i64, Decimal)>,
+}
+
+/// Notes the responses whose billing is put off, with their creating calls' holds, and takes
+/// those a fetch now reports the usage of.
 fn settle_deferred(
     tx: &crate::store::Conn,
     records: &[Recorded],
-) -> Result<Vec<usize>, StoreError> {
-    let mut unpaid = Vec::new();
+) -> Result<DeferredOutcome, StoreError> {
+    let mut outcome = DeferredOutcome::default();
     for (i, record) in records.iter().enumerate() {
         match record.deferred.as_deref() {
             Some(Deferred::Defer {
                 response_id,
                 unbilled,
-            }) => unbilled_responses::insert(tx, response_id, unbilled)?,
-            Some(Deferred::Settle { response_id })
-                if !unbilled_responses::take(tx, response_id)? =>
-            {
-                unpaid.push(i);
+            }) => {
+                let hold = record
+                    .event
+                    .user_id
+                    .filter(|_| record.held > Decimal::ZERO)
+                    .map(|user_id| Hold {
+                        user_id,
+                        amount: record.held,
+                    });
+                if unbilled_responses::insert(tx, response_id, unbilled, hold)? && hold.is_some() {
+                    outcome.holding.push(i);
+                }
             }
-            Some(Deferred::Settle { .. }) | None => {}
+            Some(Deferred::Settle { response_id }) => {
+                match unbilled_responses::take(tx, response_id)? {
+                    None => outcome.unpaid.push(i),
+                    Some(hold) => outcome.released.extend(hold.map(|h| (h.user_id, h.amount))),
+                }
+            }
+            None => {}
         }
     }
-    Ok(unpaid)
+    Ok(outcome)
 }
 
 /// Moves what is already queued into the batch, up to `max` records in all.
@@ -323,21 +350,24 @@ async fn write(to: &Written, batch: &mut Vec<Recorded>) {
     );
 }
 
+/// The holds of `records`' calls but those at the (sorted) indexes `skipping`.
+fn holds_of(records: &[Recorded], skipping: &[usize]) -> Vec<(i64, Decimal)> {
+    records
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| r.held > Decimal::ZERO && skipping.binary_search(i).is_err())
+        .filter_map(|(_, r)| Some((r.event.user_id?, r.held)))
+        .collect()
+}
+
 async fn write_records(store: &Store, balances: &Arc<Balances>, records: &Arc<Vec<Recorded>>) {
-    let released: Arc<Vec<(i64, Decimal)>> = Arc::new(
-        records
-            .iter()
-            .filter(|r| r.held > Decimal::ZERO)
-            .filter_map(|r| Some((r.event.user_id?, r.held)))
-            .collect(),
-    );
     for attempt in 1..=MAX_WRITE_ATTEMPTS {
         let shared = Arc::clone(records);
         let balances = Arc::clone(balances);
-        let released = Arc::clone(&released);
         // the new balances are set in commit order with a rebuild's (see `Balances`), and
         // the calls' holds released in the same step
-        let settle = move |charged: &Vec<(i64, Decimal)>| balances.settle(&released, charged);
+        let settle =
+            move |written: &BatchWritten| balances.settle(&written.released, &written.charged);
         match store
             .write_then(move |tx| write_batch(tx, &shared), settle)
             .await
@@ -353,17 +383,30 @@ async fn write_records(store: &Store, balances: &Arc<Balances>, records: &Arc<Ve
         rows = records.len(),
         "usage rows could not be written and are lost"
     );
-    // their calls are over: what they held is free again
-    balances.settle(&released, &[]);
+    // their calls are over: what they held is free again (no response is noted to bill later)
+    balances.settle(&holds_of(records, &[]), &[]);
+}
+
+/// What a written batch changes in the in-memory balances.
+#[derive(Debug)]
+struct BatchWritten {
+    /// Each charged user's new balance.
+    charged: Vec<(i64, Decimal)>,
+    /// Holds to release: the batch's calls', but those of responses billed later, and those
+    /// responses billed now kept since their creation.
+    released: Vec<(i64, Decimal)>,
 }
 
 /// One transaction: the rows, each token's last use, and each charged user's new balance
-/// (charged down to zero, never below). Returns the balances it set.
-fn write_batch(
-    tx: &crate::store::Conn,
-    records: &[Recorded],
-) -> Result<Vec<(i64, Decimal)>, StoreError> {
-    let unpaid = settle_deferred(tx, records)?;
+/// (charged down to zero, never below).
+fn write_batch(tx: &crate::store::Conn, records: &[Recorded]) -> Result<BatchWritten, StoreError> {
+    let DeferredOutcome {
+        unpaid,
+        holding,
+        released: billed_now,
+    } = settle_deferred(tx, records)?;
+    let mut released = holds_of(records, &holding);
+    released.extend(billed_now);
     // a fetch that found its response already billed records no usage: the fetch that paid has it
     let free: Vec<(usize, UsageEvent)> = unpaid
         .iter()
@@ -419,7 +462,7 @@ fn write_batch(
             Err(err) => return Err(err),
         }
     }
-    Ok(charged)
+    Ok(BatchWritten { charged, released })
 }
 
 #[cfg(test)]
@@ -611,6 +654,75 @@ mod tests {
             .map(|(a, b)| (a.as_str(), b.as_str()))
             .collect();
         assert_eq!(costs, [("early", "0"), ("first", "0.007"), ("again", "0")]);
+    }
+
+    /// What `user` could still hold now (probed and undone).
+    fn left(balances: &Balances, user: i64) -> Decimal {
+        let held = balances.hold(user, Decimal::MAX).unwrap_or_default();
+        balances.reprice(user, held, Decimal::ZERO);
+        held
+    }
+
+    /// A response billed later keeps its creating call's hold after the call's record is
+    /// written (a second note of it does not), until the fetch that bills it releases it.
+    #[tokio::test]
+    async fn a_deferred_response_holds_until_the_fetch_that_bills_it() {
+        let (store, sink, tasks, shutdown) = started(UsageConfig {
+            batch_max_delay_ms: 1,
+            batch_linger_ms: 1,
+            ..UsageConfig::default()
+        });
+        let balances = Arc::clone(&sink.balances);
+        balances.replace(std::collections::HashMap::from([(1, Decimal::ONE)]));
+        let create = |held: Decimal| {
+            let mut create = record();
+            create.event.user_id = Some(1);
+            create.charge = true;
+            create.held = balances.hold(1, held).expect("held");
+            create.deferred = Some(Box::new(Deferred::Defer {
+                response_id: "resp_bg".into(),
+                unbilled: Unbilled {
+                    model: "gpt".into(),
+                    multiplier: Decimal::ONE,
+                },
+            }));
+            create
+        };
+        sink.record(create(Decimal::new(3, 1)));
+        sink.record(create(Decimal::new(2, 1)));
+        let mut noted = Vec::new();
+        for _ in 0..200 {
+            noted = store.read(unbilled_responses::holds).await.expect("read");
+            if !noted.is_empty() && left(&balances, 1) == Decimal::new(7, 1) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let hold = Hold {
+            user_id: 1,
+            amount: Decimal::new(3, 1),
+        };
+        assert_eq!(noted, [hold]);
+        assert_eq!(
+            left(&balances, 1),
+            Decimal::new(7, 1),
+            "the first creation still holds, the second note held nothing after its write"
+        );
+
+        let mut fetch = record();
+        fetch.event.user_id = Some(1);
+        fetch.charge = true;
+        fetch.event.cost_usd = Decimal::new(5, 2);
+        fetch.deferred = Some(Box::new(Deferred::Settle {
+            response_id: "resp_bg".into(),
+        }));
+        sink.record(fetch);
+        shutdown.cancel();
+        tasks.close();
+        tasks.wait().await;
+        assert_eq!(left(&balances, 1), Decimal::ONE, "nothing is held any more");
+        let noted = store.read(unbilled_responses::holds).await.expect("read");
+        assert!(noted.is_empty());
     }
 
     #[tokio::test]

@@ -294,6 +294,12 @@ impl Setup {
         self.model_ids[index]
     }
 
+    /// The same user, token and channels on `server`, started again over the same data.
+    pub fn moved_to(&mut self, server: &TestServer) {
+        self.admin = AdminApi::new(server);
+        self.base = server.url("");
+    }
+
     /// A request to the relay without credentials.
     pub fn anonymous(&self, method: Method, path: &str) -> RequestBuilder {
         self.client.request(method, format!("{}{path}", self.base))

@@ -3,8 +3,8 @@
 //! an upstream error and requests Realms refuses; never for unauthenticated calls.
 #![expect(clippy::expect_used, reason = "test helpers fail loudly")]
 
-use e2e::TestServer;
 use e2e::relay::{CLAUDE, EMBED, GEMINI, GPT, Setup, read, read_json, read_until, same_decimal};
+use e2e::{TestServer, config_for};
 use fake_upstream::{DEFAULT_USAGE, FakeUpstream, Script, SseScript, anthropic};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -575,6 +575,73 @@ async fn a_background_response_is_billed_once_when_a_fetch_reports_its_usage() {
         micro_usd(price.as_str().unwrap_or_default()),
         "the balance paid the response once: {before} -> {after}"
     );
+}
+
+/// A `background` response is billed when a fetch reports its usage, so until then its creation
+/// holds what it was estimated at: other calls beyond the balance are refused meanwhile, after a
+/// restart too, and the fetch that bills it releases the hold.
+#[tokio::test]
+async fn a_background_response_holds_its_estimate_until_a_fetch_bills_it() {
+    let fake = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start_with(config_for(dir.path())).await;
+    let mut setup = Setup::new(&server, &fake.url()).await;
+    // 0.0004 USD: a generating call's estimate (4096 output tokens) holds all of it
+    add_balance(&setup, "-99.9996").await;
+    fake.push(
+        Script::json(
+            200,
+            json!({"id": "resp_bg2", "object": "response", "status": "queued", "background": true,
+                   "model": GPT, "output": [], "usage": null}),
+        )
+        .on_path("/v1/responses"),
+    );
+    let create = json!({"model": GPT, "input": "hi", "background": true});
+    let (status, create_id, _) = read(setup.post("/v1/responses", &create).await).await;
+    assert_eq!(status, 200);
+    let created = setup.admin.usage_event(&create_id).await;
+    assert!(same_decimal(&created["cost_usd"], "0"), "{created}");
+
+    let chat = json!({"model": GPT, "messages": [{"role": "user", "content": "hi"}]});
+    let (status, _, body) = read_json(setup.post("/v1/chat/completions", &chat).await).await;
+    assert_eq!(
+        status, 402,
+        "the unbilled response holds the balance: {body}"
+    );
+    server.stop().await.expect("clean stop");
+
+    let server = TestServer::start_with(config_for(dir.path())).await;
+    setup.moved_to(&server);
+    let (status, _, body) = read_json(setup.post("/v1/chat/completions", &chat).await).await;
+    assert_eq!(status, 402, "held again after a restart: {body}");
+    assert_eq!(
+        fake.count("/v1/chat/completions"),
+        0,
+        "refused calls never went upstream"
+    );
+
+    // the fake answers the fetch with the finished response and its usage
+    let fetched = setup
+        .request(Method::GET, "/v1/responses/resp_bg2")
+        .send()
+        .await
+        .expect("fetch");
+    let (status, fetch_id, _) = read(fetched).await;
+    assert_eq!(status, 200);
+    let cost = setup.admin.usage_event(&fetch_id).await["cost_usd"].clone();
+    assert!(
+        micro_usd(cost.as_str().unwrap_or_default()) >= 400,
+        "the response costs at least the balance, so the balance is charged to zero: {cost}"
+    );
+    assert!(same_decimal(&json!(balance(&setup).await), "0"));
+    // a top-up of exactly what was held admits the next call, which the hold would refuse
+    add_balance(&setup, "0.0004").await;
+    let (status, _, body) = read_json(setup.post("/v1/chat/completions", &chat).await).await;
+    assert_eq!(
+        status, 200,
+        "the fetch that billed the response released its hold: {body}"
+    );
+    server.stop().await.expect("clean stop");
 }
 
 /// Retrieving or cancelling a response answers with the response object and the usage of its
