@@ -353,6 +353,10 @@ async fn check_previous_response(
 /// `input_items`): only its creator may ask, and it goes to the channel and credential that hold
 /// it. No failover: no other upstream knows the object.
 pub async fn handle_stored(state: AppState, inbound: Inbound, response_id: String) -> Response {
+    if inbound.method == axum::http::Method::DELETE {
+        // boxed: the retrieve is a whole stored call of its own, and deletes are rare
+        Box::pin(bill_before_delete(&state, &inbound, &response_id)).await;
+    }
     let mut recording = Recording::new(&state, &inbound);
     let result = run_stored(&state, &inbound, &response_id, &mut recording.draft).await;
     recording.hand_over(&state, &inbound, result)
@@ -405,6 +409,41 @@ async fn run_stored(
     )
     .await
     .map_err(|failure| failure.error)
+}
+
+/// A response still to be billed is retrieved before it is deleted, as a call of its own
+/// (recorded under the request's id + `-billing`): once deleted, no fetch can report its usage,
+/// and its creating call's hold would never be settled. Whatever the retrieve answers, the delete
+/// goes on; a response not finished yet stays to be billed (and held).
+async fn bill_before_delete(state: &AppState, inbound: &Inbound, response_id: &str) {
+    let owned = matches!(
+        response_owner(state, response_id).await,
+        Ok(Some(owner)) if owner.user_id == inbound.token.user_id
+    );
+    if !owned {
+        return; // the delete itself answers that there is no such response
+    }
+    let id = response_id.to_owned();
+    let unbilled = state
+        .store
+        .read(move |c| crate::store::unbilled_responses::get(c, &id))
+        .await;
+    if !matches!(unbilled, Ok(Some(_))) {
+        return;
+    }
+    let retrieve = Inbound {
+        method: axum::http::Method::GET,
+        endpoint: "/v1/responses/{id}",
+        query: None,
+        body: bytes::Bytes::new(),
+        request_id: format!("{}-billing", inbound.request_id),
+        ..inbound.clone()
+    };
+    let answer = handle_stored(state.clone(), retrieve, response_id.to_owned()).await;
+    tracing::debug!(
+        status = answer.status().as_u16(),
+        "retrieved a response still to be billed before deleting it"
+    );
 }
 
 /// Whether a stored-response call answers with the response object itself (and so its usage):

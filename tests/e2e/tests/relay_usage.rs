@@ -644,6 +644,68 @@ async fn a_background_response_holds_its_estimate_until_a_fetch_bills_it() {
     server.stop().await.expect("clean stop");
 }
 
+/// Deleting a response still to be billed retrieves it first, as a call of its own that bills
+/// it: once deleted, no fetch could report its usage. A response billed already is just deleted.
+#[tokio::test]
+async fn deleting_a_background_response_bills_it_first() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    fake.push(
+        Script::json(
+            200,
+            json!({"id": "resp_bg3", "object": "response", "status": "queued", "background": true,
+                   "model": GPT, "output": [], "usage": null}),
+        )
+        .on_path("/v1/responses"),
+    );
+    let create = json!({"model": GPT, "input": "hi", "background": true});
+    let (status, create_id, _) = read(setup.post("/v1/responses", &create).await).await;
+    assert_eq!(status, 200);
+    setup.admin.usage_event(&create_id).await;
+    let before = balance(&setup).await;
+
+    let delete = || async {
+        let answer = setup
+            .request(Method::DELETE, "/v1/responses/resp_bg3")
+            .send()
+            .await
+            .expect("delete");
+        read(answer).await
+    };
+    let (status, delete_id, _) = delete().await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        fake.count("/v1/responses/resp_bg3"),
+        2,
+        "retrieved, then deleted"
+    );
+    let billing = setup
+        .admin
+        .usage_event(&format!("{delete_id}-billing"))
+        .await;
+    assert_eq!(billing["model"], GPT, "{billing}");
+    assert!(billing["input_tokens"].as_u64() > Some(0), "{billing}");
+    let cost = billing["cost_usd"].as_str().unwrap_or_default().to_owned();
+    assert!(micro_usd(&cost) > 0, "{billing}");
+    let deleted = setup.admin.usage_event(&delete_id).await;
+    assert!(same_decimal(&deleted["cost_usd"], "0"), "{deleted}");
+    let after = balance(&setup).await;
+    assert_eq!(
+        micro_usd(&before) - micro_usd(&after),
+        micro_usd(&cost),
+        "the response was paid once: {before} -> {after}"
+    );
+
+    let (status, _, _) = delete().await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        fake.count("/v1/responses/resp_bg3"),
+        3,
+        "billed already: deleted without a retrieve"
+    );
+}
+
 /// Retrieving or cancelling a response answers with the response object and the usage of its
 /// creation: those tokens were recorded (and paid) by the creating call, not again per fetch.
 #[tokio::test]
