@@ -392,6 +392,9 @@ async fn run_stored(
     if reports_the_response(inbound) {
         bill_if_deferred(state, &table, response_id, draft).await?;
     }
+    if inbound.method == axum::http::Method::DELETE {
+        draft.deletes = Some(response_id.to_owned());
+    }
     let pick = select::Pick {
         channel: Arc::clone(channel),
         credential,
@@ -412,9 +415,9 @@ async fn run_stored(
 }
 
 /// A response still to be billed is retrieved before it is deleted, as a call of its own
-/// (recorded under the request's id + `-billing`): once deleted, no fetch can report its usage,
-/// and its creating call's hold would never be settled. Whatever the retrieve answers, the delete
-/// goes on; a response not finished yet stays to be billed (and held).
+/// (recorded under the request's id + `-billing`): once deleted, no fetch can report its usage.
+/// Whatever the retrieve answers, the delete goes on; if it goes through, the response is no
+/// longer to be billed and its creation's hold is released (`Draft::deletes`).
 async fn bill_before_delete(state: &AppState, inbound: &Inbound, response_id: &str) {
     let owned = matches!(
         response_owner(state, response_id).await,

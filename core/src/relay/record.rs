@@ -64,6 +64,9 @@ pub struct Draft {
     pub held: Decimal,
     /// The Responses object whose deferred billing this fetch settles (see [`Deferred`]).
     pub settles: Option<String>,
+    /// The Responses object this call deletes: once it is gone, nothing can bill it any more
+    /// (see [`Deferred::Drop`]).
+    pub deletes: Option<String>,
     /// A call about a stored Responses object (retrieve, cancel, …): the usage its answer
     /// repeats is the creation's, recorded again only by the fetch that pays for it.
     pub about_stored: bool,
@@ -96,6 +99,7 @@ impl Draft {
             charge: false,
             held: Decimal::ZERO,
             settles: None,
+            deletes: None,
             about_stored: false,
         }
     }
@@ -196,14 +200,25 @@ impl Draft {
         });
     }
 
-    /// A fetch that reports the usage of a response still to be billed settles it (one that
-    /// reports none, before the response finished, leaves it to a later fetch); a call that
+    /// A fetch that reports the usage of a response still to be billed, or its final status,
+    /// settles it (one before the response finished leaves it to a later fetch); a call that
     /// created a stored response (`created`) without reporting its usage (`background`) puts
-    /// its billing off. Boxed: the records of almost every request have none.
+    /// its billing off; a delete that went through, or a fetch the upstream answers 404, drops
+    /// it. Boxed: the records of almost every request have none.
     fn deferred(&self, created: Option<&str>) -> Option<Box<Deferred>> {
         let reported = self.observed.usage.is_some_and(|usage| usage.is_reported());
+        let gone = match (&self.deletes, &self.settles) {
+            (Some(response_id), _) if (200..300).contains(&self.status_code) => Some(response_id),
+            (_, Some(response_id)) if self.status_code == 404 => Some(response_id),
+            _ => None,
+        };
+        if let Some(response_id) = gone {
+            return Some(Box::new(Deferred::Drop {
+                response_id: response_id.clone(),
+            }));
+        }
         if let Some(response_id) = &self.settles {
-            return reported.then(|| {
+            return (reported || self.observed.response_final).then(|| {
                 Box::new(Deferred::Settle {
                     response_id: response_id.clone(),
                 })
@@ -274,6 +289,35 @@ mod tests {
             Some(&Deferred::Settle {
                 response_id: "resp_1".into()
             })
+        );
+    }
+
+    #[test]
+    fn a_final_status_settles_and_a_response_gone_is_dropped() {
+        let settle = Some(Deferred::Settle {
+            response_id: "resp_1".into(),
+        });
+        let drop = Some(Deferred::Drop {
+            response_id: "resp_1".into(),
+        });
+        // cancelled before it ran: no usage will ever be reported
+        let mut fetch = served(None);
+        fetch.settles = Some("resp_1".into());
+        fetch.observed.response_final = true;
+        assert_eq!(fetch.deferred(None).map(|d| *d), settle);
+        // the upstream no longer knows it
+        fetch.observed.response_final = false;
+        fetch.status_code = 404;
+        assert_eq!(fetch.deferred(None).map(|d| *d), drop);
+
+        let mut delete = served(None);
+        delete.deletes = Some("resp_1".into());
+        assert_eq!(delete.deferred(None).map(|d| *d), drop);
+        delete.status_code = 500;
+        assert_eq!(
+            delete.deferred(None),
+            None,
+            "not deleted: still to be billed"
         );
     }
 

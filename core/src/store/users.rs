@@ -270,11 +270,13 @@ pub fn balances(c: &Conn) -> Result<Vec<(i64, Decimal)>, StoreError> {
     Ok(out)
 }
 
-/// Deletes a user (their sessions and tokens go with them).
+/// Deletes a user (their sessions and tokens go with them, and their responses still to be
+/// billed: there is no one left to bill, and a later user may be given the same id).
 pub fn delete(c: &Conn, id: i64) -> Result<(), StoreError> {
     if c.execute("DELETE FROM users WHERE id = ?1", [id])? == 0 {
         return Err(StoreError::NotFound);
     }
+    c.execute("DELETE FROM unbilled_responses WHERE user_id = ?1", [id])?;
     Ok(())
 }
 
@@ -291,6 +293,37 @@ mod tests {
             role: Role::User,
             user_group_id: None,
         }
+    }
+
+    /// A deleted user's responses still to be billed go with them: no one is left to bill, and
+    /// a user created later may be given the same id.
+    #[tokio::test]
+    async fn deleting_a_user_forgets_their_responses_to_bill() {
+        use crate::store::unbilled_responses::{self, Hold, Unbilled};
+        let store = Store::open_in_memory().expect("store");
+        let holds = store
+            .write(|tx| {
+                let gone = insert(tx, &new_user("gone"))?;
+                let kept = insert(tx, &new_user("kept"))?;
+                let unbilled = Unbilled {
+                    model: "gpt".into(),
+                    multiplier: Decimal::ONE,
+                };
+                for (response, user) in [("resp_a", gone.id), ("resp_b", kept.id)] {
+                    let hold = Hold {
+                        user_id: user,
+                        amount: Decimal::ONE,
+                    };
+                    unbilled_responses::insert(tx, response, &unbilled, Some(hold))?;
+                }
+                delete(tx, gone.id)?;
+                Ok((unbilled_responses::holds(tx)?, kept.id))
+            })
+            .await
+            .expect("write");
+        let (holds, kept) = holds;
+        assert_eq!(holds.len(), 1);
+        assert_eq!(holds[0].user_id, kept);
     }
 
     #[tokio::test]

@@ -103,6 +103,15 @@ impl Balances {
         }
     }
 
+    /// Forgets a deleted user's balance and holds (a new user may be given the same id; what
+    /// the deleted user's calls still in flight release later finds nothing to release).
+    pub fn forget(&self, user_id: i64) {
+        if let Ok(mut books) = self.0.lock() {
+            books.balances.remove(&user_id);
+            books.held.remove(&user_id);
+        }
+    }
+
     /// Replaces every balance (after a rebuild from the database); holds stay.
     pub fn replace(&self, all: HashMap<i64, Decimal>) {
         if let Ok(mut books) = self.0.lock() {
@@ -183,6 +192,15 @@ mod tests {
             },
         ]);
         assert_eq!(balances.hold(1, dec("1")), Some(dec("0.01")));
+    }
+
+    #[test]
+    fn a_deleted_user_leaves_nothing_held_for_the_next_with_their_id() {
+        let balances = with_balance(1, dec("0.05"));
+        balances.hold(1, dec("0.04")).expect("held");
+        balances.forget(1);
+        balances.replace(HashMap::from([(1, dec("0.05"))]));
+        assert_eq!(balances.hold(1, dec("1")), Some(dec("0.05")));
     }
 
     #[test]

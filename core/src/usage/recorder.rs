@@ -54,9 +54,15 @@ pub enum Deferred {
         /// The model and multiplier it is billed at.
         unbilled: Unbilled,
     },
-    /// This call fetched a response still to be billed and reports its usage: it pays if it is
-    /// the first to, and costs nothing otherwise.
+    /// This call fetched a response still to be billed and reports its usage (or its final
+    /// status): it pays if it is the first to, and costs nothing otherwise.
     Settle {
+        /// The response.
+        response_id: String,
+    },
+    /// The response is gone (deleted, or the upstream no longer knows it) before a fetch
+    /// reported its usage: nothing can bill it now, and what its creation held is released.
+    Drop {
         /// The response.
         response_id: String,
     },
@@ -314,6 +320,11 @@ fn settle_deferred(
                 match unbilled_responses::take(tx, response_id)? {
                     None => outcome.unpaid.push(i),
                     Some(hold) => outcome.released.extend(hold.map(|h| (h.user_id, h.amount))),
+                }
+            }
+            Some(Deferred::Drop { response_id }) => {
+                if let Some(Some(hold)) = unbilled_responses::take(tx, response_id)? {
+                    outcome.released.push((hold.user_id, hold.amount));
                 }
             }
             None => {}

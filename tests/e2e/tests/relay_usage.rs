@@ -515,28 +515,7 @@ async fn a_background_response_is_billed_once_when_a_fetch_reports_its_usage() {
     assert!(!same_decimal(&price, "0"), "{price}");
     let before = balance(&setup).await;
 
-    fake.push(
-        Script::json(
-            200,
-            json!({"id": "resp_bg1", "object": "response", "status": "queued", "background": true,
-                   "model": GPT, "output": [], "usage": null}),
-        )
-        .on_path("/v1/responses"),
-    );
-    let (status, create_id, _) = read(
-        setup
-            .post(
-                "/v1/responses",
-                &json!({"model": GPT, "input": "hi", "background": true}),
-            )
-            .await,
-    )
-    .await;
-    assert_eq!(status, 200);
-    assert!(same_decimal(
-        &setup.admin.usage_event(&create_id).await["cost_usd"],
-        "0"
-    ));
+    create_background(&setup, &fake, "resp_bg1").await;
 
     let mut costs = Vec::new();
     for _ in 0..2 {
@@ -588,19 +567,7 @@ async fn a_background_response_holds_its_estimate_until_a_fetch_bills_it() {
     let mut setup = Setup::new(&server, &fake.url()).await;
     // 0.0004 USD: a generating call's estimate (4096 output tokens) holds all of it
     add_balance(&setup, "-99.9996").await;
-    fake.push(
-        Script::json(
-            200,
-            json!({"id": "resp_bg2", "object": "response", "status": "queued", "background": true,
-                   "model": GPT, "output": [], "usage": null}),
-        )
-        .on_path("/v1/responses"),
-    );
-    let create = json!({"model": GPT, "input": "hi", "background": true});
-    let (status, create_id, _) = read(setup.post("/v1/responses", &create).await).await;
-    assert_eq!(status, 200);
-    let created = setup.admin.usage_event(&create_id).await;
-    assert!(same_decimal(&created["cost_usd"], "0"), "{created}");
+    create_background(&setup, &fake, "resp_bg2").await;
 
     let chat = json!({"model": GPT, "messages": [{"role": "user", "content": "hi"}]});
     let (status, _, body) = read_json(setup.post("/v1/chat/completions", &chat).await).await;
@@ -651,18 +618,7 @@ async fn deleting_a_background_response_bills_it_first() {
     let fake = FakeUpstream::start().await;
     let server = TestServer::start().await;
     let setup = Setup::new(&server, &fake.url()).await;
-    fake.push(
-        Script::json(
-            200,
-            json!({"id": "resp_bg3", "object": "response", "status": "queued", "background": true,
-                   "model": GPT, "output": [], "usage": null}),
-        )
-        .on_path("/v1/responses"),
-    );
-    let create = json!({"model": GPT, "input": "hi", "background": true});
-    let (status, create_id, _) = read(setup.post("/v1/responses", &create).await).await;
-    assert_eq!(status, 200);
-    setup.admin.usage_event(&create_id).await;
+    create_background(&setup, &fake, "resp_bg3").await;
     let before = balance(&setup).await;
 
     let delete = || async {
@@ -706,6 +662,59 @@ async fn deleting_a_background_response_bills_it_first() {
     );
 }
 
+/// A background response that ends without usage (cancelled before it ran) or is deleted before
+/// it finished can never be billed: what its creation held is released, so the balance it held
+/// serves other calls again.
+#[tokio::test]
+async fn a_background_response_that_can_never_be_billed_releases_its_hold() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    // 0.0004 USD: a generating call's estimate (4096 output tokens) holds all of it
+    add_balance(&setup, "-99.9996").await;
+    let chat = json!({"model": GPT, "messages": [{"role": "user", "content": "hi"}]});
+    let unfinished = |id: &str, status: &str| {
+        Script::json(
+            200,
+            json!({"id": id, "object": "response", "status": status, "model": GPT,
+                   "output": [], "usage": null}),
+        )
+    };
+
+    create_background(&setup, &fake, "resp_bg4").await;
+    let (status, _, body) = read_json(setup.post("/v1/chat/completions", &chat).await).await;
+    assert_eq!(status, 402, "held: {body}");
+    fake.push(unfinished("resp_bg4", "cancelled").on_path("/v1/responses/resp_bg4/cancel"));
+    let cancel = setup
+        .post("/v1/responses/resp_bg4/cancel", &json!({}))
+        .await;
+    let (status, cancel_id, _) = read(cancel).await;
+    assert_eq!(status, 200);
+    let event = setup.admin.usage_event(&cancel_id).await;
+    assert!(same_decimal(&event["cost_usd"], "0"), "{event}");
+    let (status, chat_id, body) = read_json(setup.post("/v1/chat/completions", &chat).await).await;
+    assert_eq!(status, 200, "the cancelled response holds nothing: {body}");
+    // the chat call is charged (down to zero) before the balance is topped up again
+    setup.admin.usage_event(&chat_id).await;
+    add_balance(&setup, "0.0004").await;
+
+    create_background(&setup, &fake, "resp_bg5").await;
+    let (status, _, body) = read_json(setup.post("/v1/chat/completions", &chat).await).await;
+    assert_eq!(status, 402, "held: {body}");
+    // the retrieve before the delete finds it still running
+    fake.push(unfinished("resp_bg5", "in_progress").on_path("/v1/responses/resp_bg5"));
+    let deleted = setup
+        .request(Method::DELETE, "/v1/responses/resp_bg5")
+        .send()
+        .await
+        .expect("delete");
+    let (status, delete_id, _) = read(deleted).await;
+    assert_eq!(status, 200);
+    setup.admin.usage_event(&delete_id).await;
+    let (status, _, body) = read_json(setup.post("/v1/chat/completions", &chat).await).await;
+    assert_eq!(status, 200, "the deleted response holds nothing: {body}");
+}
+
 /// Retrieving or cancelling a response answers with the response object and the usage of its
 /// creation: those tokens were recorded (and paid) by the creating call, not again per fetch.
 #[tokio::test]
@@ -745,6 +754,24 @@ async fn fetching_a_stored_response_records_no_tokens_again() {
         assert!(same_decimal(&event["cost_usd"], "0"), "{event}");
         assert_eq!(event["upstream_usage"], Value::Null, "{event}");
     }
+}
+
+/// Creates the `background` response `id` (the fake answers it `queued`, without usage) and
+/// waits for the creating call's record, which costs nothing yet.
+async fn create_background(setup: &Setup, fake: &FakeUpstream, id: &str) {
+    fake.push(
+        Script::json(
+            200,
+            json!({"id": id, "object": "response", "status": "queued", "background": true,
+                   "model": GPT, "output": [], "usage": null}),
+        )
+        .on_path("/v1/responses"),
+    );
+    let create = json!({"model": GPT, "input": "hi", "background": true});
+    let (status, create_id, _) = read(setup.post("/v1/responses", &create).await).await;
+    assert_eq!(status, 200);
+    let created = setup.admin.usage_event(&create_id).await;
+    assert!(same_decimal(&created["cost_usd"], "0"), "{created}");
 }
 
 /// `POST path` through the relay, which the fake answers only after `first_byte_ms`.

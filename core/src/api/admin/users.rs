@@ -234,13 +234,18 @@ async fn delete(
         ));
     }
     let actor = admin.actor();
+    let balances = std::sync::Arc::clone(&state.relay.balances);
     state
         .store
-        .write(move |tx| {
-            users::delete(tx, id)?;
-            ensure_a_root_remains(tx)?;
-            audit::insert(tx, &audit_event(actor, "user.delete", id, json!({})))
-        })
+        .write_then(
+            move |tx| {
+                users::delete(tx, id)?;
+                ensure_a_root_remains(tx)?;
+                audit::insert(tx, &audit_event(actor, "user.delete", id, json!({})))
+            },
+            // what the user's calls hold goes with them (a new user may get the same id)
+            move |()| balances.forget(id),
+        )
         .await
         .map_err(|e| match e {
             StoreError::Conflict(what) if what == LAST_ROOT => last_root_error(),

@@ -32,6 +32,9 @@ pub struct Observed {
     pub response_id: Option<String>,
     /// The Responses object says `"store": false`: nothing can continue it later.
     pub response_unstored: bool,
+    /// A whole Responses object whose `status` is final (`completed`, `incomplete`, `failed`,
+    /// `cancelled`): the usage it reports, if any, will not change.
+    pub response_final: bool,
 }
 
 impl Observed {

@@ -81,6 +81,7 @@ pub(crate) fn observe_json(body: &[u8]) -> Observed {
     // no status: a compatible server's plain answer; "queued"/"in_progress": a background
     // response that has not finished
     let status = status.as_deref().unwrap_or("completed");
+    observed.response_final = finished(status) || matches!(status, "failed" | "cancelled");
     observed.error = response.into_error(status);
     observed.completed = finished(status) && observed.error.is_none();
     observed
