@@ -31,6 +31,10 @@ pub struct UsageConfig {
     /// prices). The hold is what stops concurrent calls from spending a balance several times
     /// over; the exact cost is charged when the request is recorded, and the hold released.
     pub hold_output_tokens: u64,
+    /// Seconds a `background` Responses object may stay unbilled (no fetch reported its usage
+    /// or final status) before it is given up on: billed nothing, its creation's hold released.
+    /// 0 keeps them for good. The default is OpenAI's retention of stored responses, 30 days.
+    pub unbilled_keep_secs: u64,
 }
 
 impl Default for UsageConfig {
@@ -43,6 +47,7 @@ impl Default for UsageConfig {
             batch_linger_ms: 5,
             pending_owners_max: 65_536,
             hold_output_tokens: 4_096,
+            unbilled_keep_secs: 30 * 24 * 3600,
         }
     }
 }

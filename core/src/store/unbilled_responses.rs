@@ -91,6 +91,27 @@ pub fn take(c: &Conn, response_id: &str) -> Result<Option<Option<Hold>>, StoreEr
     .transpose()
 }
 
+/// Takes every response noted before `before_ms` (unix ms) off the list, unbilled for good;
+/// returns the holds their creating calls kept.
+pub fn expire(c: &Conn, before_ms: i64) -> Result<Vec<Hold>, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "DELETE FROM unbilled_responses WHERE created_at < ?1 RETURNING user_id, held",
+    )?;
+    let rows = stmt.query_map([before_ms], |r| {
+        Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut holds = Vec::new();
+    for row in rows {
+        if let (Some(user_id), held) = row? {
+            let amount = decimal(&held)?;
+            if amount > Decimal::ZERO {
+                holds.push(Hold { user_id, amount });
+            }
+        }
+    }
+    Ok(holds)
+}
+
 /// Every hold of a response still to be billed, to hold again after a restart.
 pub fn holds(c: &Conn) -> Result<Vec<Hold>, StoreError> {
     let mut stmt = c.prepare(

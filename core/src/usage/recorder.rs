@@ -177,6 +177,8 @@ pub fn start(
         store,
         balances: Arc::clone(&balances),
         owners: Arc::clone(&owners),
+        unbilled_keep: (config.unbilled_keep_secs > 0)
+            .then(|| Duration::from_secs(config.unbilled_keep_secs)),
     };
     let overflow = Arc::new(Overflow::default());
     tasks.spawn(run(written, rx, shutdown, batching, Arc::clone(&overflow)));
@@ -208,6 +210,8 @@ struct Written {
     store: Store,
     balances: Arc<Balances>,
     owners: Arc<PendingOwners>,
+    /// How long a response may stay unbilled (`usage.unbilled_keep_secs`; `None`: for good).
+    unbilled_keep: Option<Duration>,
 }
 
 async fn run(
@@ -218,9 +222,21 @@ async fn run(
     overflow: Arc<Overflow>,
 ) {
     let mut batch = Vec::with_capacity(batching.max);
+    // The first look one period after the start: the state holds the unbilled rows' holds
+    // again after the recorder starts, and an expiry in between would leave them held.
+    let keep = to.unbilled_keep;
+    let scan = keep.map_or(Duration::from_secs(3600), expiry_scan);
+    let mut expiry = tokio::time::interval_at(tokio::time::Instant::now() + scan, scan);
+    expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         let first = tokio::select! {
             record = rx.recv() => record,
+            _ = expiry.tick(), if keep.is_some() => {
+                if let Some(keep) = keep {
+                    expire_unbilled(&to, keep).await;
+                }
+                continue;
+            }
             () = shutdown.cancelled() => None,
         };
         let Some(first) = first else { break };
@@ -251,6 +267,39 @@ async fn run(
         }
     }
     write(&to, &mut batch).await;
+}
+
+/// How often responses still to be billed are looked at for expiry: a quarter of how long they
+/// are kept, between a second and an hour.
+fn expiry_scan(keep: Duration) -> Duration {
+    (keep / 4).clamp(Duration::from_secs(1), Duration::from_secs(3600))
+}
+
+/// Gives up on the responses no fetch billed within `keep` of their creation: they are billed
+/// nothing, and what their creating calls held is released (after the commit, in order with the
+/// batches, which are written by this same task).
+async fn expire_unbilled(to: &Written, keep: Duration) {
+    let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+    let before = crate::store::now_ms().saturating_sub(keep_ms);
+    let balances = Arc::clone(&to.balances);
+    let release = move |holds: &Vec<Hold>| {
+        let released: Vec<(i64, Decimal)> = holds.iter().map(|h| (h.user_id, h.amount)).collect();
+        balances.settle(&released, &[]);
+    };
+    match to
+        .store
+        .write_then(move |tx| unbilled_responses::expire(tx, before), release)
+        .await
+    {
+        Ok(holds) if !holds.is_empty() => tracing::info!(
+            holds = holds.len(),
+            "released the holds of background responses no fetch billed in time"
+        ),
+        Ok(_) => {}
+        Err(err) => {
+            tracing::warn!(error = %err, "expiring unbilled responses failed; retried later")
+        }
+    }
 }
 
 /// Lets the batch fill: looks at the queue every `linger` until the batch has `min` records or
@@ -734,6 +783,51 @@ mod tests {
         assert_eq!(left(&balances, 1), Decimal::ONE, "nothing is held any more");
         let noted = store.read(unbilled_responses::holds).await.expect("read");
         assert!(noted.is_empty());
+    }
+
+    /// A response no fetch bills within `unbilled_keep_secs` is given up on: its row goes and
+    /// its creation's hold is released.
+    #[tokio::test]
+    async fn a_response_unbilled_for_too_long_releases_its_hold() {
+        let (store, sink, tasks, shutdown) = started(UsageConfig {
+            batch_max_delay_ms: 1,
+            batch_linger_ms: 1,
+            unbilled_keep_secs: 1,
+            ..UsageConfig::default()
+        });
+        let balances = Arc::clone(&sink.balances);
+        balances.replace(std::collections::HashMap::from([(1, Decimal::ONE)]));
+        let mut create = record();
+        create.event.user_id = Some(1);
+        create.charge = true;
+        create.held = balances.hold(1, Decimal::new(3, 1)).expect("held");
+        create.deferred = Some(Box::new(Deferred::Defer {
+            response_id: "resp_old".into(),
+            unbilled: Unbilled {
+                model: "gpt".into(),
+                multiplier: Decimal::ONE,
+            },
+        }));
+        sink.record(create);
+        let mut seen_held = false;
+        let mut released = false;
+        for _ in 0..100 {
+            match left(&balances, 1) {
+                left if left == Decimal::new(7, 1) => seen_held = true,
+                left if left == Decimal::ONE && seen_held => {
+                    released = true;
+                    break;
+                }
+                _ => {}
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(seen_held && released, "held, then released");
+        let noted = store.read(unbilled_responses::holds).await.expect("read");
+        assert!(noted.is_empty(), "{noted:?}");
+        shutdown.cancel();
+        tasks.close();
+        tasks.wait().await;
     }
 
     #[tokio::test]
