@@ -529,6 +529,15 @@ fn write_batch(tx: &crate::store::Conn, records: &[Recorded]) -> Result<BatchWri
 mod tests {
     use super::*;
 
+    /// A configuration whose recorder writes each record as soon as it sees it.
+    fn writes_at_once() -> UsageConfig {
+        UsageConfig {
+            batch_max_delay_ms: 1,
+            batch_linger_ms: 1,
+            ..UsageConfig::default()
+        }
+    }
+
     /// A recorder started with `config` on an in-memory database, and how to stop it.
     fn started(config: UsageConfig) -> (Store, UsageSink, TaskTracker, CancellationToken) {
         let store = Store::open_in_memory().expect("store");
@@ -665,11 +674,7 @@ mod tests {
     /// it finished, nor by one after.
     #[tokio::test]
     async fn deferred_billing_is_settled_by_the_first_fetch_that_reports_usage() {
-        let (store, sink, tasks, shutdown) = started(UsageConfig {
-            batch_max_delay_ms: 1,
-            batch_linger_ms: 1,
-            ..UsageConfig::default()
-        });
+        let (store, sink, tasks, shutdown) = started(writes_at_once());
         let fetch = |request_id: &str, tokens: u64| {
             let mut record = record();
             record.event.request_id = request_id.to_owned();
@@ -716,6 +721,23 @@ mod tests {
         assert_eq!(costs, [("early", "0"), ("first", "0.007"), ("again", "0")]);
     }
 
+    /// The record of user 1's charged call that created the background `response_id` (no
+    /// usage yet), holding `estimate` of `balances`.
+    fn background_create(balances: &Balances, response_id: &str, estimate: Decimal) -> Recorded {
+        let mut create = record();
+        create.event.user_id = Some(1);
+        create.charge = true;
+        create.held = balances.hold(1, estimate).expect("held");
+        create.deferred = Some(Box::new(Deferred::Defer {
+            response_id: response_id.into(),
+            unbilled: Unbilled {
+                model: "gpt".into(),
+                multiplier: Decimal::ONE,
+            },
+        }));
+        create
+    }
+
     /// What `user` could still hold now (probed and undone).
     fn left(balances: &Balances, user: i64) -> Decimal {
         let held = balances.hold(user, Decimal::MAX).unwrap_or_default();
@@ -727,29 +749,11 @@ mod tests {
     /// written (a second note of it does not), until the fetch that bills it releases it.
     #[tokio::test]
     async fn a_deferred_response_holds_until_the_fetch_that_bills_it() {
-        let (store, sink, tasks, shutdown) = started(UsageConfig {
-            batch_max_delay_ms: 1,
-            batch_linger_ms: 1,
-            ..UsageConfig::default()
-        });
+        let (store, sink, tasks, shutdown) = started(writes_at_once());
         let balances = Arc::clone(&sink.balances);
         balances.replace(std::collections::HashMap::from([(1, Decimal::ONE)]));
-        let create = |held: Decimal| {
-            let mut create = record();
-            create.event.user_id = Some(1);
-            create.charge = true;
-            create.held = balances.hold(1, held).expect("held");
-            create.deferred = Some(Box::new(Deferred::Defer {
-                response_id: "resp_bg".into(),
-                unbilled: Unbilled {
-                    model: "gpt".into(),
-                    multiplier: Decimal::ONE,
-                },
-            }));
-            create
-        };
-        sink.record(create(Decimal::new(3, 1)));
-        sink.record(create(Decimal::new(2, 1)));
+        sink.record(background_create(&balances, "resp_bg", Decimal::new(3, 1)));
+        sink.record(background_create(&balances, "resp_bg", Decimal::new(2, 1)));
         let mut noted = Vec::new();
         for _ in 0..200 {
             noted = store.read(unbilled_responses::holds).await.expect("read");
@@ -790,25 +794,12 @@ mod tests {
     #[tokio::test]
     async fn a_response_unbilled_for_too_long_releases_its_hold() {
         let (store, sink, tasks, shutdown) = started(UsageConfig {
-            batch_max_delay_ms: 1,
-            batch_linger_ms: 1,
             unbilled_keep_secs: 1,
-            ..UsageConfig::default()
+            ..writes_at_once()
         });
         let balances = Arc::clone(&sink.balances);
         balances.replace(std::collections::HashMap::from([(1, Decimal::ONE)]));
-        let mut create = record();
-        create.event.user_id = Some(1);
-        create.charge = true;
-        create.held = balances.hold(1, Decimal::new(3, 1)).expect("held");
-        create.deferred = Some(Box::new(Deferred::Defer {
-            response_id: "resp_old".into(),
-            unbilled: Unbilled {
-                model: "gpt".into(),
-                multiplier: Decimal::ONE,
-            },
-        }));
-        sink.record(create);
+        sink.record(background_create(&balances, "resp_old", Decimal::new(3, 1)));
         let mut seen_held = false;
         let mut released = false;
         for _ in 0..100 {
@@ -832,11 +823,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_noted_owner_is_kept_until_its_row_is_written() {
-        let (store, sink, tasks, shutdown) = started(UsageConfig {
-            batch_max_delay_ms: 1,
-            batch_linger_ms: 1,
-            ..UsageConfig::default()
-        });
+        let (store, sink, tasks, shutdown) = started(writes_at_once());
         let owner = ResponseOwner {
             user_id: 1,
             channel_id: 2,
