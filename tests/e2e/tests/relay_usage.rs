@@ -565,8 +565,7 @@ async fn a_background_response_holds_its_estimate_until_a_fetch_bills_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = TestServer::start_with(config_for(dir.path())).await;
     let mut setup = Setup::new(&server, &fake.url()).await;
-    // 0.0004 USD: a generating call's estimate (4096 output tokens) holds all of it
-    add_balance(&setup, "-99.9996").await;
+    leave_little_balance(&setup).await;
     create_background(&setup, &fake, "resp_bg2").await;
 
     let chat = json!({"model": GPT, "messages": [{"role": "user", "content": "hi"}]});
@@ -670,8 +669,7 @@ async fn a_background_response_that_can_never_be_billed_releases_its_hold() {
     let fake = FakeUpstream::start().await;
     let server = TestServer::start().await;
     let setup = Setup::new(&server, &fake.url()).await;
-    // 0.0004 USD: a generating call's estimate (4096 output tokens) holds all of it
-    add_balance(&setup, "-99.9996").await;
+    leave_little_balance(&setup).await;
     let chat = json!({"model": GPT, "messages": [{"role": "user", "content": "hi"}]});
     let unfinished = |id: &str, status: &str| {
         Script::json(
@@ -791,6 +789,12 @@ async fn post_answered_late(
     read_json(response).await
 }
 
+/// Leaves the test user 0.0004 USD of the 100 it starts with: less than one chat call's cost
+/// (0.000576), and all that a generating call's estimate (4096 output tokens) holds.
+async fn leave_little_balance(setup: &Setup) {
+    add_balance(setup, "-99.9996").await;
+}
+
 /// Adds `amount_usd` (may be negative) to the test user's balance.
 async fn add_balance(setup: &Setup, amount_usd: &str) {
     setup
@@ -808,8 +812,7 @@ async fn calls_started_at_once_cannot_spend_a_balance_twice() {
     let fake = FakeUpstream::start().await;
     let server = TestServer::start().await;
     let setup = Setup::new(&server, &fake.url()).await;
-    // 0.0004 USD left: less than one call's cost (0.000576), so one call holds all of it
-    add_balance(&setup, "-99.9996").await;
+    leave_little_balance(&setup).await;
     let body = json!({"model": GPT, "messages": [{"role": "user", "content": "hi"}]});
     let call = || post_answered_late(&setup, "/v1/chat/completions", &body, 600);
     let answers = tokio::join!(call(), call(), call(), call());
@@ -879,8 +882,7 @@ async fn a_call_that_generates_nothing_holds_no_output() {
     let fake = FakeUpstream::start().await;
     let server = TestServer::start().await;
     let setup = Setup::new(&server, &fake.url()).await;
-    // 0.0004 USD: a generating call's estimate (4096 output tokens) would hold all of it
-    add_balance(&setup, "-99.9996").await;
+    leave_little_balance(&setup).await;
     let count_body = json!({"model": CLAUDE, "messages": [{"role": "user", "content": "hi"}]});
     let count = post_answered_late(&setup, "/v1/messages/count_tokens", &count_body, 800);
     let chat = async {
