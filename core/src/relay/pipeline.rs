@@ -153,7 +153,15 @@ async fn run(
     draft.user_id = Some(token.user_id);
     draft.token_id = Some(token.token_id);
 
-    let (facts, model) = inspect(inbound)?;
+    let (facts, model) = match inspect(inbound) {
+        Err(error) if inbound.endpoint == "/v1/responses/input_tokens" => {
+            return match Box::pin(count_continuing(state, inbound, draft)).await? {
+                Some(response) => Ok(response),
+                None => Err(error),
+            };
+        }
+        inspected => inspected?,
+    };
     draft.model = model.clone();
     draft.is_stream = facts.stream || inbound.gemini_stream();
 
@@ -313,6 +321,36 @@ async fn run(
         }
     }
     Err(last.unwrap_or_else(|| RelayError::UpstreamTimeout("no upstream answered in time".into())))
+}
+
+/// `POST /v1/responses/input_tokens` may name no model (it is optional there) when it continues
+/// a response (`previous_response_id`): it goes where that response lives, as the calls about a
+/// stored response do, its body as sent. `None` unless it names no model and continues a
+/// response Realms relayed (another user's is refused as the upstream would).
+async fn count_continuing(
+    state: &AppState,
+    inbound: &Inbound,
+    draft: &mut Draft,
+) -> Result<Option<Response>, RelayError> {
+    let Ok(facts) = inspect_request(inbound.protocol, &inbound.body) else {
+        return Ok(None);
+    };
+    let previous = facts
+        .session_keys
+        .iter()
+        .find(|key| key.source == SessionSource::PreviousResponseId);
+    let (None, Some(previous)) = (&facts.model, previous) else {
+        return Ok(None);
+    };
+    if check_previous_response(state, &previous.value, inbound.token.user_id)
+        .await?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    run_stored(state, inbound, &previous.value, draft)
+        .await
+        .map(Some)
 }
 
 /// Where a Responses object Realms relayed lives and whose it is: noted in memory as soon as it

@@ -282,3 +282,53 @@ async fn only_the_creator_continues_a_stored_response() {
         server.stop().await.expect("clean stop");
     }
 }
+
+/// `model` is optional for `POST /v1/responses/input_tokens`: a count that continues a response
+/// goes where that response lives, its body as sent; another user's response is refused, and a
+/// count naming neither a model nor a response still gets the protocol's 400.
+#[tokio::test]
+async fn a_count_without_a_model_goes_where_the_response_it_continues_lives() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let keys = seed(&server, &fake, &["owner", "stranger"]).await;
+    let id = create_response(&server, &keys[0]).await;
+    server.wait_for_usage(1).await;
+    let count = |key: &str, body: Value| {
+        reqwest::Client::new()
+            .post(server.url("/v1/responses/input_tokens"))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+    };
+    let continuing = json!({ "input": "and then?", "previous_response_id": id });
+
+    let resp = count(&keys[0], continuing.clone()).await.expect("count");
+    let status = resp.status();
+    let answer: Value = resp.json().await.expect("json");
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["input_tokens"].as_u64().is_some(), "{answer}");
+    let forwarded = fake.requests_to("/v1/responses/input_tokens");
+    assert_eq!(forwarded.len(), 1);
+    let sent: Value = serde_json::from_slice(&forwarded[0].body).expect("json body");
+    assert_eq!(sent, continuing, "the body goes as the client sent it");
+
+    for (key, body) in [
+        (&keys[1], continuing.clone()),
+        (&keys[0], json!({ "input": "no model, nothing continued" })),
+    ] {
+        let resp = count(key, body.clone()).await.expect("count");
+        assert_eq!(resp.status(), 400, "{body}");
+        let error: Value = resp.json().await.expect("json");
+        assert_eq!(
+            error["error"]["type"],
+            json!("invalid_request_error"),
+            "{error}"
+        );
+    }
+    assert_eq!(
+        fake.count("/v1/responses/input_tokens"),
+        1,
+        "nothing else forwarded"
+    );
+    server.stop().await.expect("clean stop");
+}
