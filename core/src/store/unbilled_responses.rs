@@ -76,55 +76,52 @@ pub fn get(c: &Conn, response_id: &str) -> Result<Option<Unbilled>, StoreError> 
 /// Takes the response off the list: `Some` when it was on it (this caller bills it), with the
 /// hold its creating call kept until now, if any.
 pub fn take(c: &Conn, response_id: &str) -> Result<Option<Option<Hold>>, StoreError> {
-    let row: Option<(Option<i64>, String)> = c
+    let row = c
         .prepare_cached(
             "DELETE FROM unbilled_responses WHERE response_id = ?1 RETURNING user_id, held",
         )?
-        .query_row([response_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row([response_id], held_columns)
         .optional()?;
-    row.map(|(user_id, held)| {
-        let amount = decimal(&held)?;
-        Ok(user_id
-            .filter(|_| amount > Decimal::ZERO)
-            .map(|user_id| Hold { user_id, amount }))
-    })
-    .transpose()
+    row.map(|(user_id, held)| hold_of(user_id, &held))
+        .transpose()
 }
 
 /// Takes every response noted before `before_ms` (unix ms) off the list, unbilled for good;
 /// returns the holds their creating calls kept.
 pub fn expire(c: &Conn, before_ms: i64) -> Result<Vec<Hold>, StoreError> {
-    let mut stmt = c.prepare_cached(
+    holds_of(
+        c,
         "DELETE FROM unbilled_responses WHERE created_at < ?1 RETURNING user_id, held",
-    )?;
-    let rows = stmt.query_map([before_ms], |r| {
-        Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, String>(1)?))
-    })?;
-    let mut holds = Vec::new();
-    for row in rows {
-        if let (Some(user_id), held) = row? {
-            let amount = decimal(&held)?;
-            if amount > Decimal::ZERO {
-                holds.push(Hold { user_id, amount });
-            }
-        }
-    }
-    Ok(holds)
+        [before_ms],
+    )
 }
 
 /// Every hold of a response still to be billed, to hold again after a restart.
 pub fn holds(c: &Conn) -> Result<Vec<Hold>, StoreError> {
-    let mut stmt = c.prepare(
-        "SELECT user_id, held FROM unbilled_responses WHERE user_id IS NOT NULL AND held <> '0'",
-    )?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+    holds_of(c, "SELECT user_id, held FROM unbilled_responses", [])
+}
+
+/// The `user_id, held` columns of a row.
+fn held_columns(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Option<i64>, String)> {
+    Ok((row.get(0)?, row.get(1)?))
+}
+
+/// The hold a row keeps: none without a user (rows noted before holds were) or an amount.
+fn hold_of(user_id: Option<i64>, held: &str) -> Result<Option<Hold>, StoreError> {
+    let amount = decimal(held)?;
+    Ok(user_id
+        .filter(|_| amount > Decimal::ZERO)
+        .map(|user_id| Hold { user_id, amount }))
+}
+
+/// The holds of the rows `sql` (selecting or returning `user_id, held`) yields.
+fn holds_of<P: rusqlite::Params>(c: &Conn, sql: &str, params: P) -> Result<Vec<Hold>, StoreError> {
+    let mut stmt = c.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, held_columns)?;
     let mut holds = Vec::new();
     for row in rows {
         let (user_id, held) = row?;
-        holds.push(Hold {
-            user_id,
-            amount: decimal(&held)?,
-        });
+        holds.extend(hold_of(user_id, &held)?);
     }
     Ok(holds)
 }
