@@ -25,13 +25,15 @@ pub mod users;
 
 mod backup;
 mod error;
+#[cfg(test)]
+mod migration_tests;
 mod row;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, Transaction};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction};
 
 pub use backup::backup_to;
 pub use error::StoreError;
@@ -117,7 +119,7 @@ impl Store {
     pub fn open_in_memory() -> Result<Self, StoreError> {
         let mut conn = Connection::open_in_memory()?;
         configure(&conn)?;
-        embedded::migrations::runner().run(&mut conn)?;
+        apply(&mut conn, &embedded::migrations::runner())?;
         let inner = Inner {
             writer: Mutex::new(conn),
             readers: Vec::new(),
@@ -287,13 +289,35 @@ fn migrate_with_backup(conn: &mut Connection, path: &Path) -> Result<OpenReport,
         backup_to(conn, &file)?;
         report.backup = Some(file);
     }
-    let done = runner.run(conn)?;
+    let done = apply(conn, &runner)?;
     report.applied = done
         .applied_migrations()
         .iter()
         .map(|m| m.name().to_owned())
         .collect();
     Ok(report)
+}
+
+/// Runs `runner`'s pending migrations with foreign key enforcement off, as SQLite's procedure for
+/// rebuilding a table asks (with it on, dropping the old table would delete every row that
+/// refers to it), then checks every foreign key and turns enforcement back on.
+fn apply(conn: &mut Connection, runner: &refinery::Runner) -> Result<refinery::Report, StoreError> {
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let done = runner.run(conn);
+    let broken: rusqlite::Result<Option<(String, Option<i64>)>> = conn
+        .query_row("PRAGMA foreign_key_check", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional();
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    let done = done?;
+    if let Some((table, row)) = broken? {
+        return Err(StoreError::Internal(format!(
+            "after the migrations, row {} of `{table}` refers to a row that does not exist",
+            row.unwrap_or_default()
+        )));
+    }
+    Ok(done)
 }
 
 #[cfg(test)]
