@@ -30,11 +30,11 @@ pub fn normalise(protocol: Protocol, raw: &str) -> TokenUsage {
 
 /// Reads the usage object that starts `json` (more text may follow it) and normalises it:
 /// the counts and the length of the object's text. `None` unless an object starts there.
-pub(crate) fn normalise_leading(protocol: Protocol, json: &[u8]) -> Option<(TokenUsage, usize)> {
-    if json.first() != Some(&b'{') {
+pub(crate) fn normalise_leading(protocol: Protocol, json: &str) -> Option<(TokenUsage, usize)> {
+    if !json.starts_with('{') {
         return None;
     }
-    let mut values = serde_json::Deserializer::from_slice(json).into_iter::<Members>();
+    let mut values = serde_json::Deserializer::from_str(json).into_iter::<Members>();
     let members = values.next()?.ok()?;
     Some((reduce(protocol, &members), values.byte_offset()))
 }
@@ -432,7 +432,7 @@ mod tests {
         let followed = format!("{raw} ,\"next\":1}}");
         let leading = raw.starts_with('{').then_some((expected, raw.len()));
         assert_eq!(
-            normalise_leading(protocol, followed.as_bytes()),
+            normalise_leading(protocol, &followed),
             leading,
             "an object is read in one pass where more text follows"
         );

@@ -113,11 +113,10 @@ struct AnyObject {}
 /// [`InspectError`] when the body is not UTF-8, not JSON, not an object, or has a `model` that
 /// is not a string or a `stream` that is not a boolean.
 pub fn inspect_request(protocol: Protocol, body: &[u8]) -> Result<RequestFacts, InspectError> {
-    if let Err(error) = std::str::from_utf8(body) {
-        return Err(InspectError::InvalidUtf8 {
-            valid_up_to: error.valid_up_to(),
-        });
-    }
+    // validated once as a whole: the parses below then take its strings as they are
+    let body = std::str::from_utf8(body).map_err(|error| InspectError::InvalidUtf8 {
+        valid_up_to: error.valid_up_to(),
+    })?;
     if protocol == Protocol::Gemini {
         parse::<AnyObject>(body)?;
         return Ok(RequestFacts::default());
@@ -166,19 +165,19 @@ pub fn inspect_request(protocol: Protocol, body: &[u8]) -> Result<RequestFacts, 
     })
 }
 
-/// Parses `body` (already known to be UTF-8) and classifies a failure.
-fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, InspectError> {
+/// Parses `body` and classifies a failure.
+fn parse<'a, T: Deserialize<'a>>(body: &'a str) -> Result<T, InspectError> {
     if body.trim_ascii().is_empty() {
         return Err(InspectError::NotJson("the body is empty".into()));
     }
     // checked first: serde's derived structs would also accept an array
-    if body.trim_ascii_start().first() != Some(&b'{') {
-        return match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+    if !body.trim_ascii_start().starts_with('{') {
+        return match serde_json::from_str::<serde::de::IgnoredAny>(body) {
             Ok(_) => Err(InspectError::NotObject),
             Err(error) => Err(InspectError::NotJson(error.to_string())),
         };
     }
-    let error = match serde_json::from_slice::<T>(body) {
+    let error = match serde_json::from_str::<T>(body) {
         Ok(parsed) => return Ok(parsed),
         Err(error) => error,
     };
@@ -187,7 +186,7 @@ fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, InspectError> {
     }
     // a type error inside the object: run again with path tracking (only on this error path,
     // it costs too much for every request) to name the member
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let mut deserializer = serde_json::Deserializer::from_str(body);
     match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
         Ok(_) => Err(InspectError::NotJson(error.to_string())),
         Err(error) => Err(InspectError::InvalidField {

@@ -62,12 +62,12 @@ pub(crate) fn last_member(body: &[u8], from: usize, key: &LastKey) -> Option<(us
 /// object, closed as an object: `{` + `members` + `"":0}`. It parses only when `members` is
 /// whole members each followed by a comma, so the first of them is in the same object as the
 /// member after them.
-pub(crate) fn enclosed(members: &[u8]) -> Vec<u8> {
-    const CLOSING: &[u8] = br#""":0}"#;
-    let mut text = Vec::with_capacity(1 + members.len() + CLOSING.len());
-    text.push(b'{');
-    text.extend_from_slice(members);
-    text.extend_from_slice(CLOSING);
+pub(crate) fn enclosed(members: &str) -> String {
+    const CLOSING: &str = r#""":0}"#;
+    let mut text = String::with_capacity(1 + members.len() + CLOSING.len());
+    text.push('{');
+    text.push_str(members);
+    text.push_str(CLOSING);
     text
 }
 
@@ -75,32 +75,33 @@ pub(crate) fn enclosed(members: &[u8]) -> Vec<u8> {
 /// (`null`, which no text can continue: after a number, `rest` = `.5}` would parse). It
 /// parses only when `rest` is the remaining members of the object the member is in, its `}`,
 /// and the end of the document: then that object is the outermost one.
-pub(crate) fn reopened(rest: &[u8]) -> Vec<u8> {
-    const OPENING: &[u8] = br#"{"":null"#;
-    let mut text = Vec::with_capacity(OPENING.len() + rest.len());
-    text.extend_from_slice(OPENING);
-    text.extend_from_slice(rest);
+pub(crate) fn reopened(rest: &str) -> String {
+    const OPENING: &str = r#"{"":null"#;
+    let mut text = String::with_capacity(OPENING.len() + rest.len());
+    text.push_str(OPENING);
+    text.push_str(rest);
     text
 }
 
 /// The text of the object `body` up to the end of the value of the first member named by
 /// `key`, closed: `{"id":"x","object":"chat.completion","model":"gpt-4o"}`. Only a parse of
 /// the result proves the member is top-level (one more `}` closes exactly one object).
-pub(crate) fn head_through(body: &[u8], key: &Key) -> Option<Vec<u8>> {
+pub(crate) fn head_through(body: &str, key: &Key) -> Option<String> {
+    let bytes = body.as_bytes();
     let needle = key.needle().len();
     let mut from = 0;
     loop {
-        let at = from + key.find(&body[from..])?;
-        if unescaped(body, at)
-            && let Some(value) = value_start(body, at + needle)
+        let at = from + key.find(&bytes[from..])?;
+        if unescaped(bytes, at)
+            && let Some(value) = value_start(bytes, at + needle)
         {
             let mut values =
-                serde_json::Deserializer::from_slice(&body[value..]).into_iter::<IgnoredAny>();
+                serde_json::Deserializer::from_str(body.get(value..)?).into_iter::<IgnoredAny>();
             values.next()?.ok()?;
             let end = value + values.byte_offset();
-            let mut head = Vec::with_capacity(end + 1);
-            head.extend_from_slice(&body[..end]);
-            head.push(b'}');
+            let mut head = String::with_capacity(end + 1);
+            head.push_str(body.get(..end)?);
+            head.push('}');
             return Some(head);
         }
         from = at + needle;
@@ -117,19 +118,19 @@ pub(crate) fn answer(protocol: Protocol, body: &[u8]) -> Option<Observed> {
     if ERROR.find(body).is_some() {
         return None;
     }
+    // validated once as a whole: the parses below then take its strings as they are
+    let text = std::str::from_utf8(body).ok()?;
     let (usage_key, start) = last_member(body, 0, &LAST_USAGE)?;
-    let (usage, length) = normalise_leading(protocol, &body[start..])?;
+    let (usage, length) = normalise_leading(protocol, text.get(start..)?)?;
     let end = start + length;
-    let rest = reopened(&body[end..]);
-    let rest = serde_json::from_slice::<Ends<'_>>(&rest).ok()?;
+    let rest = reopened(text.get(end..)?);
+    let rest = serde_json::from_str::<Ends<'_>>(&rest).ok()?;
     let mut observed = Observed::default();
     match rest.model {
         Some(model) => observed.note_model(Some(model)),
-        None => observed.note_model(model_before(body, usage_key)?),
+        None => observed.note_model(model_before(text, usage_key)?),
     }
-    observed.raw_usage = Some(RawUsage::parsed(
-        std::str::from_utf8(&body[start..end]).ok()?,
-    ));
+    observed.raw_usage = Some(RawUsage::parsed(text.get(start..end)?));
     observed.usage = Some(usage);
     observed.completed = true;
     Some(observed)
@@ -140,17 +141,17 @@ pub(crate) fn answer(protocol: Protocol, body: &[u8]) -> Option<Observed> {
 /// shorter to parse: the head up to the first `model` (Chat, Anthropic: `model` comes before
 /// the content), or the members from the last `model` to `usage` (embeddings: `model` comes
 /// after `data`). `None` when the one chosen does not prove to be top-level.
-fn model_before(body: &[u8], usage_key: usize) -> Option<Option<Cow<'_, str>>> {
-    let Some(first) = MODEL.find(body) else {
+fn model_before(body: &str, usage_key: usize) -> Option<Option<Cow<'_, str>>> {
+    let Some(first) = MODEL.find(body.as_bytes()) else {
         return Some(None);
     };
     // only a `model` nearer to `usage` than the first one is to the start is worth looking for
     let near = usage_key.saturating_sub(first);
-    let text = match last_member(&body[..usage_key], near, &LAST_MODEL) {
-        Some((last, _)) => enclosed(&body[last..usage_key]),
+    let text = match last_member(&body.as_bytes()[..usage_key], near, &LAST_MODEL) {
+        Some((last, _)) => enclosed(body.get(last..usage_key)?),
         None => head_through(body, &MODEL)?,
     };
-    let ends = serde_json::from_slice::<Ends<'_>>(&text).ok()?;
+    let ends = serde_json::from_str::<Ends<'_>>(&text).ok()?;
     Some(ends.model.map(|model| Cow::Owned(model.into_owned())))
 }
 
@@ -173,7 +174,7 @@ mod tests {
             serde_json::Deserializer::from_str(&body[start..]).into_iter::<IgnoredAny>();
         values.next()?.ok()?;
         let end = start + values.byte_offset();
-        serde_json::from_slice::<IgnoredAny>(&reopened(&body.as_bytes()[end..])).ok()?;
+        serde_json::from_str::<IgnoredAny>(&reopened(&body[end..])).ok()?;
         Some(&body[start..end])
     }
 
@@ -227,9 +228,7 @@ mod tests {
 
     #[test]
     fn the_head_closes_one_object_only_for_a_top_level_member() {
-        let head = |body: &str| {
-            head_through(body.as_bytes(), &USAGE).map(|h| String::from_utf8(h).expect("utf-8"))
-        };
+        let head = |body: &str| head_through(body, &USAGE);
         assert_eq!(
             head(r#"{"id":"x","usage" : {"a":[1]},"rest":[]}"#).as_deref(),
             Some(r#"{"id":"x","usage" : {"a":[1]}}"#)
