@@ -165,3 +165,31 @@ async fn an_upgrade_keeps_every_row_and_gives_out_ids_past_those_still_named() {
         "bob's key, session and key's groups went with him"
     );
 }
+
+/// A row referring to nothing (a database edited by hand with enforcement off) neither stops
+/// an upgrade nor is touched by it.
+#[tokio::test]
+async fn a_dangling_reference_made_by_hand_does_not_stop_an_upgrade() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("realms.db");
+    {
+        let mut conn = open_connection(&path).expect("open");
+        embedded::migrations::runner()
+            .set_target(refinery::Target::Version(6))
+            .run(&mut conn)
+            .expect("v6");
+        conn.execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             INSERT INTO sessions (secret_hash, user_id, created_at, expires_at)
+                 VALUES (x'01', 99, 0, 1);",
+        )
+        .expect("dangling row");
+    }
+    let (store, report) = Store::open(&path).await.expect("the upgrade goes on");
+    assert!(!report.applied.is_empty());
+    let left = store
+        .read(|c| Ok(count(c, "sessions WHERE user_id = 99")))
+        .await
+        .expect("count");
+    assert_eq!(left, 1);
+}

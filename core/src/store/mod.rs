@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction};
+use rusqlite::{Connection, OpenFlags, Transaction};
 
 pub use backup::backup_to;
 pub use error::StoreError;
@@ -300,24 +300,37 @@ fn migrate_with_backup(conn: &mut Connection, path: &Path) -> Result<OpenReport,
 
 /// Runs `runner`'s pending migrations with foreign key enforcement off, as SQLite's procedure for
 /// rebuilding a table asks (with it on, dropping the old table would delete every row that
-/// refers to it), then checks every foreign key and turns enforcement back on.
+/// refers to it), then turns enforcement back on. When any were applied, a row left referring
+/// to nothing is logged: each migration has committed by then, so there is nothing to undo, and
+/// such a row (a database edited by hand with enforcement off) must not stop the server.
 fn apply(conn: &mut Connection, runner: &refinery::Runner) -> Result<refinery::Report, StoreError> {
     conn.pragma_update(None, "foreign_keys", "OFF")?;
     let done = runner.run(conn);
-    let broken: rusqlite::Result<Option<(String, Option<i64>)>> = conn
-        .query_row("PRAGMA foreign_key_check", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional();
-    conn.pragma_update(None, "foreign_keys", "ON")?;
+    let enforced = conn.pragma_update(None, "foreign_keys", "ON");
     let done = done?;
-    if let Some((table, row)) = broken? {
-        return Err(StoreError::Internal(format!(
-            "after the migrations, row {} of `{table}` refers to a row that does not exist",
-            row.unwrap_or_default()
-        )));
+    enforced?;
+    if !done.applied_migrations().is_empty() {
+        log_dangling_references(conn)?;
     }
     Ok(done)
+}
+
+/// Logs each row whose foreign key names a row that does not exist (`PRAGMA foreign_key_check`).
+fn log_dangling_references(conn: &Connection) -> Result<(), StoreError> {
+    let mut check = conn.prepare("PRAGMA foreign_key_check")?;
+    let mut rows = check.query([])?;
+    while let Some(row) = rows.next()? {
+        let table: String = row.get(0)?;
+        let rowid: Option<i64> = row.get(1)?;
+        let parent: String = row.get(2)?;
+        tracing::error!(
+            table,
+            rowid,
+            parent,
+            "after the migrations, a row refers to a `{parent}` row that does not exist"
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -271,7 +271,7 @@ pub fn balances(c: &Conn) -> Result<Vec<(i64, Decimal)>, StoreError> {
 }
 
 /// Deletes a user (their sessions and tokens go with them, and their responses still to be
-/// billed: there is no one left to bill, and a later user may be given the same id).
+/// billed: there is no one left to bill). Their id is never given to another user.
 pub fn delete(c: &Conn, id: i64) -> Result<(), StoreError> {
     if c.execute("DELETE FROM users WHERE id = ?1", [id])? == 0 {
         return Err(StoreError::NotFound);
@@ -295,8 +295,7 @@ mod tests {
         }
     }
 
-    /// A deleted user's responses still to be billed go with them: no one is left to bill, and
-    /// a user created later may be given the same id.
+    /// A deleted user's responses still to be billed go with them: no one is left to bill.
     #[tokio::test]
     async fn deleting_a_user_forgets_their_responses_to_bill() {
         use crate::store::unbilled_responses::{self, Hold, Unbilled};

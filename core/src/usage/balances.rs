@@ -103,8 +103,8 @@ impl Balances {
         }
     }
 
-    /// Forgets a deleted user's balance and holds (a new user may be given the same id; what
-    /// the deleted user's calls still in flight release later finds nothing to release).
+    /// Forgets a deleted user's balance and holds (what the deleted user's calls still in
+    /// flight release later finds nothing to release).
     pub fn forget(&self, user_id: i64) {
         if let Ok(mut books) = self.0.lock() {
             books.balances.remove(&user_id);

@@ -243,7 +243,7 @@ async fn delete(
                 ensure_a_root_remains(tx)?;
                 audit::insert(tx, &audit_event(actor, "user.delete", id, json!({})))
             },
-            // what the user's calls hold goes with them (a new user may get the same id)
+            // what the user's calls hold goes with them
             move |()| balances.forget(id),
         )
         .await
