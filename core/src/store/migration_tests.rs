@@ -1,7 +1,7 @@
 //! Tests of the schema as migrations leave it: ids never given out twice, and an upgrade of a
-//! database an older release wrote keeping every row.
+//! database an older release wrote keeping every row, after a backup.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OpenFlags, params};
 
 use super::{Store, embedded, open_connection};
 
@@ -33,6 +33,24 @@ fn insert_row(c: &Connection, table: &str, name: &str, parent: i64) -> i64 {
     };
     c.execute(sql, values).expect("insert");
     c.last_insert_rowid()
+}
+
+/// A place for a database file, in a directory removed when the first value is dropped.
+fn database_file() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("realms.db");
+    (dir, path)
+}
+
+/// A connection to a database at `path` with the migrations up to `version` applied, as an
+/// older release left it.
+fn as_release_left_it(path: &std::path::Path, version: i32) -> Connection {
+    let mut conn = open_connection(path).expect("open");
+    embedded::migrations::runner()
+        .set_target(refinery::Target::Version(version))
+        .run(&mut conn)
+        .expect("older migrations");
+    conn
 }
 
 fn count(c: &Connection, table: &str) -> i64 {
@@ -85,14 +103,9 @@ async fn an_upgrade_keeps_every_row_and_gives_out_ids_past_those_still_named() {
         "credentials",
         "codex_accounts",
     ];
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("realms.db");
+    let (_dir, path) = database_file();
     let before: Vec<i64> = {
-        let mut conn = open_connection(&path).expect("open");
-        embedded::migrations::runner()
-            .set_target(refinery::Target::Version(6))
-            .run(&mut conn)
-            .expect("v6");
+        let conn = as_release_left_it(&path, 6);
         let alice = insert_row(&conn, "users", "alice", 0);
         let bob = insert_row(&conn, "users", "bob", 0);
         insert_row(&conn, "tokens", "alice-key", alice);
@@ -170,20 +183,15 @@ async fn an_upgrade_keeps_every_row_and_gives_out_ids_past_those_still_named() {
 /// an upgrade nor is touched by it.
 #[tokio::test]
 async fn a_dangling_reference_made_by_hand_does_not_stop_an_upgrade() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("realms.db");
+    let (_dir, path) = database_file();
     {
-        let mut conn = open_connection(&path).expect("open");
-        embedded::migrations::runner()
-            .set_target(refinery::Target::Version(6))
-            .run(&mut conn)
-            .expect("v6");
-        conn.execute_batch(
-            "PRAGMA foreign_keys = OFF;
+        as_release_left_it(&path, 6)
+            .execute_batch(
+                "PRAGMA foreign_keys = OFF;
              INSERT INTO sessions (secret_hash, user_id, created_at, expires_at)
                  VALUES (x'01', 99, 0, 1);",
-        )
-        .expect("dangling row");
+            )
+            .expect("dangling row");
     }
     let (store, report) = Store::open(&path).await.expect("the upgrade goes on");
     assert!(!report.applied.is_empty());
@@ -192,4 +200,39 @@ async fn a_dangling_reference_made_by_hand_does_not_stop_an_upgrade() {
         .await
         .expect("count");
     assert_eq!(left, 1);
+}
+
+#[tokio::test]
+async fn an_upgrade_backs_the_database_up_first() {
+    let (dir, path) = database_file();
+    {
+        // only the first migration, and some data
+        let conn = as_release_left_it(&path, 1);
+        conn.execute(
+            "INSERT INTO settings (key, value, updated_at) VALUES ('kept', '1', 0)",
+            [],
+        )
+        .expect("data");
+    }
+    let (store, report) = Store::open(&path).await.expect("upgrade");
+    assert!(!report.applied.is_empty(), "the newer migrations ran");
+    let backup = report.backup.expect("a backup was taken");
+    assert!(backup.starts_with(dir.path().join("backup")));
+    let copy = Connection::open_with_flags(&backup, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("backup opens");
+    let kept: String = copy
+        .query_row("SELECT value FROM settings WHERE key = 'kept'", [], |r| {
+            r.get(0)
+        })
+        .expect("row");
+    assert_eq!(kept, "1", "the backup holds the data as it was");
+    let versions: i64 = copy
+        .query_row(
+            "SELECT MAX(version) FROM refinery_schema_history",
+            [],
+            |r| r.get(0),
+        )
+        .expect("history");
+    assert_eq!(versions, 1, "the backup is the pre-upgrade schema");
+    assert!(store.ping().await);
 }

@@ -392,46 +392,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_upgrade_backs_the_database_up_first() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("realms.db");
-        {
-            // A database as an older release left it: only the first migration, and some data.
-            let mut conn = open_connection(&path).expect("open");
-            embedded::migrations::runner()
-                .set_target(refinery::Target::Version(1))
-                .run(&mut conn)
-                .expect("v1");
-            conn.execute(
-                "INSERT INTO settings (key, value, updated_at) VALUES ('kept', '1', 0)",
-                [],
-            )
-            .expect("data");
-        }
-        let (store, report) = Store::open(&path).await.expect("upgrade");
-        assert!(!report.applied.is_empty(), "the newer migrations ran");
-        let backup = report.backup.expect("a backup was taken");
-        assert!(backup.starts_with(dir.path().join("backup")));
-        let copy = rusqlite::Connection::open_with_flags(&backup, OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .expect("backup opens");
-        let kept: String = copy
-            .query_row("SELECT value FROM settings WHERE key = 'kept'", [], |r| {
-                r.get(0)
-            })
-            .expect("row");
-        assert_eq!(kept, "1", "the backup holds the data as it was");
-        let versions: i64 = copy
-            .query_row(
-                "SELECT MAX(version) FROM refinery_schema_history",
-                [],
-                |r| r.get(0),
-            )
-            .expect("history");
-        assert_eq!(versions, 1, "the backup is the pre-upgrade schema");
-        assert!(store.ping().await);
-    }
-
-    #[tokio::test]
     async fn write_rolls_back_on_error() {
         let store = Store::open_in_memory().expect("store");
         let result: Result<(), StoreError> = store
