@@ -151,11 +151,57 @@ impl AppState {
         Ok(table)
     }
 
-    /// [`Self::rebuild_routing`] for handlers: a failure is logged (the old table stays in use).
+    /// [`Self::rebuild_routing`] for handlers, after a change has committed: a failure is logged
+    /// and the previous table stays in use until a retry, every `routing.rebuild_retry_ms`,
+    /// succeeds. A key revoked meanwhile is refused as soon as the database can be read again,
+    /// not only at the next change.
     pub async fn routing_changed(&self) {
         if let Err(err) = self.rebuild_routing().await {
-            tracing::error!(error = %err, "rebuilding the routing table failed; the previous one stays in use");
+            tracing::error!(error = %err, "rebuilding the routing table failed; the previous one stays in use until a retry succeeds");
+            self.retry_rebuild();
         }
+    }
+
+    /// Notes a change the routing table lacks, and starts the task that retries unless it runs.
+    fn retry_rebuild(&self) {
+        let Ok(mut retry) = self.relay.rebuild_retry.lock() else {
+            return;
+        };
+        retry.pending = true;
+        if std::mem::replace(&mut retry.running, true) {
+            return;
+        }
+        drop(retry);
+        let state = self.clone();
+        self.tasks.spawn(async move {
+            let every = Duration::from_millis(state.config.routing.rebuild_retry_ms);
+            loop {
+                tokio::select! {
+                    () = state.shutdown.cancelled() => return,
+                    () = tokio::time::sleep(every) => {}
+                }
+                // Decided under the lock that a failure takes to note itself: a failure after
+                // this finds the task running and is retried by it, or finds it ended and
+                // starts another.
+                match state.relay.rebuild_retry.lock() {
+                    Ok(mut retry) if retry.pending => retry.pending = false,
+                    Ok(mut retry) => {
+                        retry.running = false;
+                        return;
+                    }
+                    Err(_) => return,
+                }
+                match state.rebuild_routing().await {
+                    Ok(_) => tracing::info!("the routing table is rebuilt after a failure"),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "rebuilding the routing table failed again");
+                        if let Ok(mut retry) = state.relay.rebuild_retry.lock() {
+                            retry.pending = true;
+                        }
+                    }
+                }
+            }
+        });
     }
 
     /// The current settings snapshot.
@@ -183,5 +229,76 @@ impl AppState {
         Self::new(config, store, sealer)
             .await
             .unwrap_or_else(|e| unreachable!("state: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::http::{HeaderMap, HeaderValue, header};
+
+    use super::AppState;
+    use crate::config::Config;
+    use crate::crypto::sha256;
+    use crate::relay::auth::authenticate;
+    use crate::store::tokens;
+
+    fn admitted(state: &AppState, key: &str) -> bool {
+        let mut headers = HeaderMap::new();
+        let bearer = HeaderValue::from_str(&format!("Bearer {key}")).expect("header");
+        headers.insert(header::AUTHORIZATION, bearer);
+        authenticate(&state.relay.table.load(), &headers, None).is_ok()
+    }
+
+    /// A change whose rebuild failed (the database could not be read) reaches the routing table
+    /// once a retry succeeds: a revoked key stops working without waiting for another change.
+    #[tokio::test]
+    async fn a_failed_rebuild_is_retried_until_the_change_is_in_the_table() {
+        let mut config = Config::test_default();
+        config.routing.rebuild_retry_ms = 20;
+        let state = AppState::for_tests(config).await;
+        let key = crate::desktop::token::ensure_desktop_token(&state)
+            .await
+            .expect("token");
+        assert!(admitted(&state, &key));
+        let hash = sha256(key.as_bytes());
+        state
+            .store
+            .write(move |tx| {
+                let token = tokens::find_by_hash(tx, &hash)?.expect("stored");
+                tokens::revoke(tx, token.id)?;
+                // the routing rows cannot be read while `channels` is away
+                tx.execute_batch("ALTER TABLE channels RENAME TO channels_away")?;
+                Ok(())
+            })
+            .await
+            .expect("revoked");
+        state.routing_changed().await;
+        assert!(
+            admitted(&state, &key),
+            "the failed rebuild kept the old table"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            admitted(&state, &key),
+            "retries fail while it cannot be read"
+        );
+
+        state
+            .store
+            .write(|tx| Ok(tx.execute_batch("ALTER TABLE channels_away RENAME TO channels")?))
+            .await
+            .expect("readable again");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while admitted(&state, &key) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the revoked key still works 5 s after the database could be read again"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let retry = state.relay.rebuild_retry.lock().expect("lock");
+        assert!(!retry.pending, "nothing left to apply");
     }
 }

@@ -41,6 +41,9 @@ pub struct RoutingConfig {
     /// `message_start`) still fails over, at the cost of the client seeing the preamble that
     /// much later when the upstream pauses after it. 0 (the default) commits at the first event.
     pub preamble_hold_ms: u64,
+    /// How often a routing table that failed to rebuild after a change (the database could not
+    /// be read) is tried again, in milliseconds; until then the previous table stays in use.
+    pub rebuild_retry_ms: u64,
 }
 
 impl Default for RoutingConfig {
@@ -59,6 +62,7 @@ impl Default for RoutingConfig {
             keepalive_secs: 15,
             max_response_bytes: 64 * 1024 * 1024,
             preamble_hold_ms: 0,
+            rebuild_retry_ms: 1000,
         }
     }
 }
@@ -71,6 +75,7 @@ impl RoutingConfig {
             ("routing.keepalive_secs", self.keepalive_secs),
             ("routing.max_response_bytes", self.max_response_bytes as u64),
             ("routing.sticky_max_entries", self.sticky_max_entries as u64),
+            ("routing.rebuild_retry_ms", self.rebuild_retry_ms),
         ];
         super::require_positive(&positive)?;
         let cooldowns = [

@@ -32,8 +32,19 @@ pub struct RelayState {
     pub hold_output_tokens: u64,
     /// Serialises rebuilds so an older table never replaces a newer one.
     pub rebuild_lock: tokio::sync::Mutex<()>,
+    /// Whether a change is waiting for a rebuild that failed to be tried again.
+    pub rebuild_retry: std::sync::Mutex<RebuildRetry>,
     /// Set while the data plane is paused; see [`super::pause`].
     pub paused: AtomicBool,
+}
+
+/// The routing table's retries after a failed rebuild (see `AppState::routing_changed`).
+#[derive(Debug, Default)]
+pub struct RebuildRetry {
+    /// A change is not in the table yet.
+    pub pending: bool,
+    /// A task is retrying; it ends once a rebuild started after the last failure succeeds.
+    pub running: bool,
 }
 
 impl RelayState {
@@ -51,6 +62,7 @@ impl RelayState {
             balances,
             hold_output_tokens: config.usage.hold_output_tokens,
             rebuild_lock: tokio::sync::Mutex::new(()),
+            rebuild_retry: std::sync::Mutex::default(),
             paused: AtomicBool::new(false),
         }
     }
