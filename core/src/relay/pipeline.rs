@@ -164,6 +164,7 @@ async fn run(
     };
     draft.model = model.clone();
     draft.is_stream = facts.stream || inbound.gemini_stream();
+    draft.background = facts.background;
 
     let settings = state.settings();
     let passthrough = settings.feature_disable_models;

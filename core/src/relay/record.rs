@@ -36,6 +36,9 @@ pub struct Draft {
     pub model: String,
     /// Whether the client asked for a stream.
     pub is_stream: bool,
+    /// A `background` Responses call: what it creates is billed by a later fetch when its own
+    /// answer reports no usage.
+    pub background: bool,
     /// The model name sent upstream.
     pub forwarded_model: Option<String>,
     /// The channel that served (or last failed).
@@ -85,6 +88,7 @@ impl Draft {
             token_id: None,
             model: String::new(),
             is_stream: false,
+            background: false,
             forwarded_model: None,
             channel_id: None,
             credential_id: None,
@@ -201,9 +205,10 @@ impl Draft {
     }
 
     /// A fetch that reports the usage of a response still to be billed, or its final status,
-    /// settles it (one before the response finished leaves it to a later fetch); a call that
-    /// created a stored response (`created`) without reporting its usage (`background`) puts
-    /// its billing off; a delete that went through, or a fetch the upstream answers 404, drops
+    /// settles it (one before the response finished leaves it to a later fetch); a `background`
+    /// call that created a stored response (`created`) without reporting its usage puts its
+    /// billing off (any other call is billed for the usage it saw, even none: a stream the
+    /// client stopped or the upstream cut is not fetched later); a delete that went through, or a fetch the upstream answers 404, drops
     /// it. Boxed: the records of almost every request have none.
     fn deferred(&self, created: Option<&str>) -> Option<Box<Deferred>> {
         let reported = self.observed.usage.is_some_and(|usage| usage.is_reported());
@@ -224,7 +229,7 @@ impl Draft {
                 })
             });
         }
-        let response_id = created.filter(|_| self.charge && !reported)?;
+        let response_id = created.filter(|_| self.charge && self.background && !reported)?;
         Some(Box::new(Deferred::Defer {
             response_id: response_id.to_owned(),
             unbilled: Unbilled {
@@ -263,6 +268,7 @@ mod tests {
         };
         let mut created = served(None);
         created.charge = true;
+        created.background = true;
         created.model = "gpt".into();
         assert!(matches!(
             created.deferred(Some("resp_1")).as_deref(),
@@ -274,6 +280,13 @@ mod tests {
         created.observed.usage = None;
         created.charge = false;
         assert_eq!(created.deferred(Some("resp_1")), None, "billing is off");
+        created.charge = true;
+        created.background = false;
+        assert_eq!(
+            created.deferred(Some("resp_1")),
+            None,
+            "a call in the foreground that saw no usage (a stream stopped early) is billed now"
+        );
 
         let mut fetch = served(None);
         fetch.settles = Some("resp_1".into());

@@ -5,7 +5,7 @@
 
 use e2e::relay::{CLAUDE, EMBED, GEMINI, GPT, Setup, read, read_json, read_until, same_decimal};
 use e2e::{TestServer, config_for};
-use fake_upstream::{DEFAULT_USAGE, FakeUpstream, Script, SseScript, anthropic};
+use fake_upstream::{DEFAULT_USAGE, FakeUpstream, Script, SseScript, anthropic, responses_sse};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -752,6 +752,32 @@ async fn fetching_a_stored_response_records_no_tokens_again() {
         assert!(same_decimal(&event["cost_usd"], "0"), "{event}");
         assert_eq!(event["upstream_usage"], Value::Null, "{event}");
     }
+}
+
+/// A stored response whose stream ended before its usage (here the upstream cut it; a client's
+/// stop button ends it the same way) is billed for what was seen, at once: only a `background`
+/// call's response is billed by a later fetch, and nothing fetches this one, so its estimate
+/// must not stay held.
+#[tokio::test]
+async fn a_stored_stream_cut_before_its_usage_does_not_keep_its_estimate_held() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    leave_little_balance(&setup).await;
+    let events = responses_sse(GPT, "one two three four", DEFAULT_USAGE);
+    fake.push(Script::new(SseScript::new(events).cut_after(3)).on_path("/v1/responses"));
+    let create = json!({"model": GPT, "input": "hi", "stream": true});
+    let (status, id, _) = read(setup.post("/v1/responses", &create).await).await;
+    assert_eq!(status, 200);
+    let event = setup.admin.usage_event(&id).await;
+    assert_eq!(event["partial"], true, "{event}");
+
+    let chat = json!({"model": GPT, "messages": [{"role": "user", "content": "hi"}]});
+    let (status, _, body) = read_json(setup.post("/v1/chat/completions", &chat).await).await;
+    assert_eq!(
+        status, 200,
+        "the cut stream's estimate is no longer held: {body}"
+    );
 }
 
 /// Creates the `background` response `id` (the fake answers it `queued`, without usage) and

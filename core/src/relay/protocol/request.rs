@@ -22,6 +22,9 @@ pub struct RequestFacts {
     pub session_keys: Vec<SessionKey>,
     /// Chat only: `stream_options.include_usage` is already `true`, so no rewrite is needed.
     pub include_usage: bool,
+    /// Responses only: the call runs in the background (`background: true`), so its answer
+    /// comes before its usage, which only a later fetch reports.
+    pub background: bool,
 }
 
 impl RequestFacts {
@@ -101,6 +104,8 @@ struct Body<'a> {
     metadata: Option<Value>,
     #[serde(default)]
     stream_options: Option<Value>,
+    #[serde(default)]
+    background: Option<Value>,
 }
 
 /// Gemini bodies carry nothing Realms reads; they are only checked to be a JSON object.
@@ -162,6 +167,8 @@ pub fn inspect_request(protocol: Protocol, body: &[u8]) -> Result<RequestFacts, 
         stream: body_facts.stream.unwrap_or(false),
         session_keys,
         include_usage,
+        background: protocol == Protocol::Responses
+            && body_facts.background.as_ref().and_then(Value::as_bool) == Some(true),
     })
 }
 
@@ -248,6 +255,34 @@ mod tests {
                 "0199a2b1-5c3d-7e8f-9a0b-1c2d3e4f5a6b"
             )]
         );
+    }
+
+    /// Only a Responses call asks to run in the background, and only `true` says so; any other
+    /// value is the upstream's to judge, not a reason to refuse the body.
+    #[test]
+    fn a_background_call_is_a_responses_body_with_background_true() {
+        let background = |protocol, body: &str| {
+            inspect_request(protocol, body.as_bytes())
+                .expect("inspects")
+                .background
+        };
+        assert!(background(
+            Protocol::Responses,
+            r#"{"model":"m","background":true}"#
+        ));
+        assert!(!background(
+            Protocol::Responses,
+            r#"{"model":"m","background":false}"#
+        ));
+        assert!(!background(
+            Protocol::Responses,
+            r#"{"model":"m","background":"yes"}"#
+        ));
+        assert!(!background(Protocol::Responses, r#"{"model":"m"}"#));
+        assert!(!background(
+            Protocol::Chat,
+            r#"{"model":"m","background":true}"#
+        ));
     }
 
     #[test]
