@@ -28,7 +28,7 @@ pub struct UsageConfig {
     pub pending_owners_max: usize,
     /// Output tokens a charged request is assumed to produce when its cost is held against the
     /// balance before the call (with its body's bytes / 4 as prompt tokens, at the model's
-    /// prices). The hold is what stops concurrent calls from spending a balance several times
+    /// prices), unless it names its own output cap, which is used instead. The hold is what stops concurrent calls from spending a balance several times
     /// over; the exact cost is charged when the request is recorded, and the hold released.
     pub hold_output_tokens: u64,
     /// Seconds a `background` Responses object may stay unbilled (no fetch reported its usage

@@ -26,12 +26,14 @@ use crate::usage::recorder::UsageSink;
 const BYTES_PER_TOKEN: u64 = 4;
 
 /// The cost held against the balance before the call: the body's bytes as prompt and, for a
-/// call that generates, `usage.hold_output_tokens` of output, at the model's prices times the
-/// largest multiplier of the token's groups (which group serves is not known yet).
+/// call that generates, the output cap it names (else `usage.hold_output_tokens`) as output,
+/// at the model's prices times the largest multiplier of the token's groups (which group
+/// serves is not known yet).
 fn hold_estimate(
     state: &AppState,
     table: &RoutingTable,
     inbound: &Inbound,
+    facts: &RequestFacts,
     draft: &Draft,
     token: &TokenRoute,
 ) -> Decimal {
@@ -45,7 +47,9 @@ fn hold_estimate(
     let usage = crate::usage::TokenUsage {
         input_tokens: draft.request_bytes / BYTES_PER_TOKEN,
         output_tokens: if inbound.generates() {
-            state.relay.hold_output_tokens
+            facts
+                .max_output_tokens
+                .unwrap_or(state.relay.hold_output_tokens)
         } else {
             0
         },
@@ -197,7 +201,7 @@ async fn run(
             .balances
             .hold(
                 token.user_id,
-                hold_estimate(state, &table, inbound, draft, &token),
+                hold_estimate(state, &table, inbound, &facts, draft, &token),
             )
             .ok_or_else(|| {
                 RelayError::InsufficientQuota(

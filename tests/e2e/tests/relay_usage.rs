@@ -873,6 +873,32 @@ async fn calls_started_at_once_cannot_spend_a_balance_twice() {
     assert_eq!(status, 200, "{body}");
 }
 
+/// A call that names its output cap holds what that cap could cost, not the default estimate:
+/// with 1 USD left, calls that may each write 200,000 tokens (1.6 USD) are admitted one at a
+/// time, where the default estimate (4,096 tokens, 0.033 USD) would let some thirty run at once.
+#[tokio::test]
+async fn a_call_holds_what_its_output_cap_could_cost() {
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    add_balance(&setup, "-99").await;
+    let body = json!({"model": GPT, "max_completion_tokens": 200_000,
+                      "messages": [{"role": "user", "content": "hi"}]});
+    let call = || post_answered_late(&setup, "/v1/chat/completions", &body, 600);
+    let answers = tokio::join!(call(), call(), call());
+    let statuses = [answers.0.0, answers.1.0, answers.2.0];
+    assert_eq!(
+        statuses.iter().filter(|status| **status == 200).count(),
+        1,
+        "the first call holds the whole balance: {statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|status| **status == 402).count(),
+        2,
+        "{statuses:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_finished_call_holds_only_its_cost_until_it_is_charged() {
     let fake = FakeUpstream::start().await;

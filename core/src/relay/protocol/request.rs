@@ -25,6 +25,9 @@ pub struct RequestFacts {
     /// Responses only: the call runs in the background (`background: true`), so its answer
     /// comes before its usage, which only a later fetch reports.
     pub background: bool,
+    /// The most output tokens the call may generate, when it says (`max_output_tokens` for
+    /// Responses, `max_completion_tokens` or `max_tokens` for Chat, `max_tokens` for Anthropic).
+    pub max_output_tokens: Option<u64>,
 }
 
 impl RequestFacts {
@@ -106,6 +109,12 @@ struct Body<'a> {
     stream_options: Option<Value>,
     #[serde(default)]
     background: Option<Value>,
+    #[serde(default)]
+    max_output_tokens: Option<Value>,
+    #[serde(default)]
+    max_completion_tokens: Option<Value>,
+    #[serde(default)]
+    max_tokens: Option<Value>,
 }
 
 /// Gemini bodies carry nothing Realms reads; they are only checked to be a JSON object.
@@ -169,6 +178,13 @@ pub fn inspect_request(protocol: Protocol, body: &[u8]) -> Result<RequestFacts, 
         include_usage,
         background: protocol == Protocol::Responses
             && body_facts.background.as_ref().and_then(Value::as_bool) == Some(true),
+        max_output_tokens: [
+            body_facts.max_output_tokens,
+            body_facts.max_completion_tokens,
+            body_facts.max_tokens,
+        ]
+        .iter()
+        .find_map(|cap| cap.as_ref().and_then(Value::as_u64)),
     })
 }
 
@@ -283,6 +299,30 @@ mod tests {
             Protocol::Chat,
             r#"{"model":"m","background":true}"#
         ));
+    }
+
+    /// Each protocol's own name for the output cap is read; one that is not a whole number of
+    /// tokens is left to the upstream to judge.
+    #[test]
+    fn the_output_cap_is_read_under_each_protocols_name() {
+        let cap = |protocol, body: &str| {
+            inspect_request(protocol, body.as_bytes())
+                .expect("inspects")
+                .max_output_tokens
+        };
+        assert_eq!(
+            cap(Protocol::Responses, r#"{"max_output_tokens":64}"#),
+            Some(64)
+        );
+        assert_eq!(
+            cap(Protocol::Chat, r#"{"max_completion_tokens":65}"#),
+            Some(65)
+        );
+        assert_eq!(cap(Protocol::Chat, r#"{"max_tokens":66}"#), Some(66));
+        assert_eq!(cap(Protocol::Messages, r#"{"max_tokens":67}"#), Some(67));
+        assert_eq!(cap(Protocol::Chat, r#"{"max_tokens":-1}"#), None);
+        assert_eq!(cap(Protocol::Chat, r#"{"max_tokens":"many"}"#), None);
+        assert_eq!(cap(Protocol::Chat, r#"{"model":"m"}"#), None);
     }
 
     #[test]
