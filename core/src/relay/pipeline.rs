@@ -20,6 +20,7 @@ use super::routing::select::{self, NoTarget};
 use super::routing::table::{RoutingTable, TokenRoute};
 use crate::state::AppState;
 use crate::store::response_owners::ResponseOwner;
+use crate::store::unbilled_responses::Unbilled;
 use crate::usage::recorder::UsageSink;
 
 /// Prompt tokens a body of this many bytes is assumed to hold, for the hold's estimate only.
@@ -469,12 +470,7 @@ async fn bill_before_delete(state: &AppState, inbound: &Inbound, response_id: &s
     if !owned {
         return; // the delete itself answers that there is no such response
     }
-    let id = response_id.to_owned();
-    let unbilled = state
-        .store
-        .read(move |c| crate::store::unbilled_responses::get(c, &id))
-        .await;
-    if !matches!(unbilled, Ok(Some(_))) {
+    if !matches!(still_unbilled(state, response_id).await, Ok(Some(_))) {
         return;
     }
     let retrieve = Inbound {
@@ -508,13 +504,7 @@ async fn bill_if_deferred(
     response_id: &str,
     draft: &mut Draft,
 ) -> Result<(), RelayError> {
-    let id = response_id.to_owned();
-    let unbilled = state
-        .store
-        .read(move |c| crate::store::unbilled_responses::get(c, &id))
-        .await
-        .map_err(|err| RelayError::Internal(err.to_string()))?;
-    let Some(unbilled) = unbilled else {
+    let Some(unbilled) = still_unbilled(state, response_id).await? else {
         return Ok(());
     };
     if let Some(route) = table.models.get(&unbilled.model) {
@@ -525,6 +515,24 @@ async fn bill_if_deferred(
     draft.charge = !state.settings().feature_disable_billing;
     draft.settles = Some(response_id.to_owned());
     Ok(())
+}
+
+/// What the `background` response `response_id` is to be billed at, while no fetch has billed
+/// it. Looked up in memory first: a fetch right after the creation may come before the
+/// creation's record is written, and the recorder forgets it there only once it is.
+async fn still_unbilled(
+    state: &AppState,
+    response_id: &str,
+) -> Result<Option<Unbilled>, RelayError> {
+    if let Some(unbilled) = state.relay.usage.pending_unbilled(response_id) {
+        return Ok(Some(unbilled));
+    }
+    let id = response_id.to_owned();
+    state
+        .store
+        .read(move |c| crate::store::unbilled_responses::get(c, &id))
+        .await
+        .map_err(|err| RelayError::Internal(err.to_string()))
 }
 
 /// Session headers clients send (Codex's `session_id`, others' `x-session-id`).

@@ -1,22 +1,29 @@
-//! Owners of Responses objects the relay has seen created whose `response_owners` row the
-//! recorder has not written yet. A call about one (a background response polled the moment it
-//! was queued, a cancel while its stream still runs) finds its owner here; the row is written
-//! only when the creating request's usage record is, at the end of its stream.
+//! What the relay knows of Responses objects it has seen created before the recorder has written
+//! it: their owners (`response_owners` rows) and, for `background` ones, what they are to be
+//! billed at (`unbilled_responses` rows). A call about one (a background response polled the
+//! moment it was queued, a cancel while its stream still runs) finds it here; the rows are
+//! written only when the creating request's usage record is, at the end of its stream.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::store::response_owners::ResponseOwner;
+use crate::store::unbilled_responses::Unbilled;
 
-/// Owners waiting for their row, keyed by response id (SipHash: the ids come from upstreams).
+/// Owners waiting for their `response_owners` row.
+pub type PendingOwners = Pending<ResponseOwner>;
+/// Background responses waiting for their `unbilled_responses` row.
+pub type PendingUnbilled = Pending<Unbilled>;
+
+/// Values waiting for their row, keyed by response id (SipHash: the ids come from upstreams).
 #[derive(Debug)]
-pub struct PendingOwners {
-    owners: Mutex<HashMap<String, ResponseOwner>>,
-    /// Most owners kept; past it, a new one is found only once its row is written.
+pub struct Pending<V> {
+    owners: Mutex<HashMap<String, V>>,
+    /// Most values kept; past it, a new one is found only once its row is written.
     max_entries: usize,
 }
 
-impl PendingOwners {
+impl<V: Clone> Pending<V> {
     /// An empty set holding at most `max_entries` owners.
     pub fn new(max_entries: usize) -> Self {
         Self {
@@ -25,8 +32,9 @@ impl PendingOwners {
         }
     }
 
-    /// Notes who created `response_id`, and where it lives, until its row is written.
-    pub fn note(&self, response_id: &str, owner: ResponseOwner) {
+    /// Notes `response_id`'s value (who created it and where it lives; what it is billed at)
+    /// until its row is written.
+    pub fn note(&self, response_id: &str, owner: V) {
         let Ok(mut owners) = self.owners.lock() else {
             return;
         };
@@ -35,12 +43,12 @@ impl PendingOwners {
         }
     }
 
-    /// The owner of `response_id`, if it is still waiting for its row.
-    pub fn get(&self, response_id: &str) -> Option<ResponseOwner> {
-        self.owners.lock().ok()?.get(response_id).copied()
+    /// The value of `response_id`, if it is still waiting for its row.
+    pub fn get(&self, response_id: &str) -> Option<V> {
+        self.owners.lock().ok()?.get(response_id).cloned()
     }
 
-    /// Forgets owners whose rows are written (or were given up on).
+    /// Forgets values whose rows are written (or were given up on).
     pub fn forget<'a>(&self, response_ids: impl IntoIterator<Item = &'a str>) {
         if let Ok(mut owners) = self.owners.lock() {
             for id in response_ids {
@@ -49,7 +57,7 @@ impl PendingOwners {
         }
     }
 
-    /// How many owners wait for their row.
+    /// How many values wait for their row.
     pub fn len(&self) -> usize {
         self.owners.lock().map_or(0, |owners| owners.len())
     }

@@ -19,7 +19,7 @@ use crate::store::unbilled_responses::{self, Hold, Unbilled};
 use crate::store::usage::{self, UsageEvent};
 use crate::store::{Store, StoreError, tokens, users};
 pub use crate::usage::balances::Balances;
-use crate::usage::pending_owners::PendingOwners;
+use crate::usage::pending_owners::{PendingOwners, PendingUnbilled};
 
 /// Pause before retrying a batch the database refused.
 const RETRY_DELAY: Duration = Duration::from_millis(500);
@@ -75,6 +75,7 @@ pub struct UsageSink {
     balances: Arc<Balances>,
     tasks: TaskTracker,
     owners: Arc<PendingOwners>,
+    unbilled: Arc<PendingUnbilled>,
     overflow: Arc<Overflow>,
 }
 
@@ -98,8 +99,18 @@ impl UsageSink {
         } else {
             Decimal::ZERO
         };
-        // a response billed later keeps what its creating call held until a fetch bills it
-        let keeps_hold = matches!(record.deferred.as_deref(), Some(Deferred::Defer { .. }));
+        // a response billed later keeps what its creating call held until a fetch bills it; a
+        // fetch before its row is written finds what it is billed at here
+        let keeps_hold = match record.deferred.as_deref() {
+            Some(Deferred::Defer {
+                response_id,
+                unbilled,
+            }) => {
+                self.unbilled.note(response_id, unbilled.clone());
+                true
+            }
+            _ => false,
+        };
         if !keeps_hold && let Some(user_id) = record.event.user_id {
             self.balances.reprice(user_id, record.held, cost);
             record.held = cost;
@@ -135,6 +146,12 @@ impl UsageSink {
     pub fn pending_owner(&self, response_id: &str) -> Option<ResponseOwner> {
         self.owners.get(response_id)
     }
+
+    /// What the `background` response `response_id` is to be billed at, if its creating call's
+    /// record is queued but not written yet.
+    pub fn pending_unbilled(&self, response_id: &str) -> Option<Unbilled> {
+        self.unbilled.get(response_id)
+    }
 }
 
 impl UsageSink {
@@ -149,6 +166,7 @@ impl UsageSink {
                 balances: Arc::default(),
                 tasks: TaskTracker::new(),
                 owners: Arc::new(PendingOwners::new(config.pending_owners_max)),
+                unbilled: Arc::new(PendingUnbilled::new(config.pending_owners_max)),
                 overflow: Arc::default(),
             },
             rx,
@@ -173,10 +191,12 @@ pub fn start(
         linger: Duration::from_millis(config.batch_linger_ms.max(1)),
     };
     let owners = Arc::new(PendingOwners::new(config.pending_owners_max));
+    let unbilled = Arc::new(PendingUnbilled::new(config.pending_owners_max));
     let written = Written {
         store,
         balances: Arc::clone(&balances),
         owners: Arc::clone(&owners),
+        unbilled: Arc::clone(&unbilled),
         unbilled_keep: (config.unbilled_keep_secs > 0)
             .then(|| Duration::from_secs(config.unbilled_keep_secs)),
     };
@@ -187,6 +207,7 @@ pub fn start(
         balances,
         tasks: tasks.clone(),
         owners,
+        unbilled,
         overflow,
     }
 }
@@ -205,11 +226,12 @@ struct Batching {
 }
 
 /// Where a batch goes and what learns of it: the database, the balances the hot path checks,
-/// and the owners waiting for their rows.
+/// and the owners and background responses waiting for their rows.
 struct Written {
     store: Store,
     balances: Arc<Balances>,
     owners: Arc<PendingOwners>,
+    unbilled: Arc<PendingUnbilled>,
     /// How long a response may stay unbilled (`usage.unbilled_keep_secs`; `None`: for good).
     unbilled_keep: Option<Duration>,
 }
@@ -392,8 +414,9 @@ fn take_queued(rx: &mut mpsc::Receiver<Recorded>, batch: &mut Vec<Recorded>, max
     }
 }
 
-/// Writes and empties the batch, retrying while the database refuses. Its response owners are
-/// forgotten from memory afterwards: written, or (the batch lost) never to be.
+/// Writes and empties the batch, retrying while the database refuses. Its response owners and
+/// background responses are forgotten from memory afterwards: written, or (the batch lost)
+/// never to be.
 async fn write(to: &Written, batch: &mut Vec<Recorded>) {
     if batch.is_empty() {
         return;
@@ -408,6 +431,11 @@ async fn write(to: &Written, batch: &mut Vec<Recorded>) {
             .iter()
             .filter_map(|r| r.response_owner.as_ref().map(|(id, _)| id.as_str())),
     );
+    to.unbilled
+        .forget(records.iter().filter_map(|r| match r.deferred.as_deref() {
+            Some(Deferred::Defer { response_id, .. }) => Some(response_id.as_str()),
+            _ => None,
+        }));
 }
 
 /// The holds of `records`' calls but those at the (sorted) indexes `skipping`.

@@ -754,6 +754,36 @@ async fn fetching_a_stored_response_records_no_tokens_again() {
     }
 }
 
+/// A fetch that comes before the creating call's record is written (here the recorder waits
+/// 1.5 s to fill a batch) still bills the background response: what it is billed at is kept in
+/// memory until its row is written.
+#[tokio::test]
+async fn a_fetch_before_the_creation_is_written_still_bills_a_background_response() {
+    let fake = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = config_for(dir.path());
+    config.usage.batch_min_rows = config.usage.max_batch;
+    config.usage.batch_max_delay_ms = 1_500;
+    let server = TestServer::start_with(config).await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    start_background(&setup, &fake, "resp_early").await;
+
+    // the fake answers the fetch with the finished response and its usage
+    let fetched = setup
+        .request(Method::GET, "/v1/responses/resp_early")
+        .send()
+        .await
+        .expect("fetch");
+    let (status, fetch_id, _) = read(fetched).await;
+    assert_eq!(status, 200);
+    let event = setup.admin.usage_event(&fetch_id).await;
+    assert!(
+        !same_decimal(&event["cost_usd"], "0"),
+        "the early fetch billed the response: {event}"
+    );
+    assert_eq!(event["model"], GPT, "{event}");
+}
+
 /// A stored response whose stream ended before its usage (here the upstream cut it; a client's
 /// stop button ends it the same way) is billed for what was seen, at once: only a `background`
 /// call's response is billed by a later fetch, and nothing fetches this one, so its estimate
@@ -783,6 +813,14 @@ async fn a_stored_stream_cut_before_its_usage_does_not_keep_its_estimate_held() 
 /// Creates the `background` response `id` (the fake answers it `queued`, without usage) and
 /// waits for the creating call's record, which costs nothing yet.
 async fn create_background(setup: &Setup, fake: &FakeUpstream, id: &str) {
+    let create_id = start_background(setup, fake, id).await;
+    let created = setup.admin.usage_event(&create_id).await;
+    assert!(same_decimal(&created["cost_usd"], "0"), "{created}");
+}
+
+/// Creates the `background` response `id` as [`create_background`] does, without waiting for
+/// its record; returns the creating request's id.
+async fn start_background(setup: &Setup, fake: &FakeUpstream, id: &str) -> String {
     fake.push(
         Script::json(
             200,
@@ -794,8 +832,7 @@ async fn create_background(setup: &Setup, fake: &FakeUpstream, id: &str) {
     let create = json!({"model": GPT, "input": "hi", "background": true});
     let (status, create_id, _) = read(setup.post("/v1/responses", &create).await).await;
     assert_eq!(status, 200);
-    let created = setup.admin.usage_event(&create_id).await;
-    assert!(same_decimal(&created["cost_usd"], "0"), "{created}");
+    create_id
 }
 
 /// `POST path` through the relay, which the fake answers only after `first_byte_ms`.
