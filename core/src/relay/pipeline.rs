@@ -366,15 +366,8 @@ async fn response_owner(
     state: &AppState,
     response_id: &str,
 ) -> Result<Option<ResponseOwner>, RelayError> {
-    if let Some(owner) = state.relay.usage.pending_owner(response_id) {
-        return Ok(Some(owner));
-    }
-    let id = response_id.to_owned();
-    state
-        .store
-        .read(move |c| crate::store::response_owners::get(c, &id))
-        .await
-        .map_err(|e| RelayError::Internal(e.to_string()))
+    let kept = state.relay.usage.pending_owner(response_id);
+    kept_or_stored(state, kept, response_id, crate::store::response_owners::get).await
 }
 
 /// Refuses a continuation of another user's Responses object (the request names it in
@@ -524,13 +517,31 @@ async fn still_unbilled(
     state: &AppState,
     response_id: &str,
 ) -> Result<Option<Unbilled>, RelayError> {
-    if let Some(unbilled) = state.relay.usage.pending_unbilled(response_id) {
-        return Ok(Some(unbilled));
+    let kept = state.relay.usage.pending_unbilled(response_id);
+    kept_or_stored(
+        state,
+        kept,
+        response_id,
+        crate::store::unbilled_responses::get,
+    )
+    .await
+}
+
+/// `kept`, what memory holds of a response until the recorder has written its row, or else
+/// that row, which `read` finds by the response's id.
+async fn kept_or_stored<V: Send + 'static>(
+    state: &AppState,
+    kept: Option<V>,
+    response_id: &str,
+    read: fn(&crate::store::Conn, &str) -> Result<Option<V>, crate::store::StoreError>,
+) -> Result<Option<V>, RelayError> {
+    if kept.is_some() {
+        return Ok(kept);
     }
     let id = response_id.to_owned();
     state
         .store
-        .read(move |c| crate::store::unbilled_responses::get(c, &id))
+        .read(move |c| read(c, &id))
         .await
         .map_err(|err| RelayError::Internal(err.to_string()))
 }

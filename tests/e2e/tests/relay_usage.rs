@@ -519,15 +519,7 @@ async fn a_background_response_is_billed_once_when_a_fetch_reports_its_usage() {
 
     let mut costs = Vec::new();
     for _ in 0..2 {
-        // the fake answers a fetch with the finished response and its usage
-        let fetched = setup
-            .request(Method::GET, "/v1/responses/resp_bg1")
-            .send()
-            .await
-            .expect("fetch");
-        let (status, fetch_id, _) = read(fetched).await;
-        assert_eq!(status, 200);
-        let event = setup.admin.usage_event(&fetch_id).await;
+        let event = fetch_response(&setup, "resp_bg1").await;
         if costs.is_empty() {
             assert!(event["input_tokens"].as_u64() > Some(0), "{event}");
             assert_eq!(
@@ -586,15 +578,7 @@ async fn a_background_response_holds_its_estimate_until_a_fetch_bills_it() {
         "refused calls never went upstream"
     );
 
-    // the fake answers the fetch with the finished response and its usage
-    let fetched = setup
-        .request(Method::GET, "/v1/responses/resp_bg2")
-        .send()
-        .await
-        .expect("fetch");
-    let (status, fetch_id, _) = read(fetched).await;
-    assert_eq!(status, 200);
-    let cost = setup.admin.usage_event(&fetch_id).await["cost_usd"].clone();
+    let cost = fetch_response(&setup, "resp_bg2").await["cost_usd"].clone();
     assert!(
         micro_usd(cost.as_str().unwrap_or_default()) >= 400,
         "the response costs at least the balance, so the balance is charged to zero: {cost}"
@@ -768,15 +752,7 @@ async fn a_fetch_before_the_creation_is_written_still_bills_a_background_respons
     let setup = Setup::new(&server, &fake.url()).await;
     start_background(&setup, &fake, "resp_early").await;
 
-    // the fake answers the fetch with the finished response and its usage
-    let fetched = setup
-        .request(Method::GET, "/v1/responses/resp_early")
-        .send()
-        .await
-        .expect("fetch");
-    let (status, fetch_id, _) = read(fetched).await;
-    assert_eq!(status, 200);
-    let event = setup.admin.usage_event(&fetch_id).await;
+    let event = fetch_response(&setup, "resp_early").await;
     assert!(
         !same_decimal(&event["cost_usd"], "0"),
         "the early fetch billed the response: {event}"
@@ -816,6 +792,19 @@ async fn create_background(setup: &Setup, fake: &FakeUpstream, id: &str) {
     let create_id = start_background(setup, fake, id).await;
     let created = setup.admin.usage_event(&create_id).await;
     assert!(same_decimal(&created["cost_usd"], "0"), "{created}");
+}
+
+/// Retrieves the stored response `id` through the relay (the fake answers it finished, with its
+/// usage) and returns the fetch's usage event.
+async fn fetch_response(setup: &Setup, id: &str) -> Value {
+    let fetched = setup
+        .request(Method::GET, &format!("/v1/responses/{id}"))
+        .send()
+        .await
+        .expect("fetch");
+    let (status, fetch_id, _) = read(fetched).await;
+    assert_eq!(status, 200);
+    setup.admin.usage_event(&fetch_id).await
 }
 
 /// Creates the `background` response `id` as [`create_background`] does, without waiting for
