@@ -208,8 +208,9 @@ impl Draft {
     /// settles it (one before the response finished leaves it to a later fetch); a `background`
     /// call that created a stored response (`created`) without reporting its usage puts its
     /// billing off (any other call is billed for the usage it saw, even none: a stream the
-    /// client stopped or the upstream cut is not fetched later); a delete that went through, or a fetch the upstream answers 404, drops
-    /// it. Boxed: the records of almost every request have none.
+    /// client stopped or the upstream cut is not fetched later); a delete that went through,
+    /// or a fetch the upstream answers 404, drops it. Boxed: the records of almost every
+    /// request have none.
     fn deferred(&self, created: Option<&str>) -> Option<Box<Deferred>> {
         let reported = self.observed.usage.is_some_and(|usage| usage.is_reported());
         let gone = match (&self.deletes, &self.settles) {
