@@ -195,7 +195,7 @@ mod tests {
     }
 
     #[test]
-    fn a_deleted_user_leaves_nothing_held_for_the_next_with_their_id() {
+    fn a_deleted_users_balance_and_holds_are_forgotten() {
         let balances = with_balance(1, dec("0.05"));
         balances.hold(1, dec("0.04")).expect("held");
         balances.forget(1);

@@ -257,13 +257,7 @@ async fn only_the_creator_continues_a_stored_response() {
             json!({ "model": "gpt-4o", "input": "and then?", "previous_response_id": id });
         for path in ["/v1/responses", "/v1/responses/input_tokens"] {
             let resp = post(&keys[1], path, next_turn.clone()).await.expect("call");
-            assert_eq!(resp.status(), 400, "{path} (slow recorder: {slow})");
-            let body: Value = resp.json().await.expect("json");
-            assert_eq!(
-                body["error"]["type"],
-                json!("invalid_request_error"),
-                "{body}"
-            );
+            refused_as_invalid(resp, &format!("{path} (slow recorder: {slow})")).await;
         }
         assert_eq!(
             fake.requests().len(),
@@ -317,13 +311,7 @@ async fn a_count_without_a_model_goes_where_the_response_it_continues_lives() {
         (&keys[0], json!({ "input": "no model, nothing continued" })),
     ] {
         let resp = count(key, body.clone()).await.expect("count");
-        assert_eq!(resp.status(), 400, "{body}");
-        let error: Value = resp.json().await.expect("json");
-        assert_eq!(
-            error["error"]["type"],
-            json!("invalid_request_error"),
-            "{error}"
-        );
+        refused_as_invalid(resp, &body.to_string()).await;
     }
     assert_eq!(
         fake.count("/v1/responses/input_tokens"),
@@ -331,4 +319,15 @@ async fn a_count_without_a_model_goes_where_the_response_it_continues_lives() {
         "nothing else forwarded"
     );
     server.stop().await.expect("clean stop");
+}
+
+/// Asserts `resp` is OpenAI's 400 `invalid_request_error`; `context` names the call.
+async fn refused_as_invalid(resp: reqwest::Response, context: &str) {
+    assert_eq!(resp.status(), 400, "{context}");
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(
+        body["error"]["type"],
+        json!("invalid_request_error"),
+        "{context}: {body}"
+    );
 }
