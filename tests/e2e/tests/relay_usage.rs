@@ -745,10 +745,7 @@ async fn fetching_a_stored_response_records_no_tokens_again() {
 async fn a_fetch_before_the_creation_is_written_still_bills_a_background_response() {
     let fake = FakeUpstream::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = config_for(dir.path());
-    config.usage.batch_min_rows = config.usage.max_batch;
-    config.usage.batch_max_delay_ms = 1_500;
-    let server = TestServer::start_with(config).await;
+    let server = TestServer::start_with(slow_recorder(dir.path())).await;
     let setup = Setup::new(&server, &fake.url()).await;
     start_background(&setup, &fake, "resp_early").await;
 
@@ -758,6 +755,47 @@ async fn a_fetch_before_the_creation_is_written_still_bills_a_background_respons
         "the early fetch billed the response: {event}"
     );
     assert_eq!(event["model"], GPT, "{event}");
+}
+
+/// A delete right after a background creation, before the creation's record is written,
+/// still retrieves the response first and bills it, as a later delete does.
+#[tokio::test]
+async fn a_delete_before_the_creation_is_written_still_bills_a_background_response() {
+    let fake = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start_with(slow_recorder(dir.path())).await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    start_background(&setup, &fake, "resp_gone").await;
+
+    let answer = setup
+        .request(Method::DELETE, "/v1/responses/resp_gone")
+        .send()
+        .await
+        .expect("delete");
+    let (status, delete_id, _) = read(answer).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        fake.count("/v1/responses/resp_gone"),
+        2,
+        "retrieved, then deleted"
+    );
+    let billing = setup
+        .admin
+        .usage_event(&format!("{delete_id}-billing"))
+        .await;
+    assert!(
+        !same_decimal(&billing["cost_usd"], "0"),
+        "the retrieve before the delete billed the response: {billing}"
+    );
+}
+
+/// A configuration whose recorder holds records 1.5 s to fill a batch, so calls made right
+/// after a creation come before its record is written.
+fn slow_recorder(data_dir: &std::path::Path) -> realms_core::config::Config {
+    let mut config = config_for(data_dir);
+    config.usage.batch_min_rows = config.usage.max_batch;
+    config.usage.batch_max_delay_ms = 1_500;
+    config
 }
 
 /// A stored response whose stream ended before its usage (here the upstream cut it; a client's
