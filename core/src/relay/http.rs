@@ -107,7 +107,7 @@ async fn stored(
     };
     match inbound(&state, request, Protocol::Responses, endpoint, None).await {
         Ok(inbound) => pipeline::handle_stored(state.0, inbound, id).await,
-        Err(error) => error.into_response_for(Dialect::OpenAi),
+        Err(error) => closing(error.into_response_for(Dialect::OpenAi)),
     }
 }
 
@@ -122,7 +122,35 @@ async fn relay(
 ) -> Response {
     match inbound(&state, request, protocol, endpoint, gemini).await {
         Ok(inbound) => pipeline::handle(state.0, inbound).await,
-        Err(error) => error.into_response_for(super::inbound::dialect_of(protocol)),
+        Err(error) => closing(error.into_response_for(super::inbound::dialect_of(protocol))),
+    }
+}
+
+/// Whether the request comes with a body: a `Content-Length` other than 0, or chunked.
+fn announces_body(headers: &axum::http::HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|length| length.as_bytes() != b"0")
+}
+
+/// `response` with `Connection: close`: the answer to a request whose body was not (wholly)
+/// read. hyper closes such a connection after the answer, since the unread rest would be taken
+/// for the next request; saying so keeps a keep-alive client from writing its next call into a
+/// connection that is gone (it would get a broken pipe or a reset, not an answer).
+fn closing(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// `response`, closing the connection when `request` came with a body that was left unread.
+fn closing_if_unread(request: &Request, response: Response) -> Response {
+    if announces_body(request.headers()) {
+        closing(response)
+    } else {
+        response
     }
 }
 
@@ -309,7 +337,10 @@ fn path_text(path: Result<Path<String>, PathRejection>) -> Result<String, RelayE
 
 /// [`path_text`]'s refusal in the dialect of the request's path.
 fn refused_path(error: RelayError, request: &Request<Body>) -> Response {
-    error.into_response_for(dialect_of_path(request.uri().path()))
+    closing_if_unread(
+        request,
+        error.into_response_for(dialect_of_path(request.uri().path())),
+    )
 }
 
 /// `POST .../models/{model}:{action}` — Gemini's native API on `/v1beta` and `/v1`. Under `/v1`
@@ -334,7 +365,7 @@ async fn gemini(
         Some((_, action)) => RelayError::NotFound(format!("unknown action `{action}`")),
         None => RelayError::NotFound("use `models/{model}:{action}`".into()),
     };
-    error.into_response_for(Dialect::Gemini)
+    closing_if_unread(&request, error.into_response_for(Dialect::Gemini))
 }
 
 /// `GET .../models/{model}`: the model's entry, answered by `show`; a Gemini action
@@ -383,8 +414,9 @@ pub(crate) fn dialect_of_path(path: &str) -> Dialect {
 /// Unknown data-plane paths, in the dialect of the path.
 async fn not_found(method: Method, request: Request<Body>) -> Response {
     let path = request.uri().path();
-    RelayError::NotFound(format!("no route for `{method} {path}`"))
-        .into_response_for(dialect_of_path(path))
+    let response = RelayError::NotFound(format!("no route for `{method} {path}`"))
+        .into_response_for(dialect_of_path(path));
+    closing_if_unread(&request, response)
 }
 
 /// A known path called with the wrong method: 405 in the dialect of the path (Gemini's body
@@ -421,7 +453,7 @@ async fn wrong_method(method: Method, request: Request<Body>) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    response
+    closing_if_unread(&request, response)
 }
 
 #[cfg(test)]

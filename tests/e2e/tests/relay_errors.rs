@@ -1,5 +1,6 @@
 //! Requests Realms refuses itself, each in the shape of the protocol that was called and with
 //! no upstream call; and the upstream address guard and redirect policy.
+#![expect(clippy::expect_used, reason = "test helpers fail loudly")]
 
 use std::time::Duration;
 
@@ -522,6 +523,83 @@ async fn an_announced_oversized_body_is_refused_before_it_is_sent() {
     let text = String::from_utf8_lossy(&answer[..read]);
     assert!(text.starts_with("HTTP/1.1 413"), "{text}");
     assert!(text.contains("request_too_large"), "{text}");
+    assert!(fake.requests().is_empty());
+}
+
+/// One answer read from a raw keep-alive connection: its head (lowercased) and its body
+/// (`Content-Length` framed, as every error answer is). `None` when the server closed first.
+async fn answer_on(socket: &mut tokio::net::TcpStream) -> Option<(String, String)> {
+    use tokio::io::AsyncReadExt;
+    let mut bytes = Vec::new();
+    let mut chunk = [0; 4096];
+    loop {
+        if let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&bytes[..end]).to_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().expect("a length"));
+            if bytes.len() >= end + 4 + length {
+                let body = String::from_utf8_lossy(&bytes[end + 4..end + 4 + length]);
+                return Some((head, body.into_owned()));
+            }
+        }
+        let read = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut chunk))
+            .await
+            .expect("an answer or a close within 5 s")
+            .expect("read");
+        if read == 0 {
+            return None;
+        }
+        bytes.extend_from_slice(&chunk[..read]);
+    }
+}
+
+/// A request refused before its body is read (a bad token, a path that does not exist) closes
+/// its keep-alive connection, since the unread body would be taken for the next request; the
+/// answer says `Connection: close`, so a client does not write its next call into a closed
+/// connection. Answers after the body was read keep the connection open.
+#[tokio::test]
+async fn a_refusal_before_the_body_is_read_says_the_connection_closes() {
+    use tokio::io::AsyncWriteExt;
+    let fake = FakeUpstream::start().await;
+    let server = TestServer::start().await;
+    let setup = Setup::new(&server, &fake.url()).await;
+    let body = json!({"model": GPT, "messages": [{"role": "user", "content": "hi"}]}).to_string();
+    let post = |path: &str, token: &str, body: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: realms\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let unknown = json!({"model": "no-such-model"}).to_string();
+    let refusals = [
+        (post("/v1/chat/completions", "sk_wrong", &body), "401"),
+        (post("/v1/no-such-route", &setup.token, &body), "404"),
+        (post("/v1/models", &setup.token, &body), "405"),
+    ];
+    for (request, status) in refusals {
+        let mut socket = tokio::net::TcpStream::connect(server.addr)
+            .await
+            .expect("connect");
+        // an answer that read the body first keeps the connection
+        let kept = post("/v1/chat/completions", &setup.token, &unknown);
+        socket.write_all(kept.as_bytes()).await.expect("write");
+        let (head, _) = answer_on(&mut socket).await.expect("an answer");
+        assert!(head.starts_with("http/1.1 404"), "{head}");
+        assert!(!head.contains("connection: close"), "{head}");
+        socket.write_all(request.as_bytes()).await.expect("write");
+        let (head, answer) = answer_on(&mut socket).await.expect("an answer");
+        assert!(head.starts_with(&format!("http/1.1 {status}")), "{head}");
+        assert!(head.contains("connection: close"), "{status}: {head}");
+        assert!(answer.contains("\"error\""), "{answer}");
+        // and the server does close it
+        assert!(
+            answer_on(&mut socket).await.is_none(),
+            "{status}: still open"
+        );
+    }
     assert!(fake.requests().is_empty());
 }
 
