@@ -3,6 +3,9 @@
 #   installers/build-server-deb.sh [cargo-deb options...]     e.g. --no-build, --fast
 # The package is $CARGO_TARGET_DIR/debian/realms_<workspace version>-1_<arch>.deb (target/debian/
 # without CARGO_TARGET_DIR). It is a release build of `-p realms` (~6 min cold on 2 cores).
+# INSTALLERS_PGO=1 packages the profile-guided build of scripts/build-pgo instead (an instrumented
+# build, a training run and the optimised build: about twice as long); the package is then
+# under $CARGO_TARGET_DIR/pgo/use/debian/. Releases are built this way.
 # cargo-deb itself is installed from crates.io on first use into $INSTALLERS_TOOLS (default
 # /var/tmp/realms-tools, outside the clone so it survives fresh checkouts).
 set -euo pipefail
@@ -22,6 +25,14 @@ fi
 if ! command -v dpkg-shlibdeps >/dev/null; then
   echo "build-server-deb: dpkg-shlibdeps is missing: apt-get install dpkg-dev" >&2
   exit 1
+fi
+
+if [ "${INSTALLERS_PGO:-0}" = 1 ]; then
+  realms_bin=$(./scripts/build-pgo | tail -n 1)
+  # cargo-deb packages the binary it finds in its target directory: the optimised build's
+  export CARGO_TARGET_DIR
+  CARGO_TARGET_DIR=$(dirname "$(dirname "${realms_bin}")")
+  set -- --no-build "$@"
 fi
 
 log=$(mktemp)
