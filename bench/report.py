@@ -122,7 +122,8 @@ def render(raw):
     p(f"Machine: {meta.get('machine', '?')}; load average at start: {meta.get('loadavg', '?')}. "
       f"{meta.get('rounds', 1)} round(s), {meta.get('duration', '?')} s per load run, wrk "
       f"-t{meta.get('wrk_threads', 1)}, fake upstream --workers {meta.get('fake_workers', '?')}, "
-      f"nginx {meta.get('nginx_workers', '?')} workers. Realms commit {meta.get('commit', '?')}.")
+      f"nginx {meta.get('nginx_workers', '?')} workers. Realms commit {meta.get('commit', '?')}, "
+      f"{meta.get('build', 'plain')} build.")
     p("Other builds and tests may have shared the 2 cores: compare the ratios, not the absolutes.")
     p("")
 

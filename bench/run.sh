@@ -10,7 +10,8 @@
 # FAKE_WORKERS=1, NGINX_WORKERS=$(nproc), WRK_THREADS=1, PORT_BASE=18900,
 # BENCH_REALMS_BIN / BENCH_FAKE_BIN (binaries to use instead of the fresh build),
 # BENCH_REALMS_ENV="VAR=value ..." (extra environment for Realms, e.g. MALLOC_ARENA_MAX=2), SKIP_BUILD=1,
-# SKIP_INSTALL=1, SKIP_OPEN=1, SKIP_RECORDER=1, PROFILE=1 (syscall counts of nginx and Realms and
+# PGO=1 (measure the profile-guided build the packages ship, from scripts/build-pgo, instead of
+# the plain release build), SKIP_INSTALL=1, SKIP_OPEN=1, SKIP_RECORDER=1, PROFILE=1 (syscall counts of nginx and Realms and
 # a perf profile of Realms at c=64, if perf works here; PROFILE_SECS=8, KEEP_PERF_DATA=1 keeps
 # the perf.data files).
 set -euo pipefail
@@ -74,7 +75,15 @@ if [[ -z ${SKIP_BUILD:-} ]]; then
   log "building realms and fake-upstream (release) into $CARGO_TARGET_DIR"
   CARGO_PROFILE_RELEASE_STRIP=none CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
     cargo build --release -q -p realms -p fake-upstream
+  if [[ -n ${PGO:-} && -z ${BENCH_REALMS_BIN:-} ]]; then
+    log "building the profile-guided realms (scripts/build-pgo), as the packages ship it"
+    REALMS_BIN=$(CARGO_PROFILE_RELEASE_STRIP=none CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
+      "$ROOT/scripts/build-pgo" | tail -n 1)
+  fi
 fi
+BUILD=plain
+[[ -n ${PGO:-} ]] && BUILD=profile-guided
+[[ -n ${BENCH_REALMS_BIN:-} ]] && BUILD=$BENCH_REALMS_BIN
 [[ -x $REALMS_BIN && -x $FAKE_BIN ]] || die "no release binaries ($REALMS_BIN, $FAKE_BIN)"
 
 # Raise the fd limit as far as this environment allows (10k streams need 2 fds each in a proxy).
@@ -212,7 +221,7 @@ rotate() { # round -> target order, so no target always runs first
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 cat >>"$RESULTS" <<EOF
-{"kind":"meta","date":"$(date -u '+%Y-%m-%d %H:%M UTC')","machine":"$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)","loadavg":"$LOAD","rounds":$ROUNDS,"duration":$DURATION,"wrk_threads":$WRK_THREADS,"fake_workers":$FAKE_WORKERS,"nginx_workers":$NGINX_WORKERS,"commit":"$COMMIT","events":$EVENTS,"pace_ms":$PACE_MS,"paced_events":$EVENTS,"open_events":$OPEN_EVENTS,"open_pace_ms":$OPEN_PACE_MS,"open_ramp":$OPEN_RAMP,"nofile":$NOFILE}
+{"kind":"meta","date":"$(date -u '+%Y-%m-%d %H:%M UTC')","machine":"$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)","loadavg":"$LOAD","rounds":$ROUNDS,"duration":$DURATION,"wrk_threads":$WRK_THREADS,"fake_workers":$FAKE_WORKERS,"nginx_workers":$NGINX_WORKERS,"commit":"$COMMIT","build":"$BUILD","events":$EVENTS,"pace_ms":$PACE_MS,"paced_events":$EVENTS,"open_events":$OPEN_EVENTS,"open_pace_ms":$OPEN_PACE_MS,"open_ramp":$OPEN_RAMP,"nofile":$NOFILE}
 EOF
 
 mem_record "idle (started, seeded)"

@@ -9,7 +9,7 @@ keep-alive connections for --seconds, each cycling through the weighted mix in M
 answer's status is checked against the call's expected one: a profile recorded from a build
 that fails its calls would optimise the error paths, so any mismatch ends the run with exit 1.
 
-usage: train.py --realms URL --admin-key KEY --upstream URL [--seconds 20] [--threads 16]
+usage: pgo_train.py --realms URL --admin-key KEY --upstream URL [--seconds 20] [--threads 16]
 """
 
 import argparse
@@ -19,8 +19,9 @@ import random
 import sys
 import threading
 import time
-import urllib.request
 from urllib.parse import urlsplit
+
+from seed import call as admin  # bench/seed.py: one admin API call
 
 # Prices of every seeded model, USD per million tokens.
 PRICES = {
@@ -78,20 +79,6 @@ MIX = [
     (1, "none", "POST", "/v1/chat/completions", {"model": "gpt-train", "messages": CHAT}, 401),
     (1, "bearer", "POST", "/v1/chat/completions", b"not json", 400),
 ]
-
-
-def admin(base, key, method, path, body=None):
-    req = urllib.request.Request(
-        base + path,
-        method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as e:
-        raise SystemExit(f"train: {method} {path} -> {e.code} {e.read()[:300]!r}") from None
 
 
 def seed(base, key, upstream):
