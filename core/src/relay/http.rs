@@ -107,7 +107,7 @@ async fn stored(
     };
     match inbound(&state, request, Protocol::Responses, endpoint, None).await {
         Ok(inbound) => pipeline::handle_stored(state.0, inbound, id).await,
-        Err(error) => closing(error.into_response_for(Dialect::OpenAi)),
+        Err(refusal) => refusal,
     }
 }
 
@@ -122,7 +122,7 @@ async fn relay(
 ) -> Response {
     match inbound(&state, request, protocol, endpoint, gemini).await {
         Ok(inbound) => pipeline::handle(state.0, inbound).await,
-        Err(error) => closing(error.into_response_for(super::inbound::dialect_of(protocol))),
+        Err(refusal) => refusal,
     }
 }
 
@@ -134,24 +134,24 @@ fn announces_body(headers: &axum::http::HeaderMap) -> bool {
             .is_some_and(|length| length.as_bytes() != b"0")
 }
 
-/// `response` with `Connection: close`: the answer to a request whose body was not (wholly)
-/// read. hyper closes such a connection after the answer, since the unread rest would be taken
-/// for the next request; saying so keeps a keep-alive client from writing its next call into a
-/// connection that is gone (it would get a broken pipe or a reset, not an answer).
-fn closing(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+/// `response`, the answer to a request whose body is left unread (or not read to its end),
+/// with `Connection: close` when the request has a body (`headers`). hyper closes such a
+/// connection after the answer unless the whole body happened to be buffered already, since
+/// the unread rest would be taken for the next request; saying so keeps a keep-alive client from
+/// writing its next call into a connection that is gone (a broken pipe or a reset, not an
+/// answer).
+pub(crate) fn closing_if_body(headers: &axum::http::HeaderMap, mut response: Response) -> Response {
+    if announces_body(headers) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     response
 }
 
-/// `response`, closing the connection when `request` came with a body that was left unread.
+/// `response`, closing the connection when `request` came with a body, left unread.
 fn closing_if_unread(request: &Request, response: Response) -> Response {
-    if announces_body(request.headers()) {
-        closing(response)
-    } else {
-        response
-    }
+    closing_if_body(request.headers(), response)
 }
 
 /// The innermost service of the application: a `POST` to one of the relay's fixed routes goes
@@ -233,33 +233,22 @@ fn refuse_unreadable_body(headers: &axum::http::HeaderMap, limit: usize) -> Resu
     }
 }
 
-/// The client request as the pipeline sees it, its body read up to `limits.max_body_bytes`.
+/// The client request as the pipeline sees it, its body read up to `limits.max_body_bytes`; or
+/// the refusal, in the protocol's shape (closing the connection when the body was left unread).
 async fn inbound(
     State(state): &State<AppState>,
     request: Request,
     protocol: Protocol,
     endpoint: &'static str,
     gemini: Option<(String, String)>,
-) -> Result<Inbound, RelayError> {
+) -> Result<Inbound, Response> {
     let (parts, body) = request.into_parts();
-    // Before the body: a caller without a valid token never makes Realms buffer one.
-    let token =
-        super::auth::authenticate(&state.relay.table.load(), &parts.headers, parts.uri.query())?;
-    if let Some((model, _)) = &gemini
-        && !is_gemini_model_name(model)
-    {
-        return Err(RelayError::BadRequest(format!(
-            "`{model}` is not a model name: use letters, digits, `-`, `_`, `.` and `~`"
-        )));
-    }
-    let limits = &state.config.limits;
-    let limit = limits.max_body_bytes;
-    refuse_unreadable_body(&parts.headers, limit)?;
-    let deadline = Duration::from_secs(limits.client_body_timeout_secs);
-    let body = match super::deadline::within(deadline, axum::body::to_bytes(body, limit)).await {
-        Ok(Ok(body)) => body,
-        Ok(Err(err)) => return Err(unreadable_body(&err, limit)),
-        Err(_) => return Err(RelayError::BodyTimeout(limits.client_body_timeout_secs)),
+    let (token, body) = match authenticated_body(state, &parts, body, gemini.as_ref()).await {
+        Ok(read) => read,
+        Err(error) => {
+            let refusal = error.into_response_for(super::inbound::dialect_of(protocol));
+            return Err(closing_if_body(&parts.headers, refusal));
+        }
     };
     let request_id = parts
         .headers
@@ -279,6 +268,40 @@ async fn inbound(
         request_id,
         token,
     })
+}
+
+/// The token the request authenticates with, then its body. Authentication comes first: a
+/// caller without a valid token never makes Realms buffer a body.
+async fn authenticated_body(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+    body: Body,
+    gemini: Option<&(String, String)>,
+) -> Result<
+    (
+        std::sync::Arc<super::routing::table::TokenRoute>,
+        axum::body::Bytes,
+    ),
+    RelayError,
+> {
+    let token =
+        super::auth::authenticate(&state.relay.table.load(), &parts.headers, parts.uri.query())?;
+    if let Some((model, _)) = gemini
+        && !is_gemini_model_name(model)
+    {
+        return Err(RelayError::BadRequest(format!(
+            "`{model}` is not a model name: use letters, digits, `-`, `_`, `.` and `~`"
+        )));
+    }
+    let limits = &state.config.limits;
+    let limit = limits.max_body_bytes;
+    refuse_unreadable_body(&parts.headers, limit)?;
+    let deadline = Duration::from_secs(limits.client_body_timeout_secs);
+    match super::deadline::within(deadline, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(body)) => Ok((token, body)),
+        Ok(Err(err)) => Err(unreadable_body(&err, limit)),
+        Err(_) => Err(RelayError::BodyTimeout(limits.client_body_timeout_secs)),
+    }
 }
 
 /// `(model, action)` from the decoded `{model}:{action}` of `.../models/{model}:{action}` (a

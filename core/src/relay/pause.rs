@@ -91,6 +91,7 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         if is_data_plane(request.uri().path()) && is_paused(&self.state) {
             let refusal = RelayError::Paused.into_response_for(dialect_of(&request));
+            let refusal = super::http::closing_if_body(request.headers(), refusal);
             return Either::Left(std::future::ready(Ok(refusal)));
         }
         Either::Right(self.inner.call(request))

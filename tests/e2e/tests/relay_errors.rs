@@ -555,10 +555,11 @@ async fn answer_on(socket: &mut tokio::net::TcpStream) -> Option<(String, String
     }
 }
 
-/// A request refused before its body is read (a bad token, a path that does not exist) closes
-/// its keep-alive connection, since the unread body would be taken for the next request; the
-/// answer says `Connection: close`, so a client does not write its next call into a closed
-/// connection. Answers after the body was read keep the connection open.
+/// A request refused before its body is read (a bad token, a bad model name in a Gemini path,
+/// a path that does not exist, a paused data plane) closes its keep-alive connection, since
+/// the unread body would be taken for the next request; the answer says `Connection: close`,
+/// so a client does not write its next call into a closed connection. A refusal of a request
+/// without a body, and answers after the body was read, keep the connection open.
 #[tokio::test]
 async fn a_refusal_before_the_body_is_read_says_the_connection_closes() {
     use tokio::io::AsyncWriteExt;
@@ -566,25 +567,52 @@ async fn a_refusal_before_the_body_is_read_says_the_connection_closes() {
     let server = TestServer::start().await;
     let setup = Setup::new(&server, &fake.url()).await;
     let body = json!({"model": GPT, "messages": [{"role": "user", "content": "hi"}]}).to_string();
-    let post = |path: &str, token: &str, body: &str| {
+    let call = |method: &str, path: &str, token: &str, body: &str| {
         format!(
-            "POST {path} HTTP/1.1\r\nHost: realms\r\nAuthorization: Bearer {token}\r\n\
+            "{method} {path} HTTP/1.1\r\nHost: realms\r\nAuthorization: Bearer {token}\r\n\
              Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         )
     };
-    let unknown = json!({"model": "no-such-model"}).to_string();
-    let refusals = [
-        (post("/v1/chat/completions", "sk_wrong", &body), "401"),
-        (post("/v1/no-such-route", &setup.token, &body), "404"),
-        (post("/v1/models", &setup.token, &body), "405"),
-    ];
-    for (request, status) in refusals {
-        let mut socket = tokio::net::TcpStream::connect(server.addr)
+    let connect = || async {
+        tokio::net::TcpStream::connect(server.addr)
             .await
-            .expect("connect");
-        // an answer that read the body first keeps the connection
-        let kept = post("/v1/chat/completions", &setup.token, &unknown);
+            .expect("connect")
+    };
+    // an answer given after the body was read keeps the connection: the first call on each
+    let kept = call(
+        "POST",
+        "/v1/chat/completions",
+        &setup.token,
+        &json!({"model": "no-such-model"}).to_string(),
+    );
+    let bad_name = format!("/v1beta/models/{GEMINI}%20x:generateContent");
+    let refusals = [
+        (
+            call("POST", "/v1/chat/completions", "sk_wrong", &body),
+            "401",
+            true,
+        ),
+        (call("POST", &bad_name, &setup.token, &body), "400", true),
+        (
+            call("POST", "/v1/no-such-route", &setup.token, &body),
+            "404",
+            true,
+        ),
+        (call("POST", "/v1/models", &setup.token, &body), "405", true),
+        (
+            call("GET", "/v1/responses/resp_1", "sk_wrong", ""),
+            "401",
+            false,
+        ),
+        (
+            call("GET", "/v1/no-such-route", &setup.token, ""),
+            "404",
+            false,
+        ),
+    ];
+    for (request, status, closes) in refusals {
+        let mut socket = connect().await;
         socket.write_all(kept.as_bytes()).await.expect("write");
         let (head, _) = answer_on(&mut socket).await.expect("an answer");
         assert!(head.starts_with("http/1.1 404"), "{head}");
@@ -592,14 +620,30 @@ async fn a_refusal_before_the_body_is_read_says_the_connection_closes() {
         socket.write_all(request.as_bytes()).await.expect("write");
         let (head, answer) = answer_on(&mut socket).await.expect("an answer");
         assert!(head.starts_with(&format!("http/1.1 {status}")), "{head}");
-        assert!(head.contains("connection: close"), "{status}: {head}");
         assert!(answer.contains("\"error\""), "{answer}");
-        // and the server does close it
-        assert!(
-            answer_on(&mut socket).await.is_none(),
-            "{status}: still open"
+        assert_eq!(
+            head.contains("connection: close"),
+            closes,
+            "{request}: {head}"
         );
+        if closes {
+            assert!(
+                answer_on(&mut socket).await.is_none(),
+                "{status}: still open"
+            );
+        } else {
+            socket.write_all(kept.as_bytes()).await.expect("write");
+            let (head, _) = answer_on(&mut socket).await.expect("the connection kept");
+            assert!(head.starts_with("http/1.1 404"), "{head}");
+        }
     }
+    realms_core::desktop::set_relay_paused(&server.state, true);
+    let mut socket = connect().await;
+    let paused = call("POST", "/v1/chat/completions", &setup.token, &body);
+    socket.write_all(paused.as_bytes()).await.expect("write");
+    let (head, _) = answer_on(&mut socket).await.expect("an answer");
+    assert!(head.starts_with("http/1.1 503"), "{head}");
+    assert!(head.contains("connection: close"), "paused: {head}");
     assert!(fake.requests().is_empty());
 }
 
