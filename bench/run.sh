@@ -82,8 +82,13 @@ if [[ -z ${SKIP_BUILD:-} ]]; then
   fi
 fi
 BUILD=plain
-[[ -n ${PGO:-} ]] && BUILD=profile-guided
-[[ -n ${BENCH_REALMS_BIN:-} ]] && BUILD=$BENCH_REALMS_BIN
+if [[ -n ${BENCH_REALMS_BIN:-} ]]; then
+  BUILD=$BENCH_REALMS_BIN
+elif [[ -n ${PGO:-} ]]; then
+  # with SKIP_BUILD too: the profile-guided binary an earlier build left
+  REALMS_BIN=$CARGO_TARGET_DIR/pgo/use/release/realms
+  BUILD=profile-guided
+fi
 [[ -x $REALMS_BIN && -x $FAKE_BIN ]] || die "no release binaries ($REALMS_BIN, $FAKE_BIN)"
 
 # Raise the fd limit as far as this environment allows (10k streams need 2 fds each in a proxy).
