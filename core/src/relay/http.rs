@@ -2,13 +2,15 @@
 //! hands the request to the pipeline. Unknown paths and wrong methods answer in the shape of the
 //! protocol the path belongs to.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 
@@ -18,6 +20,7 @@ use super::inbound::Inbound;
 use super::models;
 use super::pipeline;
 use super::protocol::Protocol;
+use super::routing::table::TokenRoute;
 use crate::state::AppState;
 
 /// The relay's fixed `POST` routes: path (also the endpoint recorded) and protocol. The router
@@ -127,7 +130,7 @@ async fn relay(
 }
 
 /// Whether the request comes with a body: a `Content-Length` other than 0, or chunked.
-fn announces_body(headers: &axum::http::HeaderMap) -> bool {
+fn announces_body(headers: &HeaderMap) -> bool {
     headers.contains_key(header::TRANSFER_ENCODING)
         || headers
             .get(header::CONTENT_LENGTH)
@@ -140,7 +143,7 @@ fn announces_body(headers: &axum::http::HeaderMap) -> bool {
 /// the unread rest would be taken for the next request; saying so keeps a keep-alive client from
 /// writing its next call into a connection that is gone (a broken pipe or a reset, not an
 /// answer).
-pub(crate) fn closing_if_body(headers: &axum::http::HeaderMap, mut response: Response) -> Response {
+pub(crate) fn closing_if_body(headers: &HeaderMap, mut response: Response) -> Response {
     if announces_body(headers) {
         response
             .headers_mut()
@@ -274,16 +277,10 @@ async fn inbound(
 /// caller without a valid token never makes Realms buffer a body.
 async fn authenticated_body(
     state: &AppState,
-    parts: &axum::http::request::Parts,
+    parts: &Parts,
     body: Body,
     gemini: Option<&(String, String)>,
-) -> Result<
-    (
-        std::sync::Arc<super::routing::table::TokenRoute>,
-        axum::body::Bytes,
-    ),
-    RelayError,
-> {
+) -> Result<(Arc<TokenRoute>, Bytes), RelayError> {
     let token =
         super::auth::authenticate(&state.relay.table.load(), &parts.headers, parts.uri.query())?;
     if let Some((model, _)) = gemini
