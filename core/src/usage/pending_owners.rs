@@ -18,48 +18,48 @@ pub type PendingUnbilled = Pending<Unbilled>;
 /// Values waiting for their row, keyed by response id (SipHash: the ids come from upstreams).
 #[derive(Debug)]
 pub struct Pending<V> {
-    owners: Mutex<HashMap<String, V>>,
+    values: Mutex<HashMap<String, V>>,
     /// Most values kept; past it, a new one is found only once its row is written.
     max_entries: usize,
 }
 
 impl<V: Clone> Pending<V> {
-    /// An empty set holding at most `max_entries` owners.
+    /// An empty set holding at most `max_entries` values.
     pub fn new(max_entries: usize) -> Self {
         Self {
-            owners: Mutex::new(HashMap::new()),
+            values: Mutex::new(HashMap::new()),
             max_entries,
         }
     }
 
     /// Notes `response_id`'s value (who created it and where it lives; what it is billed at)
     /// until its row is written.
-    pub fn note(&self, response_id: &str, owner: V) {
-        let Ok(mut owners) = self.owners.lock() else {
+    pub fn note(&self, response_id: &str, value: V) {
+        let Ok(mut values) = self.values.lock() else {
             return;
         };
-        if owners.len() < self.max_entries || owners.contains_key(response_id) {
-            owners.insert(response_id.to_owned(), owner);
+        if values.len() < self.max_entries || values.contains_key(response_id) {
+            values.insert(response_id.to_owned(), value);
         }
     }
 
     /// The value of `response_id`, if it is still waiting for its row.
     pub fn get(&self, response_id: &str) -> Option<V> {
-        self.owners.lock().ok()?.get(response_id).cloned()
+        self.values.lock().ok()?.get(response_id).cloned()
     }
 
     /// Forgets values whose rows are written (or were given up on).
     pub fn forget<'a>(&self, response_ids: impl IntoIterator<Item = &'a str>) {
-        if let Ok(mut owners) = self.owners.lock() {
+        if let Ok(mut values) = self.values.lock() {
             for id in response_ids {
-                owners.remove(id);
+                values.remove(id);
             }
         }
     }
 
     /// How many values wait for their row.
     pub fn len(&self) -> usize {
-        self.owners.lock().map_or(0, |owners| owners.len())
+        self.values.lock().map_or(0, |values| values.len())
     }
 
     /// Whether none waits.

@@ -604,25 +604,7 @@ async fn deleting_a_background_response_bills_it_first() {
     create_background(&setup, &fake, "resp_bg3").await;
     let before = balance(&setup).await;
 
-    let delete = || async {
-        let answer = setup
-            .request(Method::DELETE, "/v1/responses/resp_bg3")
-            .send()
-            .await
-            .expect("delete");
-        read(answer).await
-    };
-    let (status, delete_id, _) = delete().await;
-    assert_eq!(status, 200);
-    assert_eq!(
-        fake.count("/v1/responses/resp_bg3"),
-        2,
-        "retrieved, then deleted"
-    );
-    let billing = setup
-        .admin
-        .usage_event(&format!("{delete_id}-billing"))
-        .await;
+    let (delete_id, billing) = delete_billed(&setup, &fake, "resp_bg3").await;
     assert_eq!(billing["model"], GPT, "{billing}");
     assert!(billing["input_tokens"].as_u64() > Some(0), "{billing}");
     let cost = billing["cost_usd"].as_str().unwrap_or_default().to_owned();
@@ -636,7 +618,12 @@ async fn deleting_a_background_response_bills_it_first() {
         "the response was paid once: {before} -> {after}"
     );
 
-    let (status, _, _) = delete().await;
+    let again = setup
+        .request(Method::DELETE, "/v1/responses/resp_bg3")
+        .send()
+        .await
+        .expect("delete");
+    let (status, _, _) = read(again).await;
     assert_eq!(status, 200);
     assert_eq!(
         fake.count("/v1/responses/resp_bg3"),
@@ -767,26 +754,30 @@ async fn a_delete_before_the_creation_is_written_still_bills_a_background_respon
     let setup = Setup::new(&server, &fake.url()).await;
     start_background(&setup, &fake, "resp_gone").await;
 
+    let (_, billing) = delete_billed(&setup, &fake, "resp_gone").await;
+    assert!(
+        !same_decimal(&billing["cost_usd"], "0"),
+        "the retrieve before the delete billed the response: {billing}"
+    );
+}
+
+/// Deletes the stored response `id`, which Realms first retrieves (to bill it) and then deletes
+/// upstream: the delete's request id and its `-billing` usage record.
+async fn delete_billed(setup: &Setup, fake: &FakeUpstream, id: &str) -> (String, Value) {
+    let path = format!("/v1/responses/{id}");
     let answer = setup
-        .request(Method::DELETE, "/v1/responses/resp_gone")
+        .request(Method::DELETE, &path)
         .send()
         .await
         .expect("delete");
     let (status, delete_id, _) = read(answer).await;
     assert_eq!(status, 200);
-    assert_eq!(
-        fake.count("/v1/responses/resp_gone"),
-        2,
-        "retrieved, then deleted"
-    );
+    assert_eq!(fake.count(&path), 2, "retrieved, then deleted");
     let billing = setup
         .admin
         .usage_event(&format!("{delete_id}-billing"))
         .await;
-    assert!(
-        !same_decimal(&billing["cost_usd"], "0"),
-        "the retrieve before the delete billed the response: {billing}"
-    );
+    (delete_id, billing)
 }
 
 /// A configuration whose recorder holds records 1.5 s to fill a batch, so calls made right
