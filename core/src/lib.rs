@@ -22,6 +22,7 @@ mod access_log;
 mod fast_hash;
 mod idle_watch;
 mod panic_guard;
+mod per_thread;
 mod request_id;
 mod serving;
 

@@ -90,6 +90,7 @@ impl Workers {
             let thread = std::thread::Builder::new()
                 .name(format!("realms-serve-{index}"))
                 .spawn(move || {
+                    crate::per_thread::claim(index);
                     runtime.block_on(async move {
                         tokio::select! {
                             () = serve => {}

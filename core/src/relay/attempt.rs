@@ -157,7 +157,7 @@ pub async fn send(
     state: &AppState,
     inbound: &Inbound,
     facts: &RequestFacts,
-    pick: &Pick,
+    pick: &Pick<'_>,
     draft: &mut Draft,
     inflight: InflightGuard,
 ) -> Result<Response, Failure> {
@@ -219,7 +219,7 @@ pub async fn send(
             },
         )
     })?;
-    let guarded = !state.settings().allow_private_upstreams;
+    let guarded = !state.settings.load().allow_private_upstreams;
     if guarded && let Some(refusal) = origin.literal_refusal() {
         return Err(guard_refusal(refusal));
     }
@@ -577,7 +577,7 @@ pub(super) fn first_event_error(state: &AppState, observer: StreamObserver) -> F
 /// Applies a failure's cooldown to what it scopes.
 pub fn cool_down(
     state: &AppState,
-    pick: &Pick,
+    pick: &Pick<'_>,
     model: &str,
     verdict: &Verdict,
     error: &RelayError,

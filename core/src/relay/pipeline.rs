@@ -62,13 +62,13 @@ fn hold_estimate(
 /// The request's usage record until it is handed over. If the handler is dropped first — the
 /// client went away while an attempt was still in flight, before anything was committed — the
 /// request is still recorded, as `client_closed`.
-struct Recording {
+struct Recording<'a> {
     draft: Draft,
-    sink: UsageSink,
+    sink: &'a UsageSink,
     handed_over: bool,
 }
 
-impl Drop for Recording {
+impl Drop for Recording<'_> {
     fn drop(&mut self) {
         if self.handed_over {
             return;
@@ -77,20 +77,20 @@ impl Drop for Recording {
         draft.status_code = 499;
         draft.error_class = Some("client_closed".to_owned());
         draft.partial = true;
-        draft.submit(&self.sink);
+        draft.submit(self.sink);
     }
 }
 
-impl Recording {
+impl<'a> Recording<'a> {
     /// The record of `inbound`, submitted as `client_closed` unless handed over.
-    fn new(state: &AppState, inbound: &Inbound) -> Self {
+    fn new(state: &'a AppState, inbound: &Inbound) -> Self {
         Self {
             draft: Draft::new(
                 inbound.request_id.clone(),
                 inbound.endpoint,
                 inbound.body.len() as u64,
             ),
-            sink: state.relay.usage.clone(),
+            sink: &state.relay.usage,
             handed_over: false,
         }
     }
@@ -154,7 +154,7 @@ async fn run(
     draft: &mut Draft,
 ) -> Result<Response, RelayError> {
     let table = state.relay.table.load_full();
-    let token = Arc::clone(&inbound.token);
+    let token = &inbound.token;
     draft.user_id = Some(token.user_id);
     draft.token_id = Some(token.token_id);
 
@@ -171,8 +171,13 @@ async fn run(
     draft.is_stream = facts.stream || inbound.gemini_stream();
     draft.background = facts.background;
 
-    let settings = state.settings();
-    let passthrough = settings.feature_disable_models;
+    let (passthrough, billing) = {
+        let settings = state.settings.load();
+        (
+            settings.feature_disable_models,
+            !settings.feature_disable_billing,
+        )
+    };
     let model_route = table.models.get(&model);
     match model_route {
         Some(route) if !route.enabled => {
@@ -195,14 +200,14 @@ async fn run(
     if let Some(route) = model_route {
         draft.prices = route.prices;
     }
-    if !settings.feature_disable_billing {
+    if billing {
         draft.charge = true;
         draft.held = state
             .relay
             .balances
             .hold(
                 token.user_id,
-                hold_estimate(state, &table, inbound, &facts, draft, &token),
+                hold_estimate(state, &table, inbound, &facts, draft, token),
             )
             .ok_or_else(|| {
                 RelayError::InsufficientQuota(
@@ -240,7 +245,7 @@ async fn run(
             .and_then(|s| state.relay.sticky.get(s, now))
     });
     let request = select::Request {
-        token: &token,
+        token,
         model: &model,
         protocol: inbound.protocol,
         session: session.as_deref(),
@@ -433,7 +438,7 @@ async fn run_stored(
         draft.deletes = Some(response_id.to_owned());
     }
     let pick = select::Pick {
-        channel: Arc::clone(channel),
+        channel,
         credential,
         group_id: 0,
         upstream_model: String::new(),

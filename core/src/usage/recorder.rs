@@ -68,9 +68,15 @@ pub enum Deferred {
     },
 }
 
-/// The sending side, held by the relay.
+/// The sending side, held by the relay. One reference count to clone: a request's record and
+/// its streamed answer each hold one, and every count they change is memory the other serving
+/// threads change too.
 #[derive(Debug, Clone)]
-pub struct UsageSink {
+pub struct UsageSink(Arc<Sink>);
+
+/// What [`UsageSink`] shares.
+#[derive(Debug)]
+struct Sink {
     tx: mpsc::Sender<Recorded>,
     balances: Arc<Balances>,
     tasks: TaskTracker,
@@ -106,22 +112,22 @@ impl UsageSink {
                 response_id,
                 unbilled,
             }) => {
-                self.unbilled.note(response_id, unbilled.clone());
+                self.0.unbilled.note(response_id, unbilled.clone());
                 true
             }
             _ => false,
         };
         if !keeps_hold && let Some(user_id) = record.event.user_id {
-            self.balances.reprice(user_id, record.held, cost);
+            self.0.balances.reprice(user_id, record.held, cost);
             record.held = cost;
         }
-        match self.tx.try_send(record) {
+        match self.0.tx.try_send(record) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(record)) => {
-                let tx = self.tx.clone();
-                let overflow = Arc::clone(&self.overflow);
+                let tx = self.0.tx.clone();
+                let overflow = Arc::clone(&self.0.overflow);
                 overflow.waiting.fetch_add(1, Ordering::SeqCst);
-                self.tasks.spawn(async move {
+                self.0.tasks.spawn(async move {
                     let sent = tx.send(record).await;
                     overflow.waiting.fetch_sub(1, Ordering::SeqCst);
                     overflow.settled.notify_one();
@@ -139,18 +145,18 @@ impl UsageSink {
     /// Notes the owner of a Responses object as soon as it is seen created; calls about it
     /// find it before its row is written with the creating request's record.
     pub fn note_owner(&self, response_id: &str, owner: ResponseOwner) {
-        self.owners.note(response_id, owner);
+        self.0.owners.note(response_id, owner);
     }
 
     /// The owner of `response_id` if its row is not written yet.
     pub fn pending_owner(&self, response_id: &str) -> Option<ResponseOwner> {
-        self.owners.get(response_id)
+        self.0.owners.get(response_id)
     }
 
     /// What the `background` response `response_id` is to be billed at, if its creating call's
     /// record is queued but not written yet.
     pub fn pending_unbilled(&self, response_id: &str) -> Option<Unbilled> {
-        self.unbilled.get(response_id)
+        self.0.unbilled.get(response_id)
     }
 }
 
@@ -161,14 +167,14 @@ impl UsageSink {
         let config = UsageConfig::default();
         let (tx, rx) = mpsc::channel(config.queue_capacity);
         (
-            Self {
+            Self(Arc::new(Sink {
                 tx,
                 balances: Arc::default(),
                 tasks: TaskTracker::new(),
                 owners: Arc::new(PendingOwners::new(config.pending_owners_max)),
                 unbilled: Arc::new(PendingUnbilled::new(config.pending_owners_max)),
                 overflow: Arc::default(),
-            },
+            })),
             rx,
         )
     }
@@ -202,14 +208,14 @@ pub fn start(
     };
     let overflow = Arc::new(Overflow::default());
     tasks.spawn(run(written, rx, shutdown, batching, Arc::clone(&overflow)));
-    UsageSink {
+    UsageSink(Arc::new(Sink {
         tx,
         balances,
         tasks: tasks.clone(),
         owners,
         unbilled,
         overflow,
-    }
+    }))
 }
 
 /// Batch sizes and how long to wait for one to fill (see [`UsageConfig`]).
@@ -778,7 +784,7 @@ mod tests {
     #[tokio::test]
     async fn a_deferred_response_holds_until_the_fetch_that_bills_it() {
         let (store, sink, tasks, shutdown) = started(writes_at_once());
-        let balances = Arc::clone(&sink.balances);
+        let balances = Arc::clone(&sink.0.balances);
         balances.replace(std::collections::HashMap::from([(1, Decimal::ONE)]));
         sink.record(background_create(&balances, "resp_bg", Decimal::new(3, 1)));
         sink.record(background_create(&balances, "resp_bg", Decimal::new(2, 1)));
@@ -825,7 +831,7 @@ mod tests {
             unbilled_keep_secs: 1,
             ..writes_at_once()
         });
-        let balances = Arc::clone(&sink.balances);
+        let balances = Arc::clone(&sink.0.balances);
         balances.replace(std::collections::HashMap::from([(1, Decimal::ONE)]));
         sink.record(background_create(&balances, "resp_old", Decimal::new(3, 1)));
         let mut seen_held = false;

@@ -1,12 +1,19 @@
 //! Health of upstream targets: cooldowns after failures (by channel, channel + model, or
 //! credential), the doubling of repeated cooldowns, and in-flight counts for least-loaded
 //! selection. In memory, per process; short critical sections, never held across `.await`.
+//!
+//! Every request asks about cooldowns and counts itself in flight. With no cooldown running the
+//! questions are answered from a flag only written when one starts or the last one ends, and the
+//! counts are kept per thread (`crate::per_thread`), so serving threads do not take turns
+//! owning the same memory on each request; a choice between credentials sums them.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::fast_hash::FastMap;
+use crate::per_thread::{Padded, PerThread};
 
 /// What a failure cools down.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -55,18 +62,29 @@ pub struct Cooldown {
 #[derive(Debug, Default)]
 pub struct Health {
     /// Standard hasher: a channel-and-model key may carry a model name a client sent (model
-    /// passthrough). Looked up only while some cooldown runs (an empty map hashes nothing).
+    /// passthrough). Looked up only while some cooldown runs.
     cooldowns: Mutex<HashMap<Target, Cooldown>>,
-    /// Shared with the guards, which live as long as the answer (a stream's whole body).
-    inflight: Arc<Mutex<FastMap<i64, u32>>>,
+    /// Whether `cooldowns` holds any entry (running or run out); set and cleared under its
+    /// lock, read without it.
+    cooling: AtomicBool,
+    /// Each thread's starts; a guard keeps its thread's slot, as it lives as long as the
+    /// answer (a stream's whole body).
+    loads: PerThread<Arc<Padded<Mutex<Loads>>>>,
+}
+
+/// What one thread's requests started.
+#[derive(Debug, Default)]
+struct Loads {
+    /// Requests in flight, by credential.
+    inflight: FastMap<i64, u32>,
     /// When each credential last started a request (least-recently-used choice of accounts).
-    last_started: Mutex<FastMap<i64, Instant>>,
+    last_started: FastMap<i64, Instant>,
 }
 
 /// Decrements a credential's in-flight count when dropped: held until the answer is complete,
 /// which for a stream is when its body ends.
 pub struct InflightGuard {
-    counts: Arc<Mutex<FastMap<i64, u32>>>,
+    loads: Arc<Padded<Mutex<Loads>>>,
     credential: i64,
 }
 
@@ -80,12 +98,12 @@ impl std::fmt::Debug for InflightGuard {
 
 impl Drop for InflightGuard {
     fn drop(&mut self) {
-        if let Ok(mut map) = self.counts.lock()
-            && let Some(count) = map.get_mut(&self.credential)
+        if let Ok(mut loads) = self.loads.lock()
+            && let Some(count) = loads.inflight.get_mut(&self.credential)
         {
             *count = count.saturating_sub(1);
             if *count == 0 {
-                map.remove(&self.credential);
+                loads.inflight.remove(&self.credential);
             }
         }
     }
@@ -94,6 +112,9 @@ impl Drop for InflightGuard {
 impl Health {
     /// When `target` is usable again, if it is cooling down now.
     pub fn blocked_until(&self, target: &Target, now: Instant) -> Option<Instant> {
+        if !self.cooling.load(Ordering::Acquire) {
+            return None;
+        }
         let map = self.cooldowns.lock().ok()?;
         if map.is_empty() {
             return None;
@@ -111,6 +132,9 @@ impl Health {
         model: &str,
         now: Instant,
     ) -> Option<Instant> {
+        if !self.cooling.load(Ordering::Acquire) {
+            return None;
+        }
         let map = self.cooldowns.lock().ok()?;
         if map.is_empty() {
             return None;
@@ -177,6 +201,7 @@ impl Health {
                 rate_limit,
             },
         );
+        self.cooling.store(true, Ordering::Release);
     }
 
     /// Notes that `channel` and `credential` just served `model` well: the strikes of their
@@ -185,12 +210,12 @@ impl Health {
     /// the failure (and a `retry-after` is the upstream's own word), and one model's success
     /// says nothing about another model's cooldown on the same channel.
     pub fn record_success(&self, channel: i64, credential: i64, model: &str, now: Instant) {
+        if !self.cooling.load(Ordering::Acquire) {
+            return;
+        }
         let Ok(mut map) = self.cooldowns.lock() else {
             return;
         };
-        if map.is_empty() {
-            return;
-        }
         for target in [
             Target::Channel(channel),
             Target::Credential(credential),
@@ -200,6 +225,7 @@ impl Health {
                 map.remove(&target);
             }
         }
+        self.cooling.store(!map.is_empty(), Ordering::Release);
     }
 
     /// Ends the cooldown of `target` if `lift` says so (e.g. an auth failure after the
@@ -211,37 +237,36 @@ impl Health {
         if map.get(target).is_some_and(lift) {
             map.remove(target);
         }
+        self.cooling.store(!map.is_empty(), Ordering::Release);
     }
 
-    /// Requests in flight on a credential.
+    /// Requests in flight on a credential, over all threads.
     pub fn inflight(&self, credential: i64) -> u32 {
-        self.inflight
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&credential).copied())
-            .unwrap_or(0)
+        self.loads
+            .iter()
+            .filter_map(|loads| loads.lock().ok()?.inflight.get(&credential).copied())
+            .sum()
     }
 
     /// Counts a request in flight on `credential` until the guard is dropped.
     pub fn start(&self, credential: i64) -> InflightGuard {
-        if let Ok(mut map) = self.inflight.lock() {
-            *map.entry(credential).or_insert(0) += 1;
-        }
-        if let Ok(mut map) = self.last_started.lock() {
-            map.insert(credential, Instant::now());
+        let loads = self.loads.local();
+        if let Ok(mut loads) = loads.lock() {
+            *loads.inflight.entry(credential).or_insert(0) += 1;
+            loads.last_started.insert(credential, Instant::now());
         }
         InflightGuard {
-            counts: Arc::clone(&self.inflight),
+            loads: Arc::clone(loads),
             credential,
         }
     }
 
     /// When a credential last started a request, if it ever did in this process.
     pub fn last_started(&self, credential: i64) -> Option<Instant> {
-        self.last_started
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&credential).copied())
+        self.loads
+            .iter()
+            .filter_map(|loads| loads.lock().ok()?.last_started.get(&credential).copied())
+            .max()
     }
 
     /// Every cooldown still running, for the console.
@@ -441,5 +466,66 @@ mod tests {
         assert_eq!(health.inflight(7), 1);
         drop(b);
         assert_eq!(health.inflight(7), 0);
+    }
+
+    #[test]
+    fn counts_and_last_starts_of_every_thread_are_combined() {
+        let health = Health::default();
+        let here = health.start(7);
+        let first = health.last_started(7).expect("started here");
+        // another thread's start, and a guard of this thread dropped there
+        let elsewhere = crate::per_thread::slot() + 1;
+        let there = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    crate::per_thread::claim(elsewhere);
+                    drop(here);
+                    health.start(7)
+                })
+                .join()
+                .expect("the other thread")
+        });
+        assert_eq!(
+            health.inflight(7),
+            1,
+            "the guard dropped there counted down here"
+        );
+        let later = health.last_started(7).expect("started");
+        assert!(later >= first, "the latest start of any thread");
+        drop(there);
+        assert_eq!(health.inflight(7), 0);
+        assert_eq!(health.last_started(8), None);
+    }
+
+    #[test]
+    fn the_no_cooldown_shortcut_follows_the_cooldowns() {
+        let health = Health::default();
+        let now = Instant::now();
+        let base = Duration::from_secs(10);
+        let target = Target::Credential(3);
+        assert_eq!(health.blocked_until(&target, now), None);
+        health.cool_down(target.clone(), base, caps(base), false, "500".into(), now);
+        assert_eq!(health.blocked_until(&target, now), Some(now + base));
+        assert_eq!(health.channel_blocked_until(1, "m", now), None);
+        // the last cooldown cleared: the next one is seen again
+        health.record_success(1, 3, "m", now + base);
+        assert!(health.active(now).is_empty());
+        health.cool_down(
+            Target::Channel(1),
+            base,
+            caps(base),
+            false,
+            "500".into(),
+            now,
+        );
+        assert_eq!(health.channel_blocked_until(1, "m", now), Some(now + base));
+        health.lift(&Target::Channel(1), |_| true);
+        assert_eq!(health.channel_blocked_until(1, "m", now), None);
+        health.cool_down(target.clone(), base, caps(base), false, "500".into(), now);
+        assert_eq!(
+            health.blocked_until(&target, now),
+            Some(now + base),
+            "after a lift"
+        );
     }
 }

@@ -5,7 +5,6 @@
 //! upstream's prompt cache hits) while that target is healthy. Pure over the table and health.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
@@ -31,11 +30,11 @@ pub struct Request<'a> {
     pub sticky: Option<(i64, i64)>,
 }
 
-/// One place to send the request.
+/// One place to send the request, in the routing table it was chosen from.
 #[derive(Debug, Clone)]
-pub struct Pick {
+pub struct Pick<'t> {
     /// The channel.
-    pub channel: Arc<ChannelRoute>,
+    pub channel: &'t ChannelRoute,
     /// The credential's index in `channel.credentials`.
     pub credential: usize,
     /// The group it was reached through (its multiplier applies).
@@ -45,7 +44,7 @@ pub struct Pick {
     pub upstream_model: String,
 }
 
-impl Pick {
+impl Pick<'_> {
     /// The chosen credential.
     pub fn credential(&self) -> &CredentialRoute {
         &self.channel.credentials[self.credential]
@@ -91,20 +90,20 @@ fn score(u: f64, weight: u32) -> f64 {
 }
 
 /// The best target not yet tried, or why there is none.
-pub fn pick(
-    table: &RoutingTable,
+pub fn pick<'t>(
+    table: &'t RoutingTable,
     request: &Request<'_>,
     health: &Health,
     tried: &[(i64, i64)],
     now: Instant,
-) -> Result<Pick, NoTarget> {
+) -> Result<Pick<'t>, NoTarget> {
     // a channel in several of the token's groups is judged once, at its first group
     let mut seen = HashSet::new();
     let several_groups = request.token.groups.len() > 1;
     let mut earliest: Option<Instant> = None;
     let mut rate_limited = true;
     let mut any_channel = false;
-    let mut best: Option<(Rank, Pick)> = None;
+    let mut best: Option<(Rank, Pick<'t>)> = None;
 
     for (group_index, group_id) in request.token.groups.iter().enumerate() {
         let Some(group) = table.groups.get(group_id) else {
@@ -168,7 +167,7 @@ pub fn pick(
             });
             if better {
                 let target = Pick {
-                    channel: Arc::clone(channel),
+                    channel,
                     credential,
                     group_id: *group_id,
                     upstream_model,
@@ -229,7 +228,8 @@ fn pick_credential(
             continue;
         }
         let sticky = request.sticky == Some((channel.id, credential.id));
-        let load = if sticky || request.session.is_some() {
+        // the counts are summed over threads: only worth it with another credential to compare
+        let load = if sticky || request.session.is_some() || channel.credentials.len() == 1 {
             0
         } else {
             health.inflight(credential.id)

@@ -108,7 +108,7 @@ fn request<'a>(token: &'a TokenRoute, session: Option<&'a str>) -> Request<'a> {
     }
 }
 
-fn pick_once(f: &Fixture, req: &Request<'_>, health: &Health) -> Result<Pick, NoTarget> {
+fn pick_once<'f>(f: &'f Fixture, req: &Request<'_>, health: &Health) -> Result<Pick<'f>, NoTarget> {
     pick(&f.table, req, health, &[], Instant::now())
 }
 

@@ -1,7 +1,9 @@
 //! Idle direct connections, per upstream host: a connection is owned by the request that checked
 //! it out and comes back only after a clean, complete answer. Bounded per host; a connection idle
 //! longer than the idle timeout is closed instead of reused (checked on every check-in and
-//! check-out, so nothing runs in the background). Connections are kept apart per thread.
+//! check-out, so nothing runs in the background). Connections are kept apart per thread, each
+//! thread's in a map of its own (`crate::per_thread`): a check-out and check-in per request
+//! then never write memory another serving thread writes too.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -11,6 +13,7 @@ use hyper_util::rt::TokioIo;
 
 use super::connect::Io;
 use crate::fast_hash::FastMap;
+use crate::per_thread::{self, PerThread};
 
 /// The request body type of direct connections.
 pub type RequestBody = http_body_util::Full<bytes::Bytes>;
@@ -46,6 +49,8 @@ pub struct Pooled {
     pub conn: Conn,
     /// When it was last returned to the pool.
     since: Instant,
+    /// The slot of the thread that opened it, whose map it goes back to.
+    slot: usize,
 }
 
 impl Pooled {
@@ -55,6 +60,7 @@ impl Pooled {
             sender,
             conn,
             since: Instant::now(),
+            slot: per_thread::slot(),
         })
     }
 }
@@ -69,7 +75,7 @@ pub struct Pool {
         clippy::vec_box,
         reason = "the boxes go in and out whole: a connection never moves while it lives"
     )]
-    idle: Mutex<FastMap<Key, Vec<Box<Pooled>>>>,
+    idle: PerThread<Mutex<FastMap<Key, Vec<Box<Pooled>>>>>,
 }
 
 impl std::fmt::Debug for Pool {
@@ -87,14 +93,14 @@ impl Pool {
         Self {
             max_per_host,
             idle_timeout,
-            idle: Mutex::new(FastMap::default()),
+            idle: PerThread::default(),
         }
     }
 
     /// The most recently returned connection to `key`, if it has not been idle too long (then
     /// none has: the others are older).
     pub fn take(&self, key: &Key) -> Option<Box<Pooled>> {
-        let mut idle = self.idle.lock().ok()?;
+        let mut idle = self.idle.local().lock().ok()?;
         let list = idle.get_mut(key)?;
         let newest = list.pop()?;
         if newest.since.elapsed() < self.idle_timeout {
@@ -112,7 +118,7 @@ impl Pool {
         if self.max_per_host == 0 {
             return;
         }
-        let Ok(mut idle) = self.idle.lock() else {
+        let Ok(mut idle) = self.idle.at(connection.slot).lock() else {
             return;
         };
         let now = Instant::now();
@@ -129,6 +135,7 @@ impl Pool {
     #[cfg(test)]
     pub fn idle_count(&self, key: &Key) -> usize {
         self.idle
+            .local()
             .lock()
             .map(|idle| idle.get(key).map_or(0, Vec::len))
             .unwrap_or(0)
@@ -202,6 +209,23 @@ mod tests {
         assert_eq!(pool.idle_count(&key()), 0);
         pool.put(key(), connection(&listener).await);
         assert!(pool.take(&key()).is_some(), "a fresh one goes out");
+    }
+
+    #[tokio::test]
+    async fn a_connection_checked_in_on_another_thread_goes_back_to_its_own_threads_map() {
+        let listener = listener().await;
+        let pool = Pool::new(8, IDLE_TIMEOUT);
+        let connection = connection(&listener).await;
+        let at = address(&connection);
+        let opened_here = key();
+        let elsewhere = per_thread::slot() + 1;
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                per_thread::claim(elsewhere);
+                pool.put(opened_here, connection);
+            });
+        });
+        assert_eq!(pool.take(&key()).map(|c| address(&c)), Some(at));
     }
 
     #[tokio::test]
