@@ -69,6 +69,13 @@ impl<T: Default> Default for PerThread<T> {
 }
 
 impl<T> PerThread<T> {
+    /// One value per slot, each made by `make`.
+    pub fn with(mut make: impl FnMut() -> T) -> Self {
+        Self {
+            slots: (0..*SLOTS).map(|_| Padded(make())).collect(),
+        }
+    }
+
     /// The calling thread's value.
     pub fn local(&self) -> &T {
         self.at(slot())

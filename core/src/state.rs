@@ -10,6 +10,7 @@ use tokio_util::task::TaskTracker;
 use crate::codex::{CodexState, upkeep};
 use crate::config::Config;
 use crate::crypto::Sealer;
+use crate::per_thread::PerThread;
 use crate::relay::routing::{build, table::RoutingTable};
 use crate::relay::state::RelayState;
 use crate::settings::Settings;
@@ -37,11 +38,40 @@ pub struct Inner {
     /// Cancelled when the process shuts down (after connections closed): the recorder drains.
     pub shutdown: CancellationToken,
     /// Cancelled when open streams must end (shutdown grace elapsed).
-    pub streams_stop: CancellationToken,
+    pub streams_stop: StreamsStop,
     /// The data plane's state.
     pub relay: RelayState,
     /// Codex OAuth sign-ins, token refresh and quota.
     pub codex: CodexState,
+}
+
+/// The signal that ends open streams and attempts still waiting, which every request watches.
+/// Watching a cancellation token puts a waiter on its list and cloning one counts a handle, both
+/// under the token's lock: each thread's requests watch a child token of their own instead, so
+/// the serving threads do not pass one lock between them on every request.
+pub struct StreamsStop {
+    all: CancellationToken,
+    threads: PerThread<CancellationToken>,
+}
+
+impl Default for StreamsStop {
+    fn default() -> Self {
+        let all = CancellationToken::new();
+        let threads = PerThread::with(|| all.child_token());
+        Self { all, threads }
+    }
+}
+
+impl StreamsStop {
+    /// Ends every open stream and waiting attempt.
+    pub fn cancel(&self) {
+        self.all.cancel();
+    }
+
+    /// The token the calling thread's requests watch; cancelled with the rest.
+    pub fn local(&self) -> &CancellationToken {
+        self.threads.local()
+    }
 }
 
 impl std::ops::Deref for AppState {
@@ -75,7 +105,7 @@ impl AppState {
             settings: ArcSwap::from_pointee(settings),
             tasks,
             shutdown,
-            streams_stop: CancellationToken::new(),
+            streams_stop: StreamsStop::default(),
             relay,
             codex,
         }));
@@ -300,5 +330,25 @@ mod tests {
         }
         let retry = state.relay.rebuild_retry.lock().expect("lock");
         assert!(!retry.pending, "nothing left to apply");
+    }
+
+    #[test]
+    fn stopping_streams_cancels_the_token_every_thread_watches() {
+        let stop = super::StreamsStop::default();
+        let here = stop.local().clone();
+        let elsewhere = crate::per_thread::slot() + 1;
+        let there = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    crate::per_thread::claim(elsewhere);
+                    stop.local().clone()
+                })
+                .join()
+                .expect("the other thread")
+        });
+        assert!(!here.is_cancelled() && !there.is_cancelled());
+        stop.cancel();
+        assert!(here.is_cancelled(), "this thread's token");
+        assert!(there.is_cancelled(), "another thread's token");
     }
 }

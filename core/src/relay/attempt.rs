@@ -523,7 +523,7 @@ async fn peek_and_stream(
         dialect: inbound.dialect(),
         keepalive: inbound.protocol.keepalive_bytes(),
         timing,
-        stop: state.streams_stop.clone(),
+        stop: state.streams_stop.local().clone(),
         draft,
         sink: state.relay.usage.clone(),
         inflight,

@@ -127,7 +127,7 @@ pub async fn handle(state: AppState, inbound: Inbound) -> Response {
         // Boxed: the attempt's future is several KB, and this one is moved (into the select,
         // then up through the service layers); behind a box each move copies a pointer.
         result = Box::pin(run(&state, &inbound, &mut recording.draft)) => result,
-        () = state.streams_stop.cancelled() => Err(RelayError::UpstreamFailed {
+        () = state.streams_stop.local().cancelled() => Err(RelayError::UpstreamFailed {
             status: 503,
             summary: "the server is shutting down".into(),
         }),
