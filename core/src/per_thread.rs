@@ -42,6 +42,22 @@ pub fn slot() -> usize {
     })
 }
 
+/// Runs `work` on a new thread on the slot after the caller's (the same one when there is only
+/// one slot), and returns what it returns.
+#[cfg(test)]
+pub fn on_the_next_slot<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    let next = slot() + 1;
+    std::thread::scope(|scope| {
+        scope
+            .spawn(move || {
+                claim(next);
+                work()
+            })
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
 /// A value on a cache line (and the adjacent line the CPU prefetches with it) of its own.
 #[derive(Debug, Default)]
 #[repr(align(128))]

@@ -336,16 +336,7 @@ mod tests {
     fn stopping_streams_cancels_the_token_every_thread_watches() {
         let stop = super::StreamsStop::default();
         let here = stop.local().clone();
-        let elsewhere = crate::per_thread::slot() + 1;
-        let there = std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    crate::per_thread::claim(elsewhere);
-                    stop.local().clone()
-                })
-                .join()
-                .expect("the other thread")
-        });
+        let there = crate::per_thread::on_the_next_slot(|| stop.local().clone());
         assert!(!here.is_cancelled() && !there.is_cancelled());
         stop.cancel();
         assert!(here.is_cancelled(), "this thread's token");

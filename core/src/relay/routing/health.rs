@@ -474,16 +474,9 @@ mod tests {
         let here = health.start(7);
         let first = health.last_started(7).expect("started here");
         // another thread's start, and a guard of this thread dropped there
-        let elsewhere = crate::per_thread::slot() + 1;
-        let there = std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    crate::per_thread::claim(elsewhere);
-                    drop(here);
-                    health.start(7)
-                })
-                .join()
-                .expect("the other thread")
+        let there = crate::per_thread::on_the_next_slot(|| {
+            drop(here);
+            health.start(7)
         });
         assert_eq!(
             health.inflight(7),

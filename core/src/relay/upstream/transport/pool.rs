@@ -218,13 +218,7 @@ mod tests {
         let connection = connection(&listener).await;
         let at = address(&connection);
         let opened_here = key();
-        let elsewhere = per_thread::slot() + 1;
-        std::thread::scope(|scope| {
-            scope.spawn(|| {
-                per_thread::claim(elsewhere);
-                pool.put(opened_here, connection);
-            });
-        });
+        per_thread::on_the_next_slot(|| pool.put(opened_here, connection));
         assert_eq!(pool.take(&key()).map(|c| address(&c)), Some(at));
     }
 
