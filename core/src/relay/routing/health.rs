@@ -72,6 +72,15 @@ pub struct Health {
     loads: PerThread<Arc<Padded<Mutex<Loads>>>>,
 }
 
+/// A credential's load, over all threads.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Load {
+    /// Requests in flight.
+    pub inflight: u32,
+    /// When it last started a request, if it ever did in this process.
+    pub last_started: Option<Instant>,
+}
+
 /// What one thread's requests started.
 #[derive(Debug, Default)]
 struct Loads {
@@ -242,10 +251,24 @@ impl Health {
 
     /// Requests in flight on a credential, over all threads.
     pub fn inflight(&self, credential: i64) -> u32 {
-        self.loads
-            .iter()
-            .filter_map(|loads| loads.lock().ok()?.inflight.get(&credential).copied())
-            .sum()
+        self.loads_of(&[credential])[0].inflight
+    }
+
+    /// The loads of `credentials`, in their order, over all threads: each thread's map is
+    /// locked once, however many credentials are asked about.
+    pub fn loads_of(&self, credentials: &[i64]) -> Vec<Load> {
+        let mut found = vec![Load::default(); credentials.len()];
+        for slot in self.loads.iter() {
+            let Ok(slot) = slot.lock() else { continue };
+            if slot.last_started.is_empty() {
+                continue;
+            }
+            for (load, id) in found.iter_mut().zip(credentials) {
+                load.inflight += slot.inflight.get(id).copied().unwrap_or(0);
+                load.last_started = load.last_started.max(slot.last_started.get(id).copied());
+            }
+        }
+        found
     }
 
     /// Counts a request in flight on `credential` until the guard is dropped.
@@ -263,10 +286,7 @@ impl Health {
 
     /// When a credential last started a request, if it ever did in this process.
     pub fn last_started(&self, credential: i64) -> Option<Instant> {
-        self.loads
-            .iter()
-            .filter_map(|loads| loads.lock().ok()?.last_started.get(&credential).copied())
-            .max()
+        self.loads_of(&[credential])[0].last_started
     }
 
     /// Every cooldown still running, for the console.
@@ -485,6 +505,17 @@ mod tests {
         );
         let later = health.last_started(7).expect("started");
         assert!(later >= first, "the latest start of any thread");
+        assert_eq!(
+            health.loads_of(&[8, 7]),
+            [
+                Load::default(),
+                Load {
+                    inflight: 1,
+                    last_started: Some(later)
+                }
+            ],
+            "several credentials in one pass"
+        );
         drop(there);
         assert_eq!(health.inflight(7), 0);
         assert_eq!(health.last_started(8), None);

@@ -217,7 +217,16 @@ fn pick_credential(
     let mut earliest: Option<Instant> = None;
     let mut rate_limited = true;
     let mut best: Option<(u32, f64, usize)> = None;
+    // loads decide only between credentials, and only when no session key does: summed over
+    // the threads in one pass
+    let loads = if channel.credentials.len() > 1 && request.session.is_none() {
+        let ids: Vec<i64> = channel.credentials.iter().map(|c| c.id).collect();
+        health.loads_of(&ids)
+    } else {
+        Vec::new()
+    };
     for (index, credential) in channel.credentials.iter().enumerate() {
+        let load = loads.get(index).copied().unwrap_or_default();
         if tried.contains(&(channel.id, credential.id)) {
             continue;
         }
@@ -228,26 +237,21 @@ fn pick_credential(
             continue;
         }
         let sticky = request.sticky == Some((channel.id, credential.id));
-        // the counts are summed over threads: only worth it with another credential to compare
-        let load = if sticky || request.session.is_some() || channel.credentials.len() == 1 {
-            0
-        } else {
-            health.inflight(credential.id)
-        };
+        let inflight = if sticky { 0 } else { load.inflight };
         let tie = match request.session {
             _ if sticky => f64::NEG_INFINITY,
             Some(session) => unit_hash(session, credential.id),
             // ChatGPT accounts share quota windows: spread turns by using the account that has
             // rested longest (never used first).
             None if channel.kind == ChannelKind::CodexOauth => {
-                health.last_started(credential.id).map_or(f64::MIN, |at| {
+                load.last_started.map_or(f64::MIN, |at| {
                     -now.saturating_duration_since(at).as_secs_f64()
                 })
             }
             None => fastrand::f64(),
         };
-        if best.is_none_or(|(l, t, _)| (load, tie) < (l, t)) {
-            best = Some((load, tie, index));
+        if best.is_none_or(|(l, t, _)| (inflight, tie) < (l, t)) {
+            best = Some((inflight, tie, index));
         }
     }
     best.map(|(_, _, index)| index)

@@ -180,6 +180,7 @@ fn key_of(request: &UpstreamRequest<'_>) -> Result<Key, TransportError> {
         port: authority.port,
         guarded: request.guarded,
         home: std::thread::current().id(),
+        slot: crate::per_thread::slot(),
     })
 }
 

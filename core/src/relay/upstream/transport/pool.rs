@@ -13,7 +13,7 @@ use hyper_util::rt::TokioIo;
 
 use super::connect::Io;
 use crate::fast_hash::FastMap;
-use crate::per_thread::{self, PerThread};
+use crate::per_thread::PerThread;
 
 /// The request body type of direct connections.
 pub type RequestBody = http_body_util::Full<bytes::Bytes>;
@@ -38,6 +38,8 @@ pub struct Key {
     /// runtime: on a serving thread (see `crate::serving`) a request elsewhere would be woken
     /// across threads, so each serving thread reuses only its own connections.
     pub home: std::thread::ThreadId,
+    /// That thread's slot (`crate::per_thread`), whose map keeps its idle connections.
+    pub slot: usize,
 }
 
 /// One open connection. Boxed while it lives: the connection state is large (buffers, parser
@@ -49,8 +51,6 @@ pub struct Pooled {
     pub conn: Conn,
     /// When it was last returned to the pool.
     since: Instant,
-    /// The slot of the thread that opened it, whose map it goes back to.
-    slot: usize,
 }
 
 impl Pooled {
@@ -60,7 +60,6 @@ impl Pooled {
             sender,
             conn,
             since: Instant::now(),
-            slot: per_thread::slot(),
         })
     }
 }
@@ -100,7 +99,7 @@ impl Pool {
     /// The most recently returned connection to `key`, if it has not been idle too long (then
     /// none has: the others are older).
     pub fn take(&self, key: &Key) -> Option<Box<Pooled>> {
-        let mut idle = self.idle.local().lock().ok()?;
+        let mut idle = self.idle.at(key.slot).lock().ok()?;
         let list = idle.get_mut(key)?;
         let newest = list.pop()?;
         if newest.since.elapsed() < self.idle_timeout {
@@ -118,7 +117,7 @@ impl Pool {
         if self.max_per_host == 0 {
             return;
         }
-        let Ok(mut idle) = self.idle.at(connection.slot).lock() else {
+        let Ok(mut idle) = self.idle.at(key.slot).lock() else {
             return;
         };
         let now = Instant::now();
@@ -135,7 +134,7 @@ impl Pool {
     #[cfg(test)]
     pub fn idle_count(&self, key: &Key) -> usize {
         self.idle
-            .local()
+            .at(key.slot)
             .lock()
             .map(|idle| idle.get(key).map_or(0, Vec::len))
             .unwrap_or(0)
@@ -157,6 +156,7 @@ mod tests {
             port: 1,
             guarded: false,
             home: std::thread::current().id(),
+            slot: crate::per_thread::slot(),
         }
     }
 
@@ -218,7 +218,7 @@ mod tests {
         let connection = connection(&listener).await;
         let at = address(&connection);
         let opened_here = key();
-        per_thread::on_the_next_slot(|| pool.put(opened_here, connection));
+        crate::per_thread::on_the_next_slot(|| pool.put(opened_here, connection));
         assert_eq!(pool.take(&key()).map(|c| address(&c)), Some(at));
     }
 

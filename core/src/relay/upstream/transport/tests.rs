@@ -204,6 +204,7 @@ fn key(port: u16) -> Key {
         port,
         guarded: false,
         home: std::thread::current().id(),
+        slot: crate::per_thread::slot(),
     }
 }
 
