@@ -78,9 +78,7 @@ pub struct PerThread<T> {
 
 impl<T: Default> Default for PerThread<T> {
     fn default() -> Self {
-        Self {
-            slots: (0..*SLOTS).map(|_| Padded::default()).collect(),
-        }
+        Self::with(T::default)
     }
 }
 
