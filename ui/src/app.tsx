@@ -4,7 +4,7 @@
 import { lazy, Suspense, useEffect, useReducer, useState, type ReactNode } from "react";
 import { createBrowserRouter, Navigate, Outlet, RouterProvider, useLocation, useSearchParams } from "react-router";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { ApiError, currentUserId, isDesktop, setSessionLostHandler, signInDesktop } from "./lib/api";
+import { ApiError, currentUserId, isDesktop, sessionWasLost, setSessionLostHandler, signInDesktop } from "./lib/api";
 import { ME_KEY, useMe } from "./lib/hooks";
 import { I18nProvider, useT } from "./i18n";
 import { ConfirmProvider, ToastProvider } from "./components/overlays";
@@ -89,7 +89,7 @@ function RequireAuth() {
   const [, signedIn] = useReducer((n: number) => n + 1, 0);
   const desktop = isDesktop();
   if (currentUserId() === null) {
-    return desktop ? <DesktopSignIn done={signedIn} /> : <Navigate to={loginPath(location)} replace />;
+    return desktop ? <DesktopSignIn done={signedIn} /> : <Navigate to={loginPath(location, sessionWasLost())} replace />;
   }
   if (me.isPending) return <FullPage />;
   if (me.isError) {

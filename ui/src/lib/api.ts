@@ -39,6 +39,9 @@ export class ApiError extends Error {
 
 let userId: string | null = readUserId();
 let onSessionLost: (() => void) | null = null;
+// Set when a call found the session gone; cleared by the next sign-in. Every way to the sign-in
+// page reads it, so whichever redirect runs first still says why (a deliberate sign-out does not).
+let sessionLost = false;
 
 function readUserId(): string | null {
   try {
@@ -53,9 +56,15 @@ export function currentUserId(): string | null {
   return userId;
 }
 
+/** True when the last session ended on the server (expired or signed out elsewhere). */
+export function sessionWasLost(): boolean {
+  return sessionLost;
+}
+
 /** Remembers (or forgets) the signed-in user's id for the `Realms-User` header. */
 export function setCurrentUserId(id: number | null): void {
   userId = id === null ? null : String(id);
+  if (id !== null) sessionLost = false;
   try {
     if (userId === null) window.localStorage.removeItem(USER_KEY);
     else window.localStorage.setItem(USER_KEY, userId);
@@ -111,6 +120,7 @@ export async function api<T>(method: Method, path: string, body?: unknown): Prom
       err.code === "csrf_header_mismatch";
     if (lost && userId !== null) {
       setCurrentUserId(null);
+      sessionLost = true;
       onSessionLost?.();
     }
     throw err;

@@ -1,1 +1,0 @@
-import{t as e}from"./usage-view-Bwei6WiC.js";import{Ct as t}from"./index-CkIwp3ly.js";var n=t();function r(){return(0,n.jsx)(e,{admin:!1})}export{r as default};

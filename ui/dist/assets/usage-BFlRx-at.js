@@ -1,0 +1,1 @@
+import{t as e}from"./usage-view-qlbBEbdD.js";import{Ct as t}from"./index-KkAwFNYk.js";var n=t();function r(){return(0,n.jsx)(e,{admin:!0})}export{r as default};
