@@ -190,7 +190,7 @@ pub async fn serve_state(
     let draining = tokio_util::sync::CancellationToken::new();
     let mut workers = serving::Workers::start(
         state.config.serve_thread_count(),
-        app(state.clone()),
+        || app(state.for_another_thread()),
         idle_watch::ConnectionLimits {
             idle: Duration::from_secs(state.config.limits.client_header_timeout_secs),
             unread: Duration::from_secs(state.config.limits.client_write_timeout_secs),

@@ -62,13 +62,15 @@ pub(crate) struct Workers {
 }
 
 impl Workers {
-    /// Starts `count` serving threads (at least one) for `app`. `drain` stops them taking new
+    /// Starts `count` serving threads (at least one), each serving an app of its own from
+    /// `app_for_thread` (its clones per request then count references only that thread
+    /// changes; see `AppState::for_another_thread`). `drain` stops them taking new
     /// connections and closes each open one once its requests are answered. A connection idle for
     /// `limits.idle` (no request in flight, none started), or whose client has not read for
     /// `limits.unread` while an answer waited, is closed (see `idle_watch`).
     pub(crate) fn start(
         count: usize,
-        app: App,
+        app_for_thread: impl Fn() -> App,
         limits: ConnectionLimits,
         drain: &CancellationToken,
     ) -> std::io::Result<Self> {
@@ -85,7 +87,7 @@ impl Workers {
                 .enable_all()
                 .thread_name(format!("realms-serve-{index}"))
                 .build()?;
-            let serve = serve_thread(inbox, app.clone(), limits, drain.clone(), drained_tx);
+            let serve = serve_thread(inbox, app_for_thread(), limits, drain.clone(), drained_tx);
             let finished = started.finish.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("realms-serve-{index}"))
@@ -357,7 +359,7 @@ mod tests {
         let addr = listener.local_addr().expect("addr");
         let drain = CancellationToken::new();
         let workers =
-            Workers::start(threads, app(), limits(header_timeout), &drain).expect("threads start");
+            Workers::start(threads, app, limits(header_timeout), &drain).expect("threads start");
         (listener, addr, workers, drain)
     }
 
@@ -402,6 +404,56 @@ mod tests {
         workers.finish().await;
     }
 
+    /// Each serving thread serves the app built for it (with a state handle of its own in
+    /// Realms), not clones of one app.
+    #[tokio::test]
+    async fn each_serving_thread_serves_an_app_of_its_own() {
+        let built = std::sync::atomic::AtomicUsize::new(0);
+        let app_for_thread = || {
+            let index = built.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let router = Router::new().route(
+                "/which",
+                get(move || async move {
+                    let thread = std::thread::current().name().unwrap_or_default().to_owned();
+                    format!("{thread} app-{index}")
+                }),
+            );
+            App::new(router)
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let drain = CancellationToken::new();
+        let mut workers = Workers::start(2, app_for_thread, limits(HEADER_TIMEOUT), &drain)
+            .expect("threads start");
+        assert_eq!(built.load(std::sync::atomic::Ordering::Relaxed), 2);
+        let calls = async {
+            let client = client();
+            let mut answers = std::collections::BTreeSet::new();
+            for _ in 0..4 {
+                let text = client
+                    .get(format!("http://{addr}/which"))
+                    .send()
+                    .await
+                    .expect("answer")
+                    .text()
+                    .await
+                    .expect("body");
+                answers.insert(text);
+            }
+            drain.cancel();
+            answers
+        };
+        let ((), answers) = tokio::join!(workers.accept(listener, &drain), calls);
+        assert_eq!(
+            answers.into_iter().collect::<Vec<_>>(),
+            ["realms-serve-0 app-0", "realms-serve-1 app-1"]
+        );
+        workers.drained().await;
+        workers.finish().await;
+    }
+
     #[tokio::test]
     async fn draining_finishes_requests_in_flight_and_refuses_new_connections() {
         let (listener, addr, mut workers, drain) = setup(1, HEADER_TIMEOUT).await;
@@ -431,7 +483,7 @@ mod tests {
     async fn threads_end_when_the_workers_are_dropped_unfinished() {
         let drain = CancellationToken::new();
         let mut workers =
-            Workers::start(2, app(), limits(HEADER_TIMEOUT), &drain).expect("threads start");
+            Workers::start(2, app, limits(HEADER_TIMEOUT), &drain).expect("threads start");
         let threads: Vec<_> = std::mem::take(&mut workers.workers)
             .into_iter()
             .map(|worker| worker.thread)
