@@ -353,13 +353,27 @@ mod tests {
         Workers,
         CancellationToken,
     ) {
+        setup_serving(threads, header_timeout, app).await
+    }
+
+    /// Serving threads of apps from `app_for_thread` and a port-0 listener for them.
+    async fn setup_serving(
+        threads: usize,
+        header_timeout: Duration,
+        app_for_thread: impl Fn() -> App,
+    ) -> (
+        tokio::net::TcpListener,
+        SocketAddr,
+        Workers,
+        CancellationToken,
+    ) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let drain = CancellationToken::new();
-        let workers =
-            Workers::start(threads, app, limits(header_timeout), &drain).expect("threads start");
+        let workers = Workers::start(threads, app_for_thread, limits(header_timeout), &drain)
+            .expect("threads start");
         (listener, addr, workers, drain)
     }
 
@@ -371,31 +385,43 @@ mod tests {
             .expect("client")
     }
 
+    /// The bodies of `count` GETs of `path`, each on a new connection; then drains.
+    async fn bodies_then_drain(
+        addr: SocketAddr,
+        path: &str,
+        count: usize,
+        drain: &CancellationToken,
+    ) -> Vec<String> {
+        let client = client();
+        let mut bodies = Vec::with_capacity(count);
+        for _ in 0..count {
+            let body = client
+                .get(format!("http://{addr}{path}"))
+                .send()
+                .await
+                .expect("answer")
+                .text()
+                .await
+                .expect("body");
+            bodies.push(body);
+        }
+        drain.cancel();
+        bodies
+    }
+
     #[tokio::test]
     async fn connections_are_spread_over_the_serving_threads_with_their_peer() {
         let (listener, addr, mut workers, drain) = setup(2, HEADER_TIMEOUT).await;
-        let calls = async {
-            let client = client();
-            let mut threads = std::collections::BTreeSet::new();
-            for _ in 0..4 {
-                let text = client
-                    .get(format!("http://{addr}/where"))
-                    .send()
-                    .await
-                    .expect("answer")
-                    .text()
-                    .await
-                    .expect("body");
-                let (thread, peer) = text.split_once(' ').expect("thread and peer");
-                let peer: SocketAddr = peer.parse().expect("a socket address");
-                assert_eq!(peer.ip(), addr.ip());
-                assert_ne!(peer.port(), addr.port());
-                threads.insert(thread.to_owned());
-            }
-            drain.cancel();
-            threads
-        };
-        let ((), threads) = tokio::join!(workers.accept(listener, &drain), calls);
+        let calls = bodies_then_drain(addr, "/where", 4, &drain);
+        let ((), bodies) = tokio::join!(workers.accept(listener, &drain), calls);
+        let mut threads = std::collections::BTreeSet::new();
+        for body in &bodies {
+            let (thread, peer) = body.split_once(' ').expect("thread and peer");
+            let peer: SocketAddr = peer.parse().expect("a socket address");
+            assert_eq!(peer.ip(), addr.ip());
+            assert_ne!(peer.port(), addr.port());
+            threads.insert(thread.to_owned());
+        }
         assert_eq!(
             threads.into_iter().collect::<Vec<_>>(),
             ["realms-serve-0", "realms-serve-1"]
@@ -420,32 +446,12 @@ mod tests {
             );
             App::new(router)
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let drain = CancellationToken::new();
-        let mut workers = Workers::start(2, app_for_thread, limits(HEADER_TIMEOUT), &drain)
-            .expect("threads start");
+        let (listener, addr, mut workers, drain) =
+            setup_serving(2, HEADER_TIMEOUT, app_for_thread).await;
         assert_eq!(built.load(std::sync::atomic::Ordering::Relaxed), 2);
-        let calls = async {
-            let client = client();
-            let mut answers = std::collections::BTreeSet::new();
-            for _ in 0..4 {
-                let text = client
-                    .get(format!("http://{addr}/which"))
-                    .send()
-                    .await
-                    .expect("answer")
-                    .text()
-                    .await
-                    .expect("body");
-                answers.insert(text);
-            }
-            drain.cancel();
-            answers
-        };
-        let ((), answers) = tokio::join!(workers.accept(listener, &drain), calls);
+        let calls = bodies_then_drain(addr, "/which", 4, &drain);
+        let ((), bodies) = tokio::join!(workers.accept(listener, &drain), calls);
+        let answers: std::collections::BTreeSet<String> = bodies.into_iter().collect();
         assert_eq!(
             answers.into_iter().collect::<Vec<_>>(),
             ["realms-serve-0 app-0", "realms-serve-1 app-1"]
