@@ -85,9 +85,13 @@ BUILD=plain
 if [[ -n ${BENCH_REALMS_BIN:-} ]]; then
   BUILD=$BENCH_REALMS_BIN
 elif [[ -n ${PGO:-} ]]; then
-  # with SKIP_BUILD too: the profile-guided binary an earlier build left
-  REALMS_BIN=$CARGO_TARGET_DIR/pgo/use/release/realms
-  BUILD=profile-guided
+  # with SKIP_BUILD too: the binary an earlier build-pgo left, BOLT-laid-out where it ran
+  REALMS_BIN=$CARGO_TARGET_DIR/pgo/bolt/release/realms
+  BUILD="profile-guided, BOLT"
+  if [[ ! -x $REALMS_BIN ]]; then
+    REALMS_BIN=$CARGO_TARGET_DIR/pgo/use/release/realms
+    BUILD=profile-guided
+  fi
 fi
 [[ -x $REALMS_BIN && -x $FAKE_BIN ]] || die "no release binaries ($REALMS_BIN, $FAKE_BIN)"
 

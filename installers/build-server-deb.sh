@@ -32,7 +32,8 @@ if [ "${INSTALLERS_PGO:-0}" = 1 ]; then
   # cargo-deb packages the binary it finds in its target directory: the optimised build's
   export CARGO_TARGET_DIR
   CARGO_TARGET_DIR=$(dirname "$(dirname "${realms_bin}")")
-  set -- --no-build "$@"
+  # build-pgo stripped it with LLVM's strip; GNU strip (cargo-deb's) breaks a BOLTed binary
+  set -- --no-build --no-strip "$@"
 fi
 
 log=$(mktemp)
