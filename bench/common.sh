@@ -37,6 +37,20 @@ wait_http() {
   die "$1 did not answer"
 }
 
+# wait_started URL PID LOG [SECONDS]: waits up to SECONDS (60) for any HTTP answer from the
+# process PID; if it exits first or never answers, shows the end of its LOG and dies.
+wait_started() {
+  local url=$1 pid=$2 log_file=$3 tries=$((${4:-60} * 10))
+  until curl -s -o /dev/null -m 1 "$url"; do
+    tries=$((tries - 1))
+    if ! kill -0 "$pid" 2>/dev/null || ((tries <= 0)); then
+      tail -n 20 "$log_file" >&2
+      die "the process behind $url did not start"
+    fi
+    sleep 0.1
+  done
+}
+
 # nginx_conf WORKDIR FAKE_PORT NGINX_PORT WORKERS NOFILE: prints nginx.conf for a plain reverse
 # proxy in front of the fake.
 nginx_conf() {

@@ -76,11 +76,8 @@ for spec in "$@"; do
     valgrind --tool=callgrind --callgrind-out-file="$profile" --dump-line=no
   pid=$REALMS_STARTED_PID
   PIDS+=("$pid")
-  for _ in $(seq 600); do
-    curl -s -o /dev/null -m 1 "http://127.0.0.1:$REALMS_PORT/healthz" && break
-    kill -0 "$pid" 2>/dev/null || die "$name did not start: $(tail -5 "$WORK/$name.log")"
-    sleep 0.2
-  done
+  # under valgrind a start takes a while
+  wait_started "http://127.0.0.1:$REALMS_PORT/healthz" "$pid" "$WORK/$name.log" 120
   token=$(python3 "$BENCH/seed.py" "http://127.0.0.1:$REALMS_PORT" "$ADMIN_KEY" \
     "http://127.0.0.1:$FAKE_PORT" "$MODEL")
   [[ $token == sk_* ]] || die "$name: seeding did not return a token"
