@@ -17,22 +17,42 @@
 //! recorded where a whole parse would have recorded none).
 
 use std::borrow::Cow;
-use std::sync::LazyLock;
 
-use memchr::memmem::FinderRev;
+use memchr::memmem::Finder;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::normalise::normalise_leading;
-use super::scan::{ERROR, Key, MODEL, value_start};
+use super::scan::{ERROR, Key, MODEL, USAGE, value_start};
 use super::{Observed, Protocol};
 use crate::usage::RawUsage;
 
-/// A quoted JSON key (quotes included) with its prebuilt reverse finder.
-pub(crate) type LastKey = LazyLock<FinderRev<'static>>;
+/// Bytes searched first, from the end of an answer, for its last `usage` or `model`; each
+/// further window back is twice as large as the one before. The forward finder is vectorised
+/// and the reverse one is not (about six instructions a byte), and both members sit near the
+/// end of an answer.
+const TAIL_WINDOW: usize = 512;
 
-pub(crate) static LAST_USAGE: LastKey = LazyLock::new(|| FinderRev::new(b"\"usage\""));
-pub(crate) static LAST_MODEL: LastKey = LazyLock::new(|| FinderRev::new(b"\"model\""));
+/// Where the last `key` in `hay` starts: the forward finder run over windows from the end back
+/// (a match across a window's start is in the next window, which overlaps it by the key's
+/// length less one byte). Linear in what it searches, like a reverse search.
+fn rfind(hay: &[u8], key: &Key) -> Option<usize> {
+    let finder: &Finder<'static> = key;
+    let overlap = finder.needle().len().saturating_sub(1);
+    let mut end = hay.len();
+    let mut window = TAIL_WINDOW;
+    loop {
+        let start = end.saturating_sub(window);
+        if let Some(at) = finder.find_iter(hay.get(start..end)?).last() {
+            return Some(start + at);
+        }
+        if start == 0 {
+            return None;
+        }
+        end = start + overlap;
+        window = window.saturating_mul(2);
+    }
+}
 
 /// Whether the `"` at `at` is a real quote: not preceded by an odd run of backslashes.
 fn unescaped(json: &[u8], at: usize) -> bool {
@@ -43,12 +63,11 @@ fn unescaped(json: &[u8], at: usize) -> bool {
 /// where its value start. It is the last occurrence of the quoted key that is a real key
 /// (unescaped, judged on the whole of `body`; a colon after it); whether it is a member of the
 /// outermost object is for a parse of [`reopened`] text to prove.
-pub(crate) fn last_member(body: &[u8], from: usize, key: &LastKey) -> Option<(usize, usize)> {
-    let finder: &FinderRev<'static> = key;
-    let needle = finder.needle().len();
+pub(crate) fn last_member(body: &[u8], from: usize, key: &Key) -> Option<(usize, usize)> {
+    let needle = key.needle().len();
     let mut end = body.len();
     loop {
-        let at = from + finder.rfind(body.get(from..end)?)?;
+        let at = from + rfind(body.get(from..end)?, key)?;
         if unescaped(body, at)
             && let Some(value) = value_start(body, at + needle)
         {
@@ -120,7 +139,7 @@ pub(crate) fn answer(protocol: Protocol, body: &[u8]) -> Option<Observed> {
     }
     // validated once as a whole: the parses below then take its strings as they are
     let text = std::str::from_utf8(body).ok()?;
-    let (usage_key, start) = last_member(body, 0, &LAST_USAGE)?;
+    let (usage_key, start) = last_member(body, 0, &USAGE)?;
     let (usage, length) = normalise_leading(protocol, text.get(start..)?)?;
     let end = start + length;
     let rest = reopened(text.get(end..)?);
@@ -147,7 +166,7 @@ fn model_before(body: &str, usage_key: usize) -> Option<Option<Cow<'_, str>>> {
     };
     // only a `model` nearer to `usage` than the first one is to the start is worth looking for
     let near = usage_key.saturating_sub(first);
-    let text = match last_member(&body.as_bytes()[..usage_key], near, &LAST_MODEL) {
+    let text = match last_member(&body.as_bytes()[..usage_key], near, &MODEL) {
         Some((last, _)) => enclosed(body.get(last..usage_key)?),
         None => head_through(body, &MODEL)?,
     };
@@ -165,17 +184,50 @@ struct Ends<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::relay::protocol::scan::USAGE;
 
     /// The last `usage` value's text, if the text after it proves it top-level.
     fn top_level_usage(body: &str) -> Option<&str> {
-        let (_, start) = last_member(body.as_bytes(), 0, &LAST_USAGE)?;
+        let (_, start) = last_member(body.as_bytes(), 0, &USAGE)?;
         let mut values =
             serde_json::Deserializer::from_str(&body[start..]).into_iter::<IgnoredAny>();
         values.next()?.ok()?;
         let end = start + values.byte_offset();
         serde_json::from_str::<IgnoredAny>(&reopened(&body[end..])).ok()?;
         Some(&body[start..end])
+    }
+
+    /// The last match wherever it lies against the windows: at the very end, across a
+    /// window's start, in the first window back and far before it, or nowhere.
+    #[test]
+    fn the_windowed_search_finds_the_last_match_like_a_reverse_search() {
+        let key = br#""usage""#;
+        let reverse = memchr::memmem::FinderRev::new(key);
+        let mut places: Vec<usize> = (0..12).collect();
+        for edge in [TAIL_WINDOW, 3 * TAIL_WINDOW, 7 * TAIL_WINDOW] {
+            places.extend(edge.saturating_sub(key.len() + 2)..edge + 2);
+        }
+        for len in [0, 5, 7, 300, TAIL_WINDOW, TAIL_WINDOW + 3, 5000] {
+            let mut hay = vec![b'x'; len];
+            assert_eq!(rfind(&hay, &USAGE), None, "len {len}");
+            for &from_end in &places {
+                if from_end + key.len() > len {
+                    continue;
+                }
+                hay.fill(b'x');
+                let at = len - from_end - key.len();
+                hay[at..at + key.len()].copy_from_slice(key);
+                // an earlier match that must not win
+                if at >= key.len() {
+                    hay[..key.len()].copy_from_slice(key);
+                }
+                assert_eq!(
+                    rfind(&hay, &USAGE),
+                    reverse.rfind(&hay),
+                    "len {len}, at {at}"
+                );
+                assert_eq!(rfind(&hay, &USAGE), Some(at), "len {len}, at {at}");
+            }
+        }
     }
 
     #[test]
@@ -210,11 +262,11 @@ mod tests {
     fn text_that_looks_like_the_key_is_passed_over() {
         // an escaped quote starts the last match: text in a string, passed over for the key
         let body = r#"{"usage":{"a":1},"note":"say \"usage"}"#;
-        assert_eq!(last_member(body.as_bytes(), 0, &LAST_USAGE), Some((1, 9)));
+        assert_eq!(last_member(body.as_bytes(), 0, &USAGE), Some((1, 9)));
         assert_eq!(top_level_usage(body), Some(r#"{"a":1}"#));
         // escaping is judged on the whole body, not on the part searched
         let escaped = br#"{"x\"usage":1}"#;
-        assert_eq!(last_member(escaped, 3, &LAST_USAGE), None);
+        assert_eq!(last_member(escaped, 3, &USAGE), None);
         // a value "usage" has no colon after it
         assert_eq!(
             top_level_usage(r#"{"usage":{"a":1},"kind":"usage"}"#),
