@@ -3,6 +3,7 @@
 //! authenticate. The token is compared by its SHA-256 against the in-memory table
 //! ([`authenticate`]), before the request's body is read.
 
+use std::iter;
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, HeaderName, header};
@@ -46,40 +47,36 @@ static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 static X_GOOG_API_KEY: HeaderName = HeaderName::from_static("x-goog-api-key");
 
 /// The credentials the client presented, in the order they are tried: `Authorization: Bearer`,
-/// `x-api-key`, `x-goog-api-key`, `?key=`; empty ones are skipped.
+/// `x-api-key`, `x-goog-api-key`, `?key=`; empty ones are skipped. Each form is looked for only
+/// when the ones before it named no token (most clients send one, the first).
 pub fn presented_tokens<'a>(
     headers: &'a HeaderMap,
     query: Option<&'a str>,
 ) -> impl Iterator<Item = &'a str> {
-    let from_bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, rest) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then_some(rest.trim())
-        });
-    let from_header = |name: &HeaderName| {
+    let from_header = move |name: &HeaderName| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
     };
-    let from_query = query.and_then(|query| {
-        query
+    let from_bearer = move || {
+        let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+        let (scheme, rest) = value.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then_some(rest.trim())
+    };
+    let from_query = move || {
+        query?
             .split('&')
             .filter_map(|pair| pair.split_once('='))
             .find(|(name, _)| *name == "key")
             .map(|(_, value)| value)
-    });
-    [
-        from_bearer,
-        from_header(&X_API_KEY),
-        from_header(&X_GOOG_API_KEY),
-        from_query,
-    ]
-    .into_iter()
-    .flatten()
-    .filter(|t| !t.is_empty())
+    };
+    iter::once_with(from_bearer)
+        .chain(iter::once_with(move || from_header(&X_API_KEY)))
+        .chain(iter::once_with(move || from_header(&X_GOOG_API_KEY)))
+        .chain(iter::once_with(from_query))
+        .flatten()
+        .filter(|t| !t.is_empty())
 }
 
 #[cfg(test)]

@@ -416,9 +416,11 @@ where
 /// `/v1beta/...` and for `.../models/{model}:{action}` with one of Gemini's actions (its native
 /// API on `/v1`).
 pub(crate) fn dialect_of_path(path: &str) -> Dialect {
-    let gemini_call = path
-        .rsplit_once("/models/")
-        .is_some_and(|(_, model)| gemini_action(model).is_some());
+    // a Gemini action follows a colon: most paths have none, and skip the search
+    let gemini_call = path.contains(':')
+        && path
+            .rsplit_once("/models/")
+            .is_some_and(|(_, model)| gemini_action(model).is_some());
     if path.starts_with("/v1beta/openai/") {
         // Google's OpenAI-compatible API: its clients are OpenAI SDKs
         Dialect::OpenAi
