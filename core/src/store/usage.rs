@@ -130,11 +130,15 @@ const VALUES_PER_ROW: usize = 25;
 /// a row's cost in the recorder's batches.
 const ROWS_PER_INSERT: usize = 16;
 
-/// `INSERT INTO usage_events (...) VALUES (?, ...), ... ` for `rows` rows.
+/// `INSERT OR FAIL INTO usage_events (...) VALUES (?, ...), ... ` for `rows` rows. `OR FAIL`
+/// rather than the default `ABORT`: a statement that may abort part way through several rows
+/// inside a transaction makes SQLite copy every page it touches to a statement journal first,
+/// to undo just that statement. The recorder never keeps half a batch (any error rolls the
+/// whole transaction back), so that copy would be work for nothing.
 fn insert_sql(rows: usize) -> String {
     let row = format!("({})", vec!["?"; VALUES_PER_ROW].join(", "));
     format!(
-        "INSERT INTO usage_events ({INSERT_COLUMNS}) VALUES {}",
+        "INSERT OR FAIL INTO usage_events ({INSERT_COLUMNS}) VALUES {}",
         vec![row; rows].join(", ")
     )
 }
@@ -444,6 +448,47 @@ mod tests {
         original.first_token_latency_ms = None;
         let stored = round_trip(vec![original.clone()]).await;
         pretty_assertions::assert_eq!(stored, vec![original]);
+    }
+
+    /// The inserts stop at the first row refused and leave the rows before it in the
+    /// transaction (`OR FAIL`): the transaction's rollback is what must take them back out,
+    /// and the rows written before the batch stay.
+    #[tokio::test]
+    async fn a_batch_refused_part_way_leaves_none_of_its_rows() {
+        let store = Store::open_in_memory().expect("store");
+        let kept = vec![event(1, "kept", 0)];
+        store
+            .write(move |tx| insert_batch(tx, &kept))
+            .await
+            .expect("first batch");
+        // a refusal only the database can make: the row after the first full statement
+        store
+            .write(|tx| {
+                tx.execute_batch(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON usage_events \
+                     WHEN NEW.request_id = 'refused' BEGIN SELECT RAISE(FAIL, 'refused'); END",
+                )?;
+                Ok(())
+            })
+            .await
+            .expect("trigger");
+        let batch: Vec<UsageEvent> = (0..2 * ROWS_PER_INSERT + 3)
+            .map(|i| {
+                let mut e = event(2, "lost", i64::try_from(i).expect("small"));
+                if i == ROWS_PER_INSERT + 2 {
+                    e.request_id = "refused".into();
+                }
+                e
+            })
+            .collect();
+        let refused = store.write(move |tx| insert_batch(tx, &batch)).await;
+        assert!(refused.is_err(), "{refused:?}");
+        let page = store
+            .read(|c| list(c, &UsageFilter::default(), None, 500))
+            .await
+            .expect("list");
+        let models: Vec<&str> = page.items.iter().map(|e| e.model.as_str()).collect();
+        assert_eq!(models, ["kept"]);
     }
 
     #[tokio::test]
