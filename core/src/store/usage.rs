@@ -418,13 +418,19 @@ mod tests {
         }
     }
 
-    /// Inserts `batch` into a new store and reads every row back, oldest first, ids zeroed.
-    async fn round_trip(batch: Vec<UsageEvent>) -> Vec<UsageEvent> {
+    /// A new in-memory store holding `batch`.
+    async fn store_with(batch: Vec<UsageEvent>) -> Store {
         let store = Store::open_in_memory().expect("store");
         store
             .write(move |tx| insert_batch(tx, &batch))
             .await
             .expect("insert");
+        store
+    }
+
+    /// Inserts `batch` into a new store and reads every row back, oldest first, ids zeroed.
+    async fn round_trip(batch: Vec<UsageEvent>) -> Vec<UsageEvent> {
+        let store = store_with(batch).await;
         let page = store
             .read(|c| list(c, &UsageFilter::default(), None, 500))
             .await
@@ -455,12 +461,7 @@ mod tests {
     /// and the rows written before the batch stay.
     #[tokio::test]
     async fn a_batch_refused_part_way_leaves_none_of_its_rows() {
-        let store = Store::open_in_memory().expect("store");
-        let kept = vec![event(1, "kept", 0)];
-        store
-            .write(move |tx| insert_batch(tx, &kept))
-            .await
-            .expect("first batch");
+        let store = store_with(vec![event(1, "kept", 0)]).await;
         // a refusal only the database can make: the row after the first full statement
         store
             .write(|tx| {
@@ -518,12 +519,8 @@ mod tests {
 
     #[tokio::test]
     async fn count_since_counts_from_the_bound_on() {
-        let store = Store::open_in_memory().expect("store");
         let batch: Vec<UsageEvent> = (0..4).map(|i| event(1, "a", i)).collect();
-        store
-            .write(move |tx| insert_batch(tx, &batch))
-            .await
-            .expect("insert");
+        let store = store_with(batch).await;
         let at = |second: i64| (1_700_000_000 + second) * 1000;
         for (since, expected) in [(at(-1), 4), (at(0), 4), (at(2), 2), (at(4), 0)] {
             let count = store
@@ -536,14 +533,10 @@ mod tests {
 
     #[tokio::test]
     async fn filters_narrow_and_the_cursor_walks_newest_first() {
-        let store = Store::open_in_memory().expect("store");
         let mut batch: Vec<UsageEvent> = (0..5).map(|i| event(1, "a", i)).collect();
         batch.push(event(2, "a", 10));
         batch.push(event(1, "b", 20));
-        store
-            .write(move |tx| insert_batch(tx, &batch))
-            .await
-            .expect("insert");
+        let store = store_with(batch).await;
         let filter = UsageFilter {
             user_id: Some(1),
             model: Some("a".into()),
@@ -582,12 +575,8 @@ mod tests {
 
     #[tokio::test]
     async fn injection_shaped_model_filter_matches_nothing() {
-        let store = Store::open_in_memory().expect("store");
         let batch = vec![event(1, "a", 0)];
-        store
-            .write(move |tx| insert_batch(tx, &batch))
-            .await
-            .expect("insert");
+        let store = store_with(batch).await;
         let filter = UsageFilter {
             model: Some("a' OR '1'='1".into()),
             ..UsageFilter::default()
