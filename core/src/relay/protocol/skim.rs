@@ -33,25 +33,37 @@ use crate::usage::RawUsage;
 /// end of an answer.
 const TAIL_WINDOW: usize = 512;
 
-/// Where the last `key` in `hay` starts: the forward finder run over windows from the end back
-/// (a match across a window's start is in the next window, which overlaps it by the key's
-/// length less one byte). Linear in what it searches, like a reverse search.
-fn rfind(hay: &[u8], key: &Key) -> Option<usize> {
-    let finder: &Finder<'static> = key;
+/// Every place `key` starts in `hay`, the last first, overlapping ones included (`"usage"` and
+/// `"model"` may share a quote with a copy of themselves): the forward finder run over windows
+/// from the end back, each window's matches gathered in order and handed out from its last.
+/// A match across a window's start is in the next window, which overlaps it by the key's
+/// length less one byte. Each byte is searched once, each match visited once.
+fn matches_from_the_end<'h>(hay: &'h [u8], key: &'static Key) -> impl Iterator<Item = usize> + 'h {
+    let finder: &'static Finder<'static> = key;
     let overlap = finder.needle().len().saturating_sub(1);
     let mut end = hay.len();
     let mut window = TAIL_WINDOW;
-    loop {
-        let start = end.saturating_sub(window);
-        if let Some(at) = finder.find_iter(hay.get(start..end)?).last() {
-            return Some(start + at);
+    let mut searched_all = false;
+    let mut window_matches: Vec<usize> = Vec::new();
+    std::iter::from_fn(move || {
+        loop {
+            if let Some(at) = window_matches.pop() {
+                return Some(at);
+            }
+            if searched_all {
+                return None;
+            }
+            let start = end.saturating_sub(window);
+            let mut from = start;
+            while let Some(at) = hay.get(from..end).and_then(|rest| finder.find(rest)) {
+                window_matches.push(from + at);
+                from += at + 1;
+            }
+            searched_all = start == 0;
+            end = start + overlap;
+            window = window.saturating_mul(2);
         }
-        if start == 0 {
-            return None;
-        }
-        end = start + overlap;
-        window = window.saturating_mul(2);
-    }
+    })
 }
 
 /// Whether the `"` at `at` is a real quote: not preceded by an odd run of backslashes.
@@ -63,18 +75,16 @@ fn unescaped(json: &[u8], at: usize) -> bool {
 /// where its value start. It is the last occurrence of the quoted key that is a real key
 /// (unescaped, judged on the whole of `body`; a colon after it); whether it is a member of the
 /// outermost object is for a parse of [`reopened`] text to prove.
-pub(crate) fn last_member(body: &[u8], from: usize, key: &Key) -> Option<(usize, usize)> {
+pub(crate) fn last_member(body: &[u8], from: usize, key: &'static Key) -> Option<(usize, usize)> {
     let needle = key.needle().len();
-    let mut end = body.len();
-    loop {
-        let at = from + rfind(body.get(from..end)?, key)?;
-        if unescaped(body, at)
-            && let Some(value) = value_start(body, at + needle)
-        {
-            return Some((at, value));
-        }
-        end = at;
-    }
+    matches_from_the_end(body.get(from..)?, key)
+        .map(|at| from + at)
+        .find_map(|at| {
+            unescaped(body, at)
+                .then(|| value_start(body, at + needle))
+                .flatten()
+                .map(|value| (at, value))
+        })
 }
 
 /// `members`, text that runs from one member's key to the next member's key of the same
@@ -196,38 +206,58 @@ mod tests {
         Some(&body[start..end])
     }
 
-    /// The last match wherever it lies against the windows: at the very end, across a
-    /// window's start, in the first window back and far before it, or nowhere.
+    /// Every match, last first, wherever it lies against the windows: at the very end,
+    /// across a window's start, in the first window back and far before it, sharing a quote
+    /// with another, or nowhere.
     #[test]
-    fn the_windowed_search_finds_the_last_match_like_a_reverse_search() {
+    fn matches_come_from_the_end_like_a_reverse_search() {
         let key = br#""usage""#;
         let reverse = memchr::memmem::FinderRev::new(key);
+        let all_from_the_end = |hay: &[u8]| -> Vec<usize> {
+            let mut found = Vec::new();
+            let mut end = hay.len();
+            while let Some(at) = reverse.rfind(&hay[..end]) {
+                found.push(at);
+                end = at + key.len() - 1;
+            }
+            found
+        };
         let mut places: Vec<usize> = (0..12).collect();
         for edge in [TAIL_WINDOW, 3 * TAIL_WINDOW, 7 * TAIL_WINDOW] {
-            places.extend(edge.saturating_sub(key.len() + 2)..edge + 2);
+            places.extend(edge.saturating_sub(key.len() + 8)..edge + 2);
         }
+        // a second copy sharing the first one's closing quote: `"usage"usage"`
+        let shared = br#""usage"usage""#;
         for len in [0, 5, 7, 300, TAIL_WINDOW, TAIL_WINDOW + 3, 5000] {
             let mut hay = vec![b'x'; len];
-            assert_eq!(rfind(&hay, &USAGE), None, "len {len}");
+            assert_eq!(matches_from_the_end(&hay, &USAGE).next(), None, "len {len}");
             for &from_end in &places {
-                if from_end + key.len() > len {
-                    continue;
+                for piece in [&key[..], &shared[..]] {
+                    if from_end + piece.len() > len {
+                        continue;
+                    }
+                    hay.fill(b'x');
+                    let at = len - from_end - piece.len();
+                    hay[at..at + piece.len()].copy_from_slice(piece);
+                    if at >= key.len() {
+                        hay[..key.len()].copy_from_slice(key);
+                    }
+                    let found: Vec<usize> = matches_from_the_end(&hay, &USAGE).collect();
+                    assert_eq!(found, all_from_the_end(&hay), "len {len}, at {at}");
+                    let last = at + piece.len() - key.len();
+                    assert_eq!(found.first(), Some(&last), "len {len}, at {at}");
                 }
-                hay.fill(b'x');
-                let at = len - from_end - key.len();
-                hay[at..at + key.len()].copy_from_slice(key);
-                // an earlier match that must not win
-                if at >= key.len() {
-                    hay[..key.len()].copy_from_slice(key);
-                }
-                assert_eq!(
-                    rfind(&hay, &USAGE),
-                    reverse.rfind(&hay),
-                    "len {len}, at {at}"
-                );
-                assert_eq!(rfind(&hay, &USAGE), Some(at), "len {len}, at {at}");
             }
         }
+    }
+
+    #[test]
+    fn a_key_sharing_its_quote_with_escaped_text_before_it_is_found() {
+        // `\"usage"` ends a string whose text is `say "usage`; its closing quote opens the key
+        let body = br#"{"note":"say \"usage"usage":{"a":1}}"#;
+        let (at, value) = last_member(body, 0, &USAGE).expect("the key");
+        assert_eq!(&body[at..value], br#""usage":"#);
+        assert_eq!(&body[value..], br#"{"a":1}}"#);
     }
 
     #[test]
