@@ -106,4 +106,4 @@ for spec in "$@"; do
   printf '| %s | %s | %s | %s | %s |\n' "$name" "$requests" "$((total / requests))" \
     "$serving_per" "$rest_per"
 done
-log "profiles in $OUT (callgrind_annotate --inclusive=yes $OUT/NAME.callgrind.1)"
+log "profiles in $OUT (callgrind_annotate --threshold=100 --inclusive=yes $OUT/NAME.callgrind.1)"

@@ -211,11 +211,21 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<UsageEvent> {
 }
 
 /// Inserts events (their `id` is ignored), [`ROWS_PER_INSERT`] rows per statement while enough
-/// are left. Runs inside the caller's transaction.
+/// are left. Only inside the caller's transaction: a statement refused part way keeps the rows
+/// before the refused one (`OR FAIL`), which only the transaction's rollback takes out again.
+///
+/// # Errors
+/// [`StoreError::Internal`] when `c` is not in a transaction (nothing is written), else the
+/// database's error.
 pub fn insert_batch<'a>(
     c: &Conn,
     events: impl IntoIterator<Item = &'a UsageEvent>,
 ) -> Result<(), StoreError> {
+    if c.is_autocommit() {
+        return Err(StoreError::Internal(
+            "usage rows are inserted only inside a transaction".into(),
+        ));
+    }
     let events: Vec<&UsageEvent> = events.into_iter().collect();
     let mut groups = events.chunks_exact(ROWS_PER_INSERT);
     if groups.len() > 0 {
@@ -456,9 +466,9 @@ mod tests {
         pretty_assertions::assert_eq!(stored, vec![original]);
     }
 
-    /// The inserts stop at the first row refused and leave the rows before it in the
-    /// transaction (`OR FAIL`): the transaction's rollback is what must take them back out,
-    /// and the rows written before the batch stay.
+    /// A row refused in the middle of a batch (here by a trigger) leaves none of the batch:
+    /// `OR FAIL` keeps the rows before it in the transaction, and its rollback takes them out;
+    /// the rows written before the batch stay.
     #[tokio::test]
     async fn a_batch_refused_part_way_leaves_none_of_its_rows() {
         let store = store_with(vec![event(1, "kept", 0)]).await;
@@ -490,6 +500,23 @@ mod tests {
             .expect("list");
         let models: Vec<&str> = page.items.iter().map(|e| e.model.as_str()).collect();
         assert_eq!(models, ["kept"]);
+    }
+
+    #[tokio::test]
+    async fn rows_are_never_inserted_outside_a_transaction() {
+        let store = Store::open_in_memory().expect("store");
+        let batch = vec![event(1, "a", 0)];
+        // a read runs on a connection in autocommit mode
+        let refused = store.read(move |c| insert_batch(c, &batch)).await;
+        assert!(
+            matches!(refused, Err(StoreError::Internal(_))),
+            "{refused:?}"
+        );
+        let page = store
+            .read(|c| list(c, &UsageFilter::default(), None, 10))
+            .await
+            .expect("list");
+        assert!(page.items.is_empty());
     }
 
     #[tokio::test]
