@@ -14,7 +14,7 @@
 # PORT_BASE=19500, FAKE_BIN (default $CARGO_TARGET_DIR/release/fake-upstream). Needs valgrind,
 # wrk, python3, curl. A build with symbols names the functions in the profile
 # (CARGO_PROFILE_RELEASE_STRIP=none CARGO_PROFILE_RELEASE_DEBUG=line-tables-only); the counts
-# need none. Each run leaves its profile in $OUT (callgrind_annotate reads it).
+# need none. Each run leaves its profiles in $OUT, one per thread (callgrind_annotate reads them).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -73,7 +73,7 @@ for spec in "$@"; do
   # valgrind, with Realms as its program. One serving thread: callgrind runs one at a time.
   start_realms "$bin" "$WORK/$name" "$REALMS_PORT" "$ADMIN_KEY" "$WORK/$name.log" \
     REALMS_USAGE__BATCH_LINGER_MS="$LINGER_MS" REALMS_SERVE_THREADS=1 \
-    valgrind --tool=callgrind --callgrind-out-file="$profile" --dump-line=no
+    valgrind --tool=callgrind --callgrind-out-file="$profile" --dump-line=no --separate-threads=yes
   pid=$REALMS_STARTED_PID
   PIDS+=("$pid")
   # under valgrind a start takes a while
@@ -92,11 +92,21 @@ for spec in "$@"; do
   wait "$pid" 2>/dev/null || true
   requests=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['requests'])" \
     "$WORK/run.json")
-  # every function, not only those above callgrind_annotate's default 99% threshold
-  callgrind_annotate --threshold=100 --inclusive=yes --auto=no "$profile.1" >"$OUT/$name.txt" 2>/dev/null
-  total=$(inclusive "$OUT/$name.txt" "PROGRAM TOTALS")
-  serving=$(inclusive "$OUT/$name.txt" "serving::serve_thread::{{closure}}::{{closure}} [")
-  if [[ -n $serving ]]; then
+  # one profile per thread (`NAME.callgrind.1-NN`); a thread that ran the serving loop is a
+  # serving thread. Counting whole threads keeps the split exact: inclusive counts of functions
+  # already running when the counters were zeroed are not.
+  total=0
+  serving=0
+  for part in "$profile".1-*; do
+    # every function, not only those above callgrind_annotate's default 99% threshold
+    callgrind_annotate --threshold=100 --inclusive=yes --auto=no "$part" >"$part.txt" 2>/dev/null
+    count=$(inclusive "$part.txt" "PROGRAM TOTALS")
+    total=$((total + ${count:-0}))
+    if grep -qF "serving::serve_thread" "$part.txt"; then
+      serving=$((serving + ${count:-0}))
+    fi
+  done
+  if ((serving > 0)); then
     serving_per=$((serving / requests))
     rest_per=$(((total - serving) / requests))
   else
@@ -106,4 +116,4 @@ for spec in "$@"; do
   printf '| %s | %s | %s | %s | %s |\n' "$name" "$requests" "$((total / requests))" \
     "$serving_per" "$rest_per"
 done
-log "profiles in $OUT (callgrind_annotate --threshold=100 --inclusive=yes $OUT/NAME.callgrind.1)"
+log "profiles in $OUT, one per thread (callgrind_annotate --threshold=100 --inclusive=yes $OUT/NAME.callgrind.1-NN)"
