@@ -472,7 +472,7 @@ mod tests {
     #[tokio::test]
     async fn a_batch_refused_part_way_leaves_none_of_its_rows() {
         let store = store_with(vec![event(1, "kept", 0)]).await;
-        // a refusal only the database can make: the row after the first full statement
+        // a refusal only the database can make: the third row of the second statement
         store
             .write(|tx| {
                 tx.execute_batch(
